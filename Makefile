@@ -1,0 +1,49 @@
+# The two commands: `make run` (demo service) and `make test` (whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+# `make test` talks to these; override them to point elsewhere.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/custody
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test lint format install demo clean messages
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+# Embedded defaults (SQLite, file broker under var/) unless DATABASE_URL /
+# REDIS_URL are set. DEBUG defaults on for this local demo only.
+run: export DEBUG ?= 1
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+test: export DATABASE_URL = $(TEST_DATABASE_URL)
+test: export REDIS_URL = $(TEST_REDIS_URL)
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+messages: $(STAMP)
+	cd custody && ../$(BIN)/python ../manage.py makemessages -l es --no-obsolete
+	$(BIN)/python manage.py compilemessages -l es
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,61 @@
+"""``/healthz``: is the database up, is the broker up, is the reconciler alive?
+
+No authentication: load balancers and outside monitors call it. It reveals
+states, never data.
+"""
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from config.celery import app as celery_app
+
+
+def check_database() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        return False
+
+
+def check_broker() -> bool:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            return True
+    except Exception:
+        return False
+
+
+def reconciler_state() -> tuple[str, str | None]:
+    """The reconciler writes its heartbeat from ``alerts``; until it has run, 'unknown'."""
+    probe = getattr(settings, "RECONCILER_HEALTH_PROBE", None)
+    if probe is None:
+        return "unknown", None
+    from django.utils.module_loading import import_string
+
+    return import_string(probe)()
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    db_ok = check_database()
+    broker_ok = check_broker()
+    reconciler, last_reconciled_at = reconciler_state() if db_ok else ("unknown", None)
+    body = {
+        "db": "ok" if db_ok else "unreachable",
+        "broker": "ok" if broker_ok else "unreachable",
+        "reconciler": reconciler,
+        "last_reconciled_at": last_reconciled_at,
+    }
+    healthy = db_ok and broker_ok and reconciler != "stale"
+    if not healthy:
+        body["failing"] = [
+            part for part in ("db", "broker", "reconciler") if body[part] not in ("ok", "unknown")
+        ]
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -1,0 +1,44 @@
+"""OpenAPI: every operation documents the error answers it can really give.
+
+A fuzzer compares each response with the schema, so 400/401/403/404/... must
+be declared, not only the happy path.
+"""
+
+from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        required=False, help_text="Field name -> list of messages, for invalid input."
+    )
+
+
+_ERROR_DESCRIPTIONS = {
+    "400": "Invalid input; `errors` names each field.",
+    "401": "Missing or invalid credentials.",
+    "403": "Your role or device may not do this.",
+    "404": "Not found, or outside your facilities.",
+    "405": "Method not allowed.",
+    "406": "Cannot answer in the requested media type.",
+    "409": "Conflicts with the current state of the record.",
+    "415": "Unsupported media type; send JSON.",
+}
+_READ_ERRORS = ("400", "401", "403", "404", "405", "406")
+_WRITE_ERRORS = (*_READ_ERRORS, "409", "415")
+
+
+class AutoSchema(openapi.AutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        codes = _READ_ERRORS if self.method in ("GET", "HEAD", "OPTIONS") else _WRITE_ERRORS
+        for code in codes:
+            if code not in responses:
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]),
+                    code,
+                    direction=direction,
+                )
+        return responses

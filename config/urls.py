@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from config.health import healthz
+from custody import api, views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("facilities", api.FacilityViewSet, basename="facility")
+router.register("locations", api.LocationViewSet, basename="location")
+router.register("inmates", api.InmateViewSet, basename="inmate")
+router.register("devices", api.DeviceViewSet, basename="device")
+router.register("users", api.UserViewSet, basename="user")
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/auth/token/", api.AuthTokenView.as_view(), name="auth-token"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.home, name="home"),
+]
+
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

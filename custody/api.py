@@ -1,0 +1,183 @@
+"""REST API for the custody record (API.md). Thin: scope, validate, call a service."""
+
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from custody import selectors, services
+from custody.filters import DeviceFilter, InmateFilter, LocationFilter
+from custody.models import Role
+from custody.permissions import ALL_ROLES, IsAdmin
+from custody.serializers import (
+    DeviceSerializer,
+    DeviceWithKeySerializer,
+    FacilitySerializer,
+    InmateSerializer,
+    LocationSerializer,
+    TokenRequestSerializer,
+    TokenResponseSerializer,
+    UserSerializer,
+)
+
+ADMIN = frozenset({Role.ADMIN})
+ADMIN_AND_SUPERVISOR = frozenset({Role.ADMIN, Role.SUPERVISOR})
+
+
+class RecordViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """List, read, create and edit; custody records are never deleted through the API."""
+
+    read_roles = ALL_ROLES
+    write_roles = ADMIN
+
+    def perform_create(self, serializer):
+        serializer.instance = self.create_record(serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = self.update_record(serializer.instance, serializer.validated_data)
+
+
+class FacilityViewSet(RecordViewSet):
+    serializer_class = FacilitySerializer
+    lookup_field = "code"
+    lookup_value_regex = r"[^/]+"
+    search_fields = ["code", "name"]
+    ordering_fields = ["code", "name"]
+
+    def get_queryset(self):
+        return selectors.facilities_visible_to(self.request.user).order_by("code")
+
+    def create_record(self, data):
+        return services.facility_create(created_by=self.request.user, **data)
+
+    def update_record(self, facility, data):
+        return services.facility_update(facility=facility, **data)
+
+
+class LocationViewSet(RecordViewSet):
+    serializer_class = LocationSerializer
+    filterset_class = LocationFilter
+    write_roles = ADMIN_AND_SUPERVISOR
+    search_fields = ["code", "name"]
+    ordering_fields = ["code", "name", "kind"]
+
+    def get_queryset(self):
+        return selectors.location_list(user=self.request.user).order_by("facility__code", "code")
+
+    def create_record(self, data):
+        return services.location_create(**data)
+
+    def update_record(self, location, data):
+        return services.location_update(location=location, **data)
+
+
+class InmateViewSet(RecordViewSet):
+    serializer_class = InmateSerializer
+    filterset_class = InmateFilter
+    write_roles = ADMIN_AND_SUPERVISOR
+    lookup_field = "booking_number"
+    lookup_value_regex = r"[^/]+"
+    search_fields = ["booking_number", "first_name", "last_name"]
+    ordering_fields = ["booking_number", "last_name", "next_due_at", "last_seen_at"]
+
+    def get_queryset(self):
+        return selectors.inmate_list(user=self.request.user).order_by("booking_number")
+
+    def create_record(self, data):
+        return services.inmate_admit(**data)
+
+    def update_record(self, inmate, data):
+        return services.inmate_update(inmate=inmate, **data)
+
+
+class DeviceViewSet(RecordViewSet):
+    serializer_class = DeviceSerializer
+    filterset_class = DeviceFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "last_heartbeat_at"]
+
+    def get_queryset(self):
+        return selectors.device_list(user=self.request.user).order_by("facility__code", "name")
+
+    @extend_schema(request=DeviceSerializer, responses={201: DeviceWithKeySerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device, key = services.device_create(**serializer.validated_data)
+        device.key = key
+        return Response(DeviceWithKeySerializer(device).data, status=status.HTTP_201_CREATED)
+
+    def update_record(self, device, data):
+        return services.device_update(device=device, **data)
+
+    @extend_schema(request=None, responses={200: DeviceWithKeySerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-key")
+    def rotate_key(self, request, pk=None):
+        """Issue a new key (shown once); the old key stops working at once."""
+        device = self.get_object()
+        device.key = services.device_rotate_key(device=device)
+        return Response(DeviceWithKeySerializer(device).data)
+
+
+class UserViewSet(RecordViewSet):
+    serializer_class = UserSerializer
+    lookup_field = "username"
+    lookup_value_regex = r"[^/]+"
+    permission_classes = [IsAdmin]
+    read_roles = ADMIN
+    search_fields = ["username", "first_name", "last_name"]
+    ordering_fields = ["username"]
+
+    def get_queryset(self):
+        return selectors.user_list(user=self.request.user)
+
+    def create_record(self, data):
+        return services.user_create(**data)
+
+    def update_record(self, user, data):
+        return services.user_update(user=user, by=self.request.user, **data)
+
+    @extend_schema(request=None, responses={200: UserSerializer})
+    @action(
+        detail=False,
+        methods=["get"],
+        permission_classes=[*RecordViewSet.permission_classes],
+        read_roles=ALL_ROLES,
+    )
+    def me(self, request):
+        """The signed-in user: role and facilities (tablets use it after sign-in)."""
+        return Response(self.get_serializer(request.user).data)
+
+
+class AuthTokenView(APIView):
+    """Exchange a username and password for an API token."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer})
+    def post(self, request):
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(
+            request,
+            username=serializer.validated_data["username"],
+            password=serializer.validated_data["password"],
+        )
+        if user is None:
+            raise serializers.ValidationError(
+                {"non_field_errors": [_("Unable to sign in with these credentials.")]}
+            )
+        token, _created = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})

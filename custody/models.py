@@ -1,0 +1,288 @@
+"""The record of who is where.
+
+Business rules live in ``services.py`` (writes) and ``selectors.py`` (reads);
+models hold fields, constraints and small derived properties only.
+"""
+
+import hashlib
+import uuid
+import zoneinfo
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+CODE_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    _("Use letters, digits, dots, dashes or underscores, starting with a letter or digit."),
+)
+
+
+class SecurityLevel(models.TextChoices):
+    MAXIMUM = "maximum", _("Maximum")
+    MEDIUM = "medium", _("Medium")
+    MINIMUM = "minimum", _("Minimum")
+
+
+DEFAULT_CHECK_INTERVAL_SECONDS = {
+    SecurityLevel.MAXIMUM: 30 * 60,
+    SecurityLevel.MEDIUM: 60 * 60,
+    SecurityLevel.MINIMUM: 120 * 60,
+}
+MIN_CHECK_INTERVAL_SECONDS = 60
+MAX_CHECK_INTERVAL_SECONDS = 24 * 3600
+
+
+def default_check_intervals() -> dict[str, int]:
+    return {str(level): seconds for level, seconds in DEFAULT_CHECK_INTERVAL_SECONDS.items()}
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            _("%(value)s is not a known IANA time zone."), params={"value": value}
+        )
+
+
+def validate_check_intervals(value) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(_("Give an object with one interval per security level."))
+    expected = set(SecurityLevel.values)
+    if set(value) != expected:
+        raise ValidationError(
+            _("Give exactly these security levels: %(levels)s."),
+            params={"levels": ", ".join(sorted(expected))},
+        )
+    for level, seconds in value.items():
+        if (
+            not isinstance(seconds, int)
+            or isinstance(seconds, bool)
+            or not MIN_CHECK_INTERVAL_SECONDS <= seconds <= MAX_CHECK_INTERVAL_SECONDS
+        ):
+            raise ValidationError(
+                _("%(level)s: the interval must be whole seconds between %(low)s and %(high)s."),
+                params={
+                    "level": level,
+                    "low": MIN_CHECK_INTERVAL_SECONDS,
+                    "high": MAX_CHECK_INTERVAL_SECONDS,
+                },
+            )
+
+
+class Facility(models.Model):
+    code = models.CharField(_("code"), max_length=32, unique=True, validators=[CODE_VALIDATOR])
+    name = models.CharField(_("name"), max_length=200)
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default="America/Guatemala", validators=[validate_timezone]
+    )
+    check_interval_seconds = models.JSONField(
+        _("check interval per security level (seconds)"),
+        default=default_check_intervals,
+        validators=[validate_check_intervals],
+    )
+    grace_seconds = models.PositiveIntegerField(
+        _("grace period (seconds)"), default=300, validators=[MinValueValidator(0)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("facility")
+        verbose_name_plural = _("facilities")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(grace_seconds__lte=24 * 3600), name="facility_grace_at_most_a_day"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.code} — {self.name}"
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def check_interval(self, security_level: str) -> timedelta:
+        seconds = self.check_interval_seconds.get(
+            security_level, DEFAULT_CHECK_INTERVAL_SECONDS[security_level]
+        )
+        return timedelta(seconds=seconds)
+
+
+class LocationKind(models.TextChoices):
+    UNIT = "unit", _("Unit")
+    CELL = "cell", _("Cell")
+    YARD = "yard", _("Yard")
+    WORKSHOP = "workshop", _("Workshop")
+    INFIRMARY = "infirmary", _("Infirmary")
+    OTHER = "other", _("Other")
+
+
+class Location(models.Model):
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="locations")
+    code = models.CharField(_("code"), max_length=32, validators=[CODE_VALIDATOR])
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=LocationKind.choices)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
+    capacity = models.PositiveIntegerField(_("capacity"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["facility__code", "code"]
+        verbose_name = _("location")
+        verbose_name_plural = _("locations")
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "code"], name="location_code_per_facility"),
+            models.CheckConstraint(
+                condition=Q(kind="cell", capacity__gte=1) | ~Q(kind="cell"),
+                name="cell_has_capacity",
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("id")), name="location_not_own_parent"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.facility.code}/{self.code}"
+
+
+class InmateStatus(models.TextChoices):
+    IN_CUSTODY = "in_custody", _("In custody")
+    OUT_AUTHORIZED = "out_authorized", _("Out, authorised")
+    IN_TRANSIT = "in_transit", _("In transit")
+    RELEASED = "released", _("Released")
+    MISSING = "missing", _("Missing")
+    ESCAPED = "escaped", _("Escaped")
+    DECEASED = "deceased", _("Deceased")
+
+
+class Inmate(models.Model):
+    booking_number = models.CharField(
+        _("booking number"), max_length=32, unique=True, validators=[CODE_VALIDATOR]
+    )
+    first_name = models.CharField(_("first name"), max_length=100)
+    last_name = models.CharField(_("last name"), max_length=100)
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="inmates")
+    cell = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="inmates"
+    )
+    security_level = models.CharField(
+        _("security level"), max_length=16, choices=SecurityLevel.choices
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=InmateStatus.choices, default=InmateStatus.IN_CUSTODY
+    )
+    admitted_at = models.DateTimeField(_("admitted at"))
+    last_seen_at = models.DateTimeField(_("last seen at"), null=True, blank=True)
+    next_due_at = models.DateTimeField(_("next check due at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["booking_number"]
+        verbose_name = _("inmate")
+        verbose_name_plural = _("inmates")
+        indexes = [
+            # The reconciler's due-work query (who is overdue for a positive
+            # observation) reads only people in custody, ordered by deadline.
+            models.Index(
+                fields=["next_due_at"],
+                name="inmate_due_in_custody",
+                condition=Q(status="in_custody"),
+            ),
+            models.Index(fields=["facility", "status"], name="inmate_facility_status"),
+        ]
+        constraints = [
+            # Invariant 1 (the cell half): a person in custody has a cell.
+            models.CheckConstraint(
+                condition=~Q(status="in_custody") | Q(cell__isnull=False),
+                name="in_custody_has_cell",
+            ),
+            # Invariant 2: a person in custody always has a deadline.
+            models.CheckConstraint(
+                condition=~Q(status="in_custody") | Q(next_due_at__isnull=False),
+                name="in_custody_has_next_due_at",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.booking_number} {self.last_name}, {self.first_name}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class DeviceKind(models.TextChoices):
+    BIOMETRIC = "biometric", _("Biometric reader")
+    TABLET = "tablet", _("Tablet")
+
+
+DEVICE_KEY_PREFIX = "dk_"
+
+
+def hash_device_key(key: str) -> str:
+    # Keys are 256-bit random tokens, so a fast hash is enough (no dictionary
+    # to attack) and keeps per-request lookup cheap for thousands of readers.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Device(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="devices")
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=DeviceKind.choices)
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="devices"
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(_("key prefix"), max_length=12, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    last_heartbeat_at = models.DateTimeField(_("last heartbeat at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["facility__code", "name"]
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "name"], name="device_name_per_facility"),
+        ]
+
+    def __str__(self):
+        return f"{self.facility.code}/{self.name}"
+
+
+class Role(models.TextChoices):
+    GUARD = "guard", _("Guard")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    AUDITOR = "auditor", _("Auditor")
+    ADMIN = "admin", _("Administrator")
+
+
+class User(AbstractUser):
+    """A person who signs in. The role is the Django group of the same name."""
+
+    facilities = models.ManyToManyField(
+        Facility, blank=True, related_name="users", verbose_name=_("facilities")
+    )
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    @property
+    def role(self) -> str | None:
+        # Cached per instance: permission checks ask several times a request.
+        if not hasattr(self, "_role_cache"):
+            names = set(self.groups.values_list("name", flat=True))
+            self._role_cache = next((r for r in reversed(Role.values) if r in names), None)
+            if self._role_cache is None and self.is_superuser:
+                self._role_cache = Role.ADMIN
+        return self._role_cache

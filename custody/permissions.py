@@ -1,0 +1,36 @@
+"""Who may do what: roles are checked here, facility scope in ``selectors``."""
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from custody.authentication import DevicePrincipal
+from custody.models import Role
+
+ALL_ROLES = frozenset(Role.values)
+
+
+def is_device(request) -> bool:
+    return isinstance(request.user, DevicePrincipal)
+
+
+class IsStaffUser(BasePermission):
+    """A signed-in person with a role.
+
+    Views narrow it with ``read_roles`` / ``write_roles`` (sets of role names).
+    Devices are refused unless a view lets them in explicitly.
+    """
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not user or not user.is_authenticated or is_device(request):
+            return False
+        role = user.role
+        if role is None:
+            return False
+        if request.method in SAFE_METHODS:
+            return role in getattr(view, "read_roles", ALL_ROLES)
+        return role in getattr(view, "write_roles", frozenset({Role.ADMIN}))
+
+
+class IsAdmin(IsStaffUser):
+    def has_permission(self, request, view):
+        return super().has_permission(request, view) and request.user.role == Role.ADMIN

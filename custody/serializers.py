@@ -1,0 +1,236 @@
+"""API shapes (API.md). References are natural keys; writes go to services."""
+
+from django.contrib.auth.password_validation import validate_password
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from custody import selectors
+from custody.models import (
+    Device,
+    Facility,
+    Inmate,
+    Location,
+    LocationKind,
+    Role,
+    SecurityLevel,
+    User,
+)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class FacilityTimeField(serializers.DateTimeField):
+    """A time shown with the offset of the record's own facility (API.md)."""
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        facility = getattr(self, "_facility", None)
+        return value.astimezone(facility.tzinfo if facility else None).isoformat()
+
+    def get_attribute(self, instance):
+        self._facility = instance if isinstance(instance, Facility) else instance.facility
+        return super().get_attribute(instance)
+
+
+class VisibleFacilityField(serializers.SlugRelatedField):
+    """A facility by its code, among those the caller may see."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "code")
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return selectors.facilities_visible_to(self.context["request"].user)
+
+
+class LocationCodeField(serializers.CharField):
+    """A location by its code; resolved inside the record's facility in validate()."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return value.code if isinstance(value, Location) else value
+
+    def get_attribute(self, instance):
+        return getattr(instance, self.source, None)
+
+
+def resolve_location(*, facility: Facility, code: str | None, field: str, kind=None):
+    if code is None:
+        return None
+    qs = Location.objects.filter(facility=facility, code=code)
+    if kind:
+        qs = qs.filter(kind=kind)
+    location = qs.select_related("parent").first()
+    if location is None:
+        what = _("cell") if kind == LocationKind.CELL else _("location")
+        raise serializers.ValidationError(
+            {
+                field: _("No %(what)s with code %(code)s in facility %(facility)s.")
+                % {"what": what, "code": code, "facility": facility.code}
+            }
+        )
+    return location
+
+
+class FacilitySerializer(serializers.ModelSerializer):
+    check_interval_seconds = serializers.JSONField(
+        required=False,
+        help_text="Seconds between required checks per security level, e.g. "
+        '{"maximum": 1800, "medium": 3600, "minimum": 7200}.',
+    )
+    created_at = FacilityTimeField(read_only=True)
+
+    class Meta:
+        model = Facility
+        fields = [
+            "code",
+            "name",
+            "timezone",
+            "check_interval_seconds",
+            "grace_seconds",
+            "created_at",
+        ]
+
+
+class LocationSerializer(serializers.ModelSerializer):
+    facility = VisibleFacilityField()
+    parent = LocationCodeField(help_text="Code of the enclosing location, e.g. the unit.")
+
+    class Meta:
+        model = Location
+        fields = ["id", "facility", "code", "name", "kind", "parent", "capacity"]
+
+    def validate(self, attrs):
+        facility = attrs.get("facility") or getattr(self.instance, "facility", None)
+        if "parent" in attrs:
+            attrs["parent"] = resolve_location(
+                facility=facility, code=attrs["parent"], field="parent"
+            )
+        return attrs
+
+
+class InmateSerializer(serializers.ModelSerializer):
+    facility = VisibleFacilityField()
+    cell = LocationCodeField(help_text="Code of the assigned cell inside the facility.")
+    security_level = serializers.ChoiceField(choices=SecurityLevel.choices)
+    last_seen_at = FacilityTimeField(read_only=True)
+    next_due_at = FacilityTimeField(read_only=True)
+    admitted_at = FacilityTimeField(required=False)
+
+    class Meta:
+        model = Inmate
+        fields = [
+            "booking_number",
+            "first_name",
+            "last_name",
+            "facility",
+            "cell",
+            "security_level",
+            "status",
+            "admitted_at",
+            "last_seen_at",
+            "next_due_at",
+        ]
+        read_only_fields = ["status"]
+
+    def validate(self, attrs):
+        facility = attrs.get("facility") or getattr(self.instance, "facility", None)
+        if "cell" in attrs or self.instance is None:
+            attrs["cell"] = resolve_location(
+                facility=facility, code=attrs.get("cell"), field="cell", kind=LocationKind.CELL
+            )
+        return attrs
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    facility = VisibleFacilityField()
+    location = LocationCodeField(help_text="Code of the location where the device is mounted.")
+    last_heartbeat_at = FacilityTimeField(read_only=True)
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "facility",
+            "name",
+            "kind",
+            "location",
+            "is_active",
+            "key_prefix",
+            "last_heartbeat_at",
+        ]
+        read_only_fields = ["key_prefix"]
+
+    def validate(self, attrs):
+        facility = attrs.get("facility") or getattr(self.instance, "facility", None)
+        if "location" in attrs:
+            attrs["location"] = resolve_location(
+                facility=facility, code=attrs["location"], field="location"
+            )
+        return attrs
+
+
+class DeviceWithKeySerializer(DeviceSerializer):
+    key = serializers.CharField(
+        read_only=True, help_text="The device key. Shown this once; only its hash is stored."
+    )
+
+    class Meta(DeviceSerializer.Meta):
+        fields = [*DeviceSerializer.Meta.fields, "key"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    password = serializers.CharField(write_only=True, required=False, max_length=128)
+    role = serializers.ChoiceField(choices=Role.choices)
+    facilities = VisibleFacilityField(many=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "username",
+            "password",
+            "first_name",
+            "last_name",
+            "email",
+            "role",
+            "facilities",
+            "is_active",
+        ]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # A facility admin never learns which other facilities a colleague has.
+        visible = set(selectors.visible_facility_ids(self.context["request"].user))
+        data["facilities"] = [f.code for f in instance.facilities.all() if f.pk in visible]
+        return data
+
+    def validate(self, attrs):
+        if self.instance is None and not attrs.get("password"):
+            raise serializers.ValidationError({"password": _("This field is required.")})
+        if attrs.get("password"):
+            candidate = self.instance or User(
+                username=attrs.get("username", ""), email=attrs.get("email", "")
+            )
+            try:
+                validate_password(attrs["password"], candidate)
+            except Exception as exc:  # Django's ValidationError: list of messages
+                raise serializers.ValidationError({"password": list(exc.messages)}) from exc
+        if self.instance is None and not attrs.get("facilities"):
+            raise serializers.ValidationError({"facilities": _("Assign at least one facility.")})
+        return attrs
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField()

@@ -1,0 +1,75 @@
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests import factories
+
+
+def pytest_sessionstart(session):
+    """Fail fast, in one line, when the real services are not there."""
+    import psycopg
+    import redis
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.exit("make test needs PostgreSQL: set DATABASE_URL=postgres://...", returncode=3)
+    try:
+        psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            password=db["PASSWORD"],
+            dbname="postgres",
+            connect_timeout=3,
+        ).close()
+    except psycopg.Error as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        pytest.exit(
+            f"PostgreSQL unreachable at {db['HOST']}:{db['PORT'] or 5432} ({first_line}); "
+            "start it (see .ci/run) or set DATABASE_URL.",
+            returncode=3,
+        )
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+    except (redis.RedisError, TypeError, ValueError) as exc:
+        pytest.exit(
+            f"Redis unreachable at {settings.REDIS_URL} ({exc}); start it (see .ci/run) "
+            "or set REDIS_URL.",
+            returncode=3,
+        )
+
+
+@pytest.fixture
+def facility(db):
+    return factories.FacilityFactory()
+
+
+@pytest.fixture
+def other_facility(db):
+    return factories.FacilityFactory()
+
+
+@pytest.fixture
+def make_user(db):
+    def make(role, *facilities, **kwargs):
+        return factories.UserFactory(role=role, facilities=list(facilities), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def api_as():
+    """An API client signed in as a user (token) or a device (device key)."""
+
+    def client_for(principal=None, *, device_key=None):
+        client = APIClient()
+        if device_key:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {device_key}")
+        elif principal is not None:
+            from rest_framework.authtoken.models import Token
+
+            token, _ = Token.objects.get_or_create(user=principal)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return client_for
