@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -35,6 +35,7 @@ DEFAULT_CHECK_INTERVAL_SECONDS = {
 }
 MIN_CHECK_INTERVAL_SECONDS = 60
 MAX_CHECK_INTERVAL_SECONDS = 24 * 3600
+MAX_GRACE_SECONDS = 3600
 
 
 def default_check_intervals() -> dict[str, int]:
@@ -85,7 +86,9 @@ class Facility(models.Model):
         validators=[validate_check_intervals],
     )
     grace_seconds = models.PositiveIntegerField(
-        _("grace period (seconds)"), default=300, validators=[MinValueValidator(0)]
+        _("grace period (seconds)"),
+        default=300,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_GRACE_SECONDS)],
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -95,7 +98,8 @@ class Facility(models.Model):
         verbose_name_plural = _("facilities")
         constraints = [
             models.CheckConstraint(
-                condition=Q(grace_seconds__lte=24 * 3600), name="facility_grace_at_most_a_day"
+                condition=Q(grace_seconds__lte=MAX_GRACE_SECONDS),
+                name="facility_grace_at_most_an_hour",
             )
         ]
 
@@ -139,7 +143,8 @@ class Location(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["facility", "code"], name="location_code_per_facility"),
             models.CheckConstraint(
-                condition=Q(kind="cell", capacity__gte=1) | ~Q(kind="cell"),
+                # NULL >= 1 is unknown, which a CHECK lets through: test it explicitly.
+                condition=Q(kind="cell", capacity__isnull=False, capacity__gte=1) | ~Q(kind="cell"),
                 name="cell_has_capacity",
             ),
             models.CheckConstraint(
@@ -149,6 +154,10 @@ class Location(models.Model):
 
     def __str__(self):
         return f"{self.facility.code}/{self.code}"
+
+    def clean(self):
+        if self.kind == LocationKind.CELL and not self.capacity:
+            raise ValidationError({"capacity": _("A cell needs a capacity of at least 1.")})
 
 
 class InmateStatus(models.TextChoices):

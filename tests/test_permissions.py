@@ -1,0 +1,207 @@
+"""Every role against every endpoint: who may read, who may write, who is refused."""
+
+import itertools
+
+import pytest
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["guard", "supervisor", "auditor", "admin"]
+EVERYONE = set(ROLES)
+ADMIN = {"admin"}
+ADMIN_AND_SUPERVISOR = {"admin", "supervisor"}
+
+
+@pytest.fixture
+def world(facility):
+    cell = factories.CellFactory(facility=facility, code="A-01")
+    inmate = factories.InmateFactory(facility=facility, cell=cell, booking_number="GT-1")
+    device, key = factories.device(facility, name="reader-A", location=cell.parent)
+    users = {role: factories.UserFactory(role=role, facilities=[facility]) for role in ROLES}
+    return {
+        "facility": facility,
+        "cell": cell,
+        "inmate": inmate,
+        "device": device,
+        "device_key": key,
+        "users": users,
+    }
+
+
+def _requests(w):
+    """(name, method, path, body, roles allowed) for every endpoint."""
+    f = w["facility"].code
+    unit = w["cell"].parent.code
+    n = itertools.count()
+    return [
+        ("facility list", "get", "/api/v1/facilities/", None, EVERYONE),
+        ("facility detail", "get", f"/api/v1/facilities/{f}/", None, EVERYONE),
+        (
+            "facility create",
+            "post",
+            "/api/v1/facilities/",
+            lambda: {"code": f"N{next(n)}", "name": "Nuevo"},
+            ADMIN,
+        ),
+        (
+            "facility edit",
+            "patch",
+            f"/api/v1/facilities/{f}/",
+            lambda: {"grace_seconds": 240},
+            ADMIN,
+        ),
+        ("location list", "get", "/api/v1/locations/", None, EVERYONE),
+        ("location detail", "get", f"/api/v1/locations/{w['cell'].pk}/", None, EVERYONE),
+        (
+            "location create",
+            "post",
+            "/api/v1/locations/",
+            lambda: {
+                "facility": f,
+                "code": f"X-{next(n)}",
+                "name": "Celda",
+                "kind": "cell",
+                "parent": unit,
+                "capacity": 2,
+            },
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "location edit",
+            "patch",
+            f"/api/v1/locations/{w['cell'].pk}/",
+            lambda: {"capacity": 6},
+            ADMIN_AND_SUPERVISOR,
+        ),
+        ("inmate list", "get", "/api/v1/inmates/", None, EVERYONE),
+        ("inmate detail", "get", "/api/v1/inmates/GT-1/", None, EVERYONE),
+        (
+            "inmate create",
+            "post",
+            "/api/v1/inmates/",
+            lambda: {
+                "booking_number": f"GT-N{next(n)}",
+                "first_name": "Ana",
+                "last_name": "López",
+                "facility": f,
+                "cell": "A-01",
+                "security_level": "maximum",
+            },
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "inmate edit",
+            "patch",
+            "/api/v1/inmates/GT-1/",
+            lambda: {"first_name": "José"},
+            ADMIN_AND_SUPERVISOR,
+        ),
+        ("device list", "get", "/api/v1/devices/", None, EVERYONE),
+        ("device detail", "get", f"/api/v1/devices/{w['device'].pk}/", None, EVERYONE),
+        (
+            "device create",
+            "post",
+            "/api/v1/devices/",
+            lambda: {"facility": f, "name": f"tablet-{next(n)}", "kind": "tablet"},
+            ADMIN,
+        ),
+        (
+            "device edit",
+            "patch",
+            f"/api/v1/devices/{w['device'].pk}/",
+            lambda: {"name": f"reader-{next(n)}"},
+            ADMIN,
+        ),
+        ("device rotate key", "post", f"/api/v1/devices/{w['device'].pk}/rotate-key/", None, ADMIN),
+        ("user list", "get", "/api/v1/users/", None, ADMIN),
+        ("user detail", "get", f"/api/v1/users/{w['users']['guard'].username}/", None, ADMIN),
+        (
+            "user create",
+            "post",
+            "/api/v1/users/",
+            lambda: {
+                "username": f"nuevo{next(n)}",
+                "password": "una-clave-larga-2026",
+                "role": "guard",
+                "facilities": [f],
+            },
+            ADMIN,
+        ),
+        (
+            "user edit",
+            "patch",
+            f"/api/v1/users/{w['users']['guard'].username}/",
+            lambda: {"first_name": "Luis"},
+            ADMIN,
+        ),
+        ("me", "get", "/api/v1/users/me/", None, EVERYONE),
+    ]
+
+
+SUCCESS = {"get": 200, "patch": 200, "post": (200, 201)}
+
+
+def _call(client, method, path, body):
+    data = body() if callable(body) else body
+    return (
+        getattr(client, method)(path, data, format="json")
+        if data
+        else getattr(client, method)(path)
+    )
+
+
+def test_every_role_against_every_endpoint(world, api_as):
+    failures = []
+    for name, method, path, body, allowed in _requests(world):
+        for role in ROLES:
+            response = _call(api_as(world["users"][role]), method, path, body)
+            expected = SUCCESS[method] if role in allowed else 403
+            ok = (
+                response.status_code in expected
+                if isinstance(expected, tuple)
+                else response.status_code == expected
+            )
+            if not ok:
+                failures.append(
+                    f"{role:10} {name}: {response.status_code} {response.content[:120]}"
+                )
+            assert response["Content-Type"].startswith("application/json"), (role, name)
+    assert not failures, "\n".join(failures)
+
+
+def test_anonymous_callers_get_401_everywhere(world, api_as):
+    for name, method, path, body, _allowed in _requests(world):
+        response = _call(api_as(), method, path, body)
+        assert response.status_code == 401, name
+        assert "detail" in response.json()
+
+
+def test_a_device_key_reads_no_records_and_writes_none(world, api_as):
+    device_client = api_as(device_key=world["device_key"])
+    for name, method, path, body, _allowed in _requests(world):
+        response = _call(device_client, method, path, body)
+        assert response.status_code == 403, name
+
+
+def test_revoked_or_unknown_device_keys_are_refused(world, api_as):
+    world["device"].is_active = False
+    world["device"].save()
+    assert api_as(device_key=world["device_key"]).get("/api/v1/facilities/").status_code == 401
+    assert api_as(device_key="dk_not-a-real-key").get("/api/v1/facilities/").status_code == 401
+
+
+def test_a_rotated_device_key_stops_working(world, api_as):
+    admin = api_as(world["users"]["admin"])
+    response = admin.post(f"/api/v1/devices/{world['device'].pk}/rotate-key/")
+    new_key = response.json()["key"]
+    assert new_key != world["device_key"]
+    assert api_as(device_key=world["device_key"]).get("/api/v1/inmates/").status_code == 401
+    assert api_as(device_key=new_key).get("/api/v1/inmates/").status_code == 403
+
+
+def test_a_user_without_a_role_is_refused(world, api_as):
+    user = world["users"]["guard"]
+    user.groups.clear()
+    assert api_as(user).get("/api/v1/facilities/").status_code == 403
