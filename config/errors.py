@@ -8,7 +8,7 @@ in ``detail``.
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
@@ -34,6 +34,13 @@ def api_exception_handler(exc, context):
         return Response(
             {"detail": _("Still in use by other records; it cannot be removed.")},
             status=status.HTTP_409_CONFLICT,
+        )
+    elif isinstance(exc, DataError):
+        # Values the database cannot hold (NUL bytes, out-of-range numbers) in a
+        # body, a filter or a URL: the caller's input, not our failure.
+        return Response(
+            {"detail": _("A value contains characters or numbers that cannot be stored.")},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     elif isinstance(exc, IntegrityError):
         # A race lost against a unique or check constraint: the database said no.

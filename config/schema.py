@@ -4,6 +4,7 @@ A fuzzer compares each response with the schema, so 400/401/403/404/... must
 be declared, not only the happy path.
 """
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -12,7 +13,7 @@ from rest_framework import serializers
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     errors = serializers.DictField(
-        required=False, help_text="Field name -> list of messages, for invalid input."
+        required=False, help_text=_("Field name -> list of messages, for invalid input.")
     )
 
 

@@ -4,6 +4,7 @@ rules (first deadline, hashed device keys) hold as in the API."""
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from custody import services
 from custody.models import Device, Facility, Inmate, Location, User
@@ -87,7 +88,7 @@ class DeviceAdmin(admin.ModelAdmin):
         obj.pk = device.pk
         messages.warning(request, _("Device key (shown only this once): %(key)s") % {"key": key})
 
-    @admin.action(description=_("Issue new keys (old ones stop working)"))
+    @admin.action(description=gettext_lazy("Issue new keys (old ones stop working)"))
     def rotate_keys(self, request, queryset):
         for device in queryset:
             key = services.device_rotate_key(device=device)
@@ -98,6 +99,6 @@ class DeviceAdmin(admin.ModelAdmin):
 class UserAdmin(BaseUserAdmin):
     fieldsets = (
         *BaseUserAdmin.fieldsets,
-        (_("Facilities"), {"fields": ("facilities",)}),
+        (gettext_lazy("Facilities"), {"fields": ("facilities",)}),
     )
     filter_horizontal = ("groups", "user_permissions", "facilities")

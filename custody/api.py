@@ -40,6 +40,8 @@ class RecordViewSet(
 
     read_roles = ALL_ROLES
     write_roles = ADMIN
+    # Partial updates only: a full PUT from an old tablet would blank new fields.
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def perform_create(self, serializer):
         serializer.instance = self.create_record(serializer.validated_data)

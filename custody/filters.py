@@ -1,22 +1,56 @@
 import django_filters
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_filters.rest_framework import FilterSet
 
 from custody.models import Device, Inmate, Location
 
 
-class LocationFilter(django_filters.FilterSet):
-    facility = django_filters.CharFilter(field_name="facility__code", help_text="Facility code.")
-    parent = django_filters.CharFilter(field_name="parent__code", help_text="Parent location code.")
+class StrictFilterSet(FilterSet):
+    """Filters that refuse what they cannot use instead of silently ignoring it.
+
+    django-filter drops empty, repeated or unparseable values and answers the
+    unfiltered list; an auditor asking for ``is_active=maybe`` must hear "400",
+    not get every device back.
+    """
+
+    def is_valid(self):
+        valid = super().is_valid()
+        for name in self.filters:
+            values = self.data.getlist(name) if hasattr(self.data, "getlist") else []
+            if not values:
+                continue
+            if len(values) > 1:
+                self.form.add_error(name, _("Give this filter once."))
+            elif values[0] == "":
+                self.form.add_error(name, _("Give a value or leave the filter out."))
+            elif name in self.form.cleaned_data and self.form.cleaned_data[name] is None:
+                self.form.add_error(name, _("This value is not valid here."))
+        return valid and not self.form.errors
+
+
+class LocationFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    parent = django_filters.CharFilter(
+        field_name="parent__code", help_text=gettext_lazy("Parent location code.")
+    )
 
     class Meta:
         model = Location
         fields = ["facility", "code", "kind", "parent"]
 
 
-class InmateFilter(django_filters.FilterSet):
-    facility = django_filters.CharFilter(field_name="facility__code", help_text="Facility code.")
-    cell = django_filters.CharFilter(field_name="cell__code", help_text="Cell code.")
+class InmateFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    cell = django_filters.CharFilter(field_name="cell__code", help_text=gettext_lazy("Cell code."))
     due_before = django_filters.IsoDateTimeFilter(
-        field_name="next_due_at", lookup_expr="lt", help_text="Next check due before this time."
+        field_name="next_due_at",
+        lookup_expr="lt",
+        help_text=gettext_lazy("Next check due before this time."),
     )
 
     class Meta:
@@ -24,9 +58,13 @@ class InmateFilter(django_filters.FilterSet):
         fields = ["facility", "cell", "status", "security_level", "due_before"]
 
 
-class DeviceFilter(django_filters.FilterSet):
-    facility = django_filters.CharFilter(field_name="facility__code", help_text="Facility code.")
-    location = django_filters.CharFilter(field_name="location__code", help_text="Location code.")
+class DeviceFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    location = django_filters.CharFilter(
+        field_name="location__code", help_text=gettext_lazy("Location code.")
+    )
 
     class Meta:
         model = Device

@@ -1,5 +1,7 @@
 """API shapes (API.md). References are natural keys; writes go to services."""
 
+import zoneinfo
+
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -82,8 +84,15 @@ def resolve_location(*, facility: Facility, code: str | None, field: str, kind=N
 class FacilitySerializer(serializers.ModelSerializer):
     check_interval_seconds = serializers.JSONField(
         required=False,
-        help_text="Seconds between required checks per security level, e.g. "
-        '{"maximum": 1800, "medium": 3600, "minimum": 7200}.',
+        help_text=_(
+            "Seconds between required checks per security level, e.g. "
+            '{"maximum": 1800, "medium": 3600, "minimum": 7200}.'
+        ),
+    )
+    timezone = serializers.ChoiceField(
+        choices=sorted(zoneinfo.available_timezones()),
+        required=False,
+        help_text=_("IANA time zone; times of this facility's records are shown in it."),
     )
     created_at = FacilityTimeField(read_only=True)
 
@@ -101,7 +110,7 @@ class FacilitySerializer(serializers.ModelSerializer):
 
 class LocationSerializer(serializers.ModelSerializer):
     facility = VisibleFacilityField()
-    parent = LocationCodeField(help_text="Code of the enclosing location, e.g. the unit.")
+    parent = LocationCodeField(help_text=_("Code of the enclosing location, e.g. the unit."))
 
     class Meta:
         model = Location
@@ -118,10 +127,10 @@ class LocationSerializer(serializers.ModelSerializer):
 
 class InmateSerializer(serializers.ModelSerializer):
     facility = VisibleFacilityField()
-    cell = LocationCodeField(help_text="Code of the assigned cell inside the facility.")
+    cell = LocationCodeField(help_text=_("Code of the assigned cell inside the facility."))
     security_level = serializers.ChoiceField(choices=SecurityLevel.choices)
-    last_seen_at = FacilityTimeField(read_only=True)
-    next_due_at = FacilityTimeField(read_only=True)
+    last_seen_at = FacilityTimeField(read_only=True, allow_null=True)
+    next_due_at = FacilityTimeField(read_only=True, allow_null=True)
     admitted_at = FacilityTimeField(required=False)
 
     class Meta:
@@ -151,8 +160,8 @@ class InmateSerializer(serializers.ModelSerializer):
 
 class DeviceSerializer(serializers.ModelSerializer):
     facility = VisibleFacilityField()
-    location = LocationCodeField(help_text="Code of the location where the device is mounted.")
-    last_heartbeat_at = FacilityTimeField(read_only=True)
+    location = LocationCodeField(help_text=_("Code of the location where the device is mounted."))
+    last_heartbeat_at = FacilityTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = Device
@@ -179,7 +188,8 @@ class DeviceSerializer(serializers.ModelSerializer):
 
 class DeviceWithKeySerializer(DeviceSerializer):
     key = serializers.CharField(
-        read_only=True, help_text="The device key. Shown this once; only its hash is stored."
+        read_only=True,
+        help_text=_("The device key. Shown this once; only its hash is stored."),
     )
 
     class Meta(DeviceSerializer.Meta):

@@ -103,6 +103,15 @@ def location_update(*, location: Location, **fields) -> Location:
 # --- Inmates ---------------------------------------------------------------
 
 
+def next_due_after(*, facility: Facility, security_level: str, seen_at):
+    """When the next positive observation is due after someone was seen.
+
+    Admission counts as being seen: the booking officer has the person in
+    front of them, so the first deadline is one interval after admission.
+    """
+    return seen_at + facility.check_interval(security_level)
+
+
 def _check_cell(*, facility: Facility, cell: Location | None, status: str):
     if cell is not None:
         if cell.facility_id != facility.pk:
@@ -140,11 +149,94 @@ def inmate_admit(
         cell=cell,
         status=InmateStatus.IN_CUSTODY,
         admitted_at=admitted_at,
-        next_due_at=admitted_at + facility.check_interval(security_level),
+        next_due_at=next_due_after(
+            facility=facility, security_level=security_level, seen_at=admitted_at
+        ),
     )
     inmate.full_clean()
     inmate.save()
     return inmate
+
+
+# Rows are validated in Python and inserted in batches of this size: one
+# statement per batch instead of several queries per person.
+BULK_ADMIT_BATCH_SIZE = 500
+
+
+@transaction.atomic
+def inmates_admit_bulk(*, facility: Facility, rows, admitted_at=None) -> int:
+    """Admits many people at once under the same rule as ``inmate_admit``.
+
+    Each row is a mapping with ``booking_number``, ``first_name``,
+    ``last_name``, ``security_level``, ``cell`` (a Location of this facility)
+    and optionally its own ``admitted_at`` (else the call's, else now). Every
+    row is checked before anything is written, and one bad row rejects the
+    whole batch. Booking numbers already in the record are skipped, not
+    updated, so a seed can be re-run. Returns how many people were admitted.
+
+    Keep in step with ``inmate_admit``: whatever admission records besides
+    the inmate row must be written here too.
+    """
+    admitted_at = admitted_at or timezone.now()
+    inmates = _bulk_admit_build(facility=facility, rows=rows, admitted_at=admitted_at)
+    existing = _existing_booking_numbers([i.booking_number for i in inmates])
+    new = [i for i in inmates if i.booking_number not in existing]
+    # ignore_conflicts covers a concurrent admission of the same booking
+    # number between the lookup above and the insert. (SQLite's INSERT OR
+    # IGNORE would also skip a row failing a CHECK; the row checks rule that out.)
+    Inmate.objects.bulk_create(new, batch_size=BULK_ADMIT_BATCH_SIZE, ignore_conflicts=True)
+    return len(new)
+
+
+def _bulk_admit_build(*, facility: Facility, rows, admitted_at) -> list[Inmate]:
+    """Unsaved inmates for ``rows``; every row's errors at once, keyed by row index."""
+    inmates, errors, seen = [], {}, set()
+    for index, row in enumerate(rows):
+        row_admitted_at = row.get("admitted_at") or admitted_at
+        # Named fields only: a row cannot bring its own status or deadline.
+        inmate = Inmate(
+            facility=facility,
+            booking_number=row.get("booking_number", ""),
+            first_name=row.get("first_name", ""),
+            last_name=row.get("last_name", ""),
+            security_level=row.get("security_level", ""),
+            cell=row.get("cell"),
+            status=InmateStatus.IN_CUSTODY,
+            admitted_at=row_admitted_at,
+        )
+        try:
+            _check_cell(facility=facility, cell=inmate.cell, status=inmate.status)
+            # Field checks only: the FK, unique and constraint checks would
+            # each cost a query per row; the cell check above and the insert
+            # cover them.
+            inmate.full_clean(
+                exclude=["facility", "cell"], validate_unique=False, validate_constraints=False
+            )
+            if inmate.booking_number in seen:
+                raise ValidationError({"booking_number": _("Repeated in this batch.")})
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors[f"rows[{index}].{field}"] = messages
+            continue
+        seen.add(inmate.booking_number)
+        inmate.next_due_at = next_due_after(
+            facility=facility, security_level=inmate.security_level, seen_at=row_admitted_at
+        )
+        inmates.append(inmate)
+    if errors:
+        raise ValidationError(errors)
+    return inmates
+
+
+def _existing_booking_numbers(numbers: list[str]) -> set[str]:
+    # Chunked: SQLite caps the number of parameters in one statement.
+    found = set()
+    for start in range(0, len(numbers), BULK_ADMIT_BATCH_SIZE):
+        chunk = numbers[start : start + BULK_ADMIT_BATCH_SIZE]
+        found.update(
+            Inmate.objects.filter(booking_number__in=chunk).values_list("booking_number", flat=True)
+        )
+    return found
 
 
 @transaction.atomic
@@ -163,8 +255,11 @@ def inmate_update(*, inmate: Inmate, **fields) -> Inmate:
         setattr(inmate, name, value)
     _check_cell(facility=inmate.facility, cell=inmate.cell, status=inmate.status)
     if inmate.status == InmateStatus.IN_CUSTODY:
-        seen = inmate.last_seen_at or inmate.admitted_at
-        due = seen + inmate.facility.check_interval(inmate.security_level)
+        due = next_due_after(
+            facility=inmate.facility,
+            security_level=inmate.security_level,
+            seen_at=inmate.last_seen_at or inmate.admitted_at,
+        )
         inmate.next_due_at = min(inmate.next_due_at, due) if inmate.next_due_at else due
     inmate.full_clean()
     inmate.save()
@@ -180,7 +275,12 @@ def _new_device_key() -> str:
 
 @transaction.atomic
 def device_create(
-    *, facility: Facility, name: str, kind: str, location: Location | None = None
+    *,
+    facility: Facility,
+    name: str,
+    kind: str,
+    location: Location | None = None,
+    is_active: bool = True,
 ) -> tuple[Device, str]:
     """A device belongs to one facility; its key is returned once, stored hashed."""
     if location is not None and location.facility_id != facility.pk:
@@ -193,6 +293,7 @@ def device_create(
         location=location,
         key_hash=hash_device_key(key),
         key_prefix=key[:10],
+        is_active=is_active,
     )
     device.full_clean()
     device.save()
@@ -251,11 +352,36 @@ def user_create(
 
 
 @transaction.atomic
+def user_reset(*, user: User, role: str, password: str, facilities) -> User:
+    """An operator at the console (management commands) sets a user's role,
+    password and facilities outright and reactivates them. No admin's scope
+    applies, so no other facility assignment is kept."""
+    if not facilities:
+        raise ValidationError({"facilities": _("Assign at least one facility.")})
+    user.is_active = True
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    user.facilities.set(facilities)
+    _set_role(user, role)
+    return user
+
+
+@transaction.atomic
 def user_update(
     *, user: User, by: User, role=None, password=None, facilities=None, **fields
 ) -> User:
     """An admin changes only the facility assignments they can see themselves;
-    assignments to facilities outside their scope are kept as they were."""
+    assignments to facilities outside their scope are kept as they were.
+
+    Nobody locks themselves out: an admin cannot deactivate their own account
+    or drop their own admin role (another admin must do it, on the record).
+    """
+    if user.pk == by.pk:
+        if fields.get("is_active") is False:
+            raise ValidationError({"is_active": _("You cannot deactivate your own account.")})
+        if role is not None and role != Role.ADMIN and not by.is_superuser:
+            raise ValidationError({"role": _("You cannot remove your own admin role.")})
     for name, value in fields.items():
         setattr(user, name, value)
     if password:

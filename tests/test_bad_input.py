@@ -266,3 +266,26 @@ def test_wrong_credentials_for_a_token_are_a_400(facility, make_user, api_as):
         format="json",
     )
     assert good.status_code == 200 and len(good.json()["token"]) == 40
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "is_active=maybe",
+        "is_active=true&is_active=false",
+        "kind=",
+        "kind=spaceship",
+        "page_size=0",
+        "page_size=abc",
+        "page_size=100000",
+    ],
+)
+def test_list_filters_refuse_what_they_cannot_use(admin_client, query):
+    response = admin_client.get(f"/api/v1/devices/?{query}")
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"]
+
+
+def test_a_nul_byte_in_a_filter_or_path_is_a_400(admin_client):
+    assert admin_client.get("/api/v1/inmates/?cell=A%00B").status_code == 400
+    assert admin_client.get("/api/v1/inmates/X%00Y/").status_code in (400, 404)

@@ -1,0 +1,68 @@
+"""Django admin for the record, and the signed-in home page."""
+
+import pytest
+from django.utils import timezone
+
+from custody.models import Device, Inmate, User, hash_device_key
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def root_client(client):
+    root = User.objects.create_superuser("root", "root@example.org", "a-long-root-pass-2026")
+    client.force_login(root)
+    return client
+
+
+def test_admin_admission_sets_the_first_deadline(root_client, facility):
+    cell = factories.CellFactory(facility=facility)
+    now = timezone.now()
+    response = root_client.post(
+        "/admin/custody/inmate/add/",
+        {
+            "booking_number": "GT-ADM-1",
+            "first_name": "Ana",
+            "last_name": "Ruiz",
+            "facility": facility.pk,
+            "cell": cell.pk,
+            "security_level": "maximum",
+            "admitted_at_0": now.strftime("%Y-%m-%d"),
+            "admitted_at_1": now.strftime("%H:%M:%S"),
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    inmate = Inmate.objects.get(booking_number="GT-ADM-1")
+    assert inmate.next_due_at is not None
+
+
+def test_admin_device_creation_shows_the_key_once_and_stores_its_hash(root_client, facility):
+    response = root_client.post(
+        "/admin/custody/device/add/",
+        {"facility": facility.pk, "name": "Lector X", "kind": "biometric", "is_active": "on"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    device = Device.objects.get(name="Lector X")
+    shown = [str(m) for m in response.context["messages"]]
+    key = next(m.split(": ", 1)[1] for m in shown if device.key_prefix in m)
+    assert hash_device_key(key) == device.key_hash
+
+
+@pytest.mark.parametrize("model", ["facility", "location", "inmate", "device", "user"])
+def test_every_record_has_an_admin_list(root_client, model, facility):
+    factories.InmateFactory(facility=facility)
+    assert root_client.get(f"/admin/custody/{model}/").status_code == 200
+
+
+def test_home_page_lists_only_my_facilities(client, facility, other_facility, make_user):
+    factories.InmateFactory(facility=facility)
+    client.force_login(make_user("guard", facility))
+    page = client.get("/").content.decode()
+    assert facility.name in page and other_facility.name not in page
+
+
+def test_home_page_needs_a_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302 and "/login/" in response["Location"]

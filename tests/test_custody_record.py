@@ -1,0 +1,146 @@
+"""The custody record's own rules, held by the database as well as the code."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from custody import services
+from custody.models import Inmate, InmateStatus, SecurityLevel
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@time_machine.travel("2026-11-24 07:00:00+00:00", tick=False)
+@pytest.mark.parametrize(
+    ("level", "minutes"),
+    [(SecurityLevel.MAXIMUM, 30), (SecurityLevel.MEDIUM, 60), (SecurityLevel.MINIMUM, 120)],
+)
+def test_admission_sets_the_first_deadline_by_security_level(facility, level, minutes):
+    inmate = factories.InmateFactory(facility=facility, security_level=level)
+    assert inmate.status == InmateStatus.IN_CUSTODY
+    assert inmate.next_due_at == timezone.now() + timedelta(minutes=minutes)
+
+
+@time_machine.travel("2026-11-24 07:00:00+00:00", tick=False)
+def test_a_facility_can_tighten_its_check_intervals(db):
+    facility = factories.FacilityFactory(
+        check_interval_seconds={"maximum": 900, "medium": 1800, "minimum": 3600}
+    )
+    inmate = factories.InmateFactory(facility=facility, security_level=SecurityLevel.MAXIMUM)
+    assert inmate.next_due_at == timezone.now() + timedelta(minutes=15)
+
+
+def test_raising_the_security_level_brings_the_deadline_closer_never_further(facility):
+    inmate = factories.InmateFactory(facility=facility, security_level=SecurityLevel.MINIMUM)
+    before = inmate.next_due_at
+    services.inmate_update(inmate=inmate, security_level=SecurityLevel.MAXIMUM)
+    assert inmate.next_due_at == inmate.admitted_at + timedelta(minutes=30)
+    services.inmate_update(inmate=inmate, security_level=SecurityLevel.MINIMUM)
+    assert inmate.next_due_at == inmate.admitted_at + timedelta(minutes=30)
+    assert inmate.next_due_at < before
+
+
+def test_the_database_refuses_a_person_in_custody_without_a_cell(facility):
+    """DESIGN invariant 1 (cell half), enforced by PostgreSQL, not only the code."""
+    inmate = factories.InmateFactory(facility=facility)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Inmate.objects.filter(pk=inmate.pk).update(cell=None)
+
+
+def test_the_database_refuses_a_person_in_custody_without_a_deadline(facility):
+    """DESIGN invariant 2: every inmate in custody has a next_due_at."""
+    inmate = factories.InmateFactory(facility=facility)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Inmate.objects.filter(pk=inmate.pk).update(next_due_at=None)
+
+
+def test_the_database_refuses_a_cell_without_capacity(facility):
+    cell = factories.CellFactory(facility=facility)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        type(cell).objects.filter(pk=cell.pk).update(capacity=None)
+
+
+def test_the_overdue_query_uses_the_partial_index_on_next_due_at(facility):
+    """Reconciliation must cost O(what is due): the due query reads the index."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        plan = (
+            Inmate.objects.filter(status=InmateStatus.IN_CUSTODY, next_due_at__lt=timezone.now())
+            .only("id")
+            .explain()
+        )
+        cursor.execute("RESET enable_seqscan")
+    assert "inmate_due_in_custody" in plan
+
+
+def test_times_are_shown_in_the_facilitys_own_zone(db, make_user, api_as):
+    guatemala = factories.FacilityFactory(timezone="America/Guatemala")
+    madrid = factories.FacilityFactory(timezone="Europe/Madrid")
+    at = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    factories.InmateFactory(facility=guatemala, booking_number="GT-1", admitted_at=at)
+    factories.InmateFactory(facility=madrid, booking_number="ES-1", admitted_at=at)
+    client = api_as(make_user("auditor", guatemala, madrid))
+    gt = client.get("/api/v1/inmates/GT-1/").json()
+    es = client.get("/api/v1/inmates/ES-1/").json()
+    assert gt["admitted_at"] == "2026-11-24T01:00:00-06:00"
+    assert es["admitted_at"] == "2026-11-24T08:00:00+01:00"
+    assert gt["next_due_at"] == "2026-11-24T02:00:00-06:00"
+
+
+def test_an_inmate_is_admitted_through_the_api_with_natural_keys(facility, make_user, api_as):
+    factories.CellFactory(facility=facility, code="B-2-14")
+    client = api_as(make_user("supervisor", facility))
+    response = client.post(
+        "/api/v1/inmates/",
+        {
+            "booking_number": "GT-2025-000123",
+            "first_name": "Juan",
+            "last_name": "Pérez",
+            "facility": facility.code,
+            "cell": "B-2-14",
+            "security_level": "maximum",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["cell"] == "B-2-14" and body["facility"] == facility.code
+    assert body["status"] == "in_custody" and body["next_due_at"] and body["last_seen_at"] is None
+    listed = client.get(f"/api/v1/inmates/?facility={facility.code}&cell=B-2-14").json()
+    assert listed["count"] == 1 and set(listed) == {"count", "next", "previous", "results"}
+
+
+def test_lists_are_paginated_and_bounded_in_queries(
+    facility, make_user, api_as, django_assert_max_num_queries
+):
+    cell = factories.CellFactory(facility=facility)
+    for _ in range(30):
+        factories.InmateFactory(facility=facility, cell=cell)
+    client = api_as(make_user("guard", facility))
+    with django_assert_max_num_queries(8):
+        body = client.get("/api/v1/inmates/?page_size=10").json()
+    assert body["count"] == 30 and len(body["results"]) == 10 and body["next"]
+
+
+def test_custody_never_imports_alerts():
+    """DESIGN: custody knows nothing about alerts; alerts reads custody."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "custody"
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path}: {n}" for n in names if n.split(".")[0] == "alerts"]
+    assert not offenders
