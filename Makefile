@@ -41,9 +41,14 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Spanish catalogue, from the repo root: every string of the project (never the
+# venv, var/ or tests) into locale/es/, then compiled; commit the .po and .mo.
+# DEBUG only so settings load without a SECRET_KEY; nothing is served.
+I18N_IGNORE := --ignore=$(VENV) --ignore=var
+messages: export DEBUG ?= 1
 messages: $(STAMP)
-	cd custody && ../$(BIN)/python ../manage.py makemessages -l es --no-obsolete
-	$(BIN)/python manage.py compilemessages -l es
+	$(BIN)/python manage.py makemessages -l es $(I18N_IGNORE) --ignore=tests --no-obsolete
+	$(BIN)/python manage.py compilemessages -l es $(I18N_IGNORE)
 
 clean:
 	rm -rf $(VENV) var

@@ -1,15 +1,18 @@
 """REST API for the custody record (API.md). Thin: scope, validate, call a service."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from config.schema import ErrorSerializer
 from custody import selectors, services
 from custody.filters import DeviceFilter, InmateFilter, LocationFilter
 from custody.models import Role
@@ -162,13 +165,33 @@ class UserViewSet(RecordViewSet):
         return Response(self.get_serializer(request.user).data)
 
 
+class AuthThrottle(SimpleRateThrottle):
+    """Slows password guessing: a few sign-ins per minute per client address."""
+
+    scope = "auth"
+
+    def get_rate(self):
+        # Read per call, so the rate follows settings (and tests can lower it).
+        return settings.AUTH_THROTTLE_RATE
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 class AuthTokenView(APIView):
     """Exchange a username and password for an API token."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [AuthThrottle]
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer})
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenResponseSerializer,
+            429: OpenApiResponse(ErrorSerializer, description="Too many sign-in attempts."),
+        },
+    )
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -205,3 +205,20 @@ def test_a_user_without_a_role_is_refused(world, api_as):
     user = world["users"]["guard"]
     user.groups.clear()
     assert api_as(user).get("/api/v1/facilities/").status_code == 403
+
+
+def test_password_guessing_is_throttled(facility, make_user, api_as, settings):
+    from django.core.cache import cache
+
+    settings.AUTH_THROTTLE_RATE = "3/minute"
+    cache.delete("throttle_auth_127.0.0.1")
+    user = make_user("guard", facility)
+    client = api_as()
+    answers = [
+        client.post(
+            "/api/v1/auth/token/", {"username": user.username, "password": "guess"}, format="json"
+        ).status_code
+        for _ in range(4)
+    ]
+    assert answers == [400, 400, 400, 429]
+    cache.delete("throttle_auth_127.0.0.1")

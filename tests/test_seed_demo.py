@@ -31,9 +31,9 @@ pytestmark = pytest.mark.django_db
 ROLES = {"guardia": "guard", "supervisor": "supervisor", "auditor": "auditor", "admin": "admin"}
 
 
-def seed(inmates=40):
+def seed(inmates=40, **options):
     out = StringIO()
-    call_command("seed_demo", inmates=inmates, stdout=out)
+    call_command("seed_demo", inmates=inmates, stdout=out, **options)
     return out.getvalue()
 
 
@@ -185,7 +185,7 @@ def test_running_twice_creates_nothing_and_shows_no_new_keys():
 
 def test_rerun_resets_the_demo_users():
     seed()
-    other = factories.FacilityFactory()
+    other = factories.FacilityFactory()  # a demo database may gain facilities
     guard = User.objects.get(username="guardia")
     services.user_reset(
         user=guard, role="supervisor", password="changed-1234-x", facilities=[other]
@@ -193,7 +193,7 @@ def test_rerun_resets_the_demo_users():
     guard.is_active = False
     guard.save()
 
-    passwords = printed_passwords(seed())
+    passwords = printed_passwords(seed(force=True))
 
     guard = User.objects.get(username="guardia")
     assert guard.check_password(passwords["guardia"])
@@ -294,3 +294,12 @@ def test_bulk_admission_rejects_a_booking_number_twice_in_one_batch(facility):
     with pytest.raises(ValidationError, match=r"Repeated|Repetid"):
         services.inmates_admit_bulk(facility=facility, rows=[row(cell, 1), row(cell, 1)])
     assert not Inmate.objects.exists()
+
+
+def test_seed_demo_refuses_a_database_with_real_facilities(db):
+    from tests.factories import FacilityFactory
+
+    FacilityFactory(code="REAL-1")
+    with pytest.raises(CommandError, match="real facilities"):
+        call_command("seed_demo", inmates=5, stdout=StringIO())
+    call_command("seed_demo", inmates=5, force=True, stdout=StringIO())

@@ -141,10 +141,21 @@ class Command(BaseCommand):
             default=DEFAULT_INMATES,
             help=f"People in custody to seed (default {DEFAULT_INMATES}).",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even though the database holds other facilities (never in production).",
+        )
 
-    def handle(self, *args, inmates: int, **options):
+    def handle(self, *args, inmates: int, force: bool = False, **options):
         if inmates < 0:
             raise CommandError("--inmates must be zero or more.")
+        if not force and Facility.objects.exclude(code=FACILITY["code"]).exists():
+            # Fake people and known passwords must never land in a real record.
+            raise CommandError(
+                "This database already holds real facilities; seed_demo is for demo "
+                "databases only. Use --force if you really mean it."
+            )
         started = time.monotonic()
         try:
             # One transaction: a failed run leaves nothing half-seeded, and
