@@ -90,7 +90,7 @@ class Facility(models.Model):
         default=300,
         validators=[MinValueValidator(0), MaxValueValidator(MAX_GRACE_SECONDS)],
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["code"]
@@ -127,12 +127,19 @@ class LocationKind(models.TextChoices):
 
 
 class Location(models.Model):
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="locations")
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="locations", verbose_name=_("facility")
+    )
     code = models.CharField(_("code"), max_length=32, validators=[CODE_VALIDATOR])
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=16, choices=LocationKind.choices)
     parent = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("inside"),
     )
     capacity = models.PositiveIntegerField(_("capacity"), null=True, blank=True)
 
@@ -176,9 +183,16 @@ class Inmate(models.Model):
     )
     first_name = models.CharField(_("first name"), max_length=100)
     last_name = models.CharField(_("last name"), max_length=100)
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="inmates")
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="inmates", verbose_name=_("facility")
+    )
     cell = models.ForeignKey(
-        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="inmates"
+        Location,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="inmates",
+        verbose_name=_("cell"),
     )
     security_level = models.CharField(
         _("security level"), max_length=16, choices=SecurityLevel.choices
@@ -189,8 +203,8 @@ class Inmate(models.Model):
     admitted_at = models.DateTimeField(_("admitted at"))
     last_seen_at = models.DateTimeField(_("last seen at"), null=True, blank=True)
     next_due_at = models.DateTimeField(_("next check due at"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["booking_number"]
@@ -243,17 +257,24 @@ def hash_device_key(key: str) -> str:
 
 class Device(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="devices")
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="devices", verbose_name=_("facility")
+    )
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=DeviceKind.choices)
     location = models.ForeignKey(
-        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="devices"
+        Location,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="devices",
+        verbose_name=_("location"),
     )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_prefix = models.CharField(_("key prefix"), max_length=12, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     last_heartbeat_at = models.DateTimeField(_("last heartbeat at"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["facility__code", "name"]
@@ -285,6 +306,10 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
         verbose_name = _("user")
         verbose_name_plural = _("users")
+
+    @property
+    def role_label(self) -> str:
+        return Role(self.role).label if self.role else ""
 
     @property
     def role(self) -> str | None:

@@ -1,0 +1,45 @@
+"""Writes to the custody record. Each function states the rule it enforces.
+
+Keyword-only arguments, one transaction each; views, admin and commands call
+these rather than saving models themselves.
+"""
+
+from custody.services.access import (
+    device_create,
+    device_rotate_key,
+    device_update,
+    role_groups_ensure,
+    user_create,
+    user_reset,
+    user_update,
+)
+from custody.services.facilities import (
+    facility_create,
+    facility_update,
+    location_create,
+    location_update,
+)
+from custody.services.inmates import (
+    inmate_admit,
+    inmate_update,
+    inmates_admit_bulk,
+    next_due_after,
+)
+
+__all__ = [
+    "device_create",
+    "device_rotate_key",
+    "device_update",
+    "facility_create",
+    "facility_update",
+    "inmate_admit",
+    "inmate_update",
+    "inmates_admit_bulk",
+    "location_create",
+    "location_update",
+    "next_due_after",
+    "role_groups_ensure",
+    "user_create",
+    "user_reset",
+    "user_update",
+]
