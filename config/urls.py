@@ -18,6 +18,7 @@ router.register("users", api.UserViewSet, basename="user")
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/auth/token/", api.AuthTokenView.as_view(), name="auth-token"),
+    path("api/v1/auth/token/revoke/", api.AuthTokenRevokeView.as_view(), name="auth-token-revoke"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

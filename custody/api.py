@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from config.schema import ErrorSerializer
 from custody import selectors, services
-from custody.filters import DeviceFilter, InmateFilter, LocationFilter
+from custody.filters import DeviceFilter, InmateFilter, LocationFilter, UserFilter
 from custody.models import Role
 from custody.permissions import ALL_ROLES, IsAdmin
 from custody.serializers import (
@@ -137,6 +137,7 @@ class DeviceViewSet(RecordViewSet):
 
 class UserViewSet(RecordViewSet):
     serializer_class = UserSerializer
+    filterset_class = UserFilter
     lookup_field = "username"
     lookup_value_regex = r"[^/]+"
     permission_classes = [IsAdmin]
@@ -206,3 +207,14 @@ class AuthTokenView(APIView):
             )
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+
+
+class AuthTokenRevokeView(APIView):
+    """Sign out: the caller's token stops working (shared tablets at shift change)."""
+
+    write_roles = ALL_ROLES
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

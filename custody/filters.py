@@ -3,7 +3,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters.rest_framework import FilterSet
 
-from custody.models import Device, Inmate, Location
+from custody.models import Device, Inmate, Location, Role, User
 
 
 class StrictFilterSet(FilterSet):
@@ -69,3 +69,16 @@ class DeviceFilter(StrictFilterSet):
     class Meta:
         model = Device
         fields = ["facility", "kind", "location", "is_active"]
+
+
+class UserFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facilities__code", help_text=gettext_lazy("Facility code.")
+    )
+    role = django_filters.ChoiceFilter(
+        field_name="groups__name", choices=Role.choices, help_text=gettext_lazy("Role.")
+    )
+
+    class Meta:
+        model = User
+        fields = ["facility", "role", "is_active"]

@@ -49,7 +49,12 @@ def user_list(*, user) -> QuerySet[User]:
     qs = User.objects.prefetch_related("facilities", "groups")
     if user.is_superuser:
         return qs.order_by("username")
-    return qs.filter(facilities__in=visible_facility_ids(user)).distinct().order_by("username")
+    # Superusers are national accounts: invisible to facility admins.
+    return (
+        qs.filter(facilities__in=visible_facility_ids(user), is_superuser=False)
+        .distinct()
+        .order_by("username")
+    )
 
 
 def facility_overview(*, user) -> list[dict]:

@@ -222,3 +222,59 @@ def test_password_guessing_is_throttled(facility, make_user, api_as, settings):
     ]
     assert answers == [400, 400, 400, 429]
     cache.delete("throttle_auth_127.0.0.1")
+
+
+def test_a_facility_admin_cannot_see_or_take_over_a_superuser(facility, make_user, api_as):
+    from django.core.exceptions import PermissionDenied
+
+    from custody import services
+    from custody.models import User
+
+    root = User.objects.create_superuser("root", "root@example.org", "a-long-root-pass-2026")
+    root.facilities.add(facility)
+    admin = make_user("admin", facility)
+    client = api_as(admin)
+    assert client.get("/api/v1/users/root/").status_code == 404
+    assert (
+        client.patch(
+            "/api/v1/users/root/", {"password": "taken-over-2026-x"}, format="json"
+        ).status_code
+        == 404
+    )
+    with pytest.raises(PermissionDenied):
+        services.user_update(user=root, by=admin, password="taken-over-2026-x")
+    root.refresh_from_db()
+    assert root.check_password("a-long-root-pass-2026")
+
+
+def test_a_new_password_or_deactivation_ends_existing_tokens(world, api_as):
+    admin = api_as(world["users"]["admin"])
+    guard = world["users"]["guard"]
+    guard_client = api_as(guard)
+    assert guard_client.get("/api/v1/users/me/").status_code == 200
+    admin.patch(
+        f"/api/v1/users/{guard.username}/", {"password": "otra-clave-larga-2026"}, format="json"
+    )
+    assert guard_client.get("/api/v1/users/me/").status_code == 401
+
+
+def test_an_admin_cannot_lock_themselves_out(world, api_as):
+    admin_user = world["users"]["admin"]
+    client = api_as(admin_user)
+    path = f"/api/v1/users/{admin_user.username}/"
+    assert client.patch(path, {"is_active": False}, format="json").status_code == 400
+    assert client.patch(path, {"role": "guard"}, format="json").status_code == 400
+    assert client.get("/api/v1/users/me/").json()["role"] == "admin"
+
+
+def test_signing_out_revokes_the_token(world, api_as):
+    client = api_as(world["users"]["guard"])
+    assert client.post("/api/v1/auth/token/revoke/").status_code == 204
+    assert client.get("/api/v1/users/me/").status_code == 401
+
+
+def test_users_can_be_filtered_by_role_and_facility(world, api_as):
+    client = api_as(world["users"]["admin"])
+    body = client.get(f"/api/v1/users/?role=guard&facility={world['facility'].code}").json()
+    assert [u["role"] for u in body["results"]] == ["guard"]
+    assert client.get("/api/v1/users/?role=warden").status_code == 400

@@ -3,9 +3,10 @@
 import secrets
 
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from rest_framework.authtoken.models import Token
 
 from custody.models import (
     DEVICE_KEY_PREFIX,
@@ -131,6 +132,9 @@ def user_update(
     Nobody locks themselves out: an admin cannot deactivate their own account
     or drop their own admin role (another admin must do it, on the record).
     """
+    if user.is_superuser and not by.is_superuser:
+        # A facility admin must never take over a national account.
+        raise PermissionDenied(_("Only a superuser can change a superuser."))
     if user.pk == by.pk:
         if fields.get("is_active") is False:
             raise ValidationError({"is_active": _("You cannot deactivate your own account.")})
@@ -142,6 +146,9 @@ def user_update(
         user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
+    if password or not user.is_active:
+        # A new password or a disabled account ends every signed-in tablet.
+        Token.objects.filter(user=user).delete()
     if facilities is not None:
         kept = [] if by.is_superuser else list(user.facilities.exclude(users=by))
         new = set(facilities) | set(kept)
