@@ -1,0 +1,77 @@
+"""Two tablets, one inmate: racing writes end in one record and a clear 4xx, never a 500."""
+
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from custody.models import Inmate, Location
+from tests import factories
+
+
+def _race(calls):
+    """Run the calls at the same moment, each in its own thread and connection."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def _client(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_supervisors_admitting_the_same_booking_number_make_one_record():
+    facility = factories.FacilityFactory()
+    factories.CellFactory(facility=facility, code="A-01")
+    one = factories.UserFactory(role="supervisor", facilities=[facility])
+    two = factories.UserFactory(role="supervisor", facilities=[facility])
+    body = {
+        "booking_number": "GT-RACE-1",
+        "first_name": "Pedro",
+        "last_name": "Tzoc",
+        "facility": facility.code,
+        "cell": "A-01",
+        "security_level": "maximum",
+    }
+    clients = [_client(one), _client(two)]
+    for _round in range(5):
+        Inmate.objects.filter(booking_number="GT-RACE-1").delete()
+        responses = _race(
+            [lambda c=c: c.post("/api/v1/inmates/", body, format="json") for c in clients]
+        )
+        codes = sorted(r.status_code for r in responses)
+        assert codes[0] == 201 and codes[1] in (400, 409), codes
+        assert all(r.json() for r in responses)
+        assert Inmate.objects.filter(booking_number="GT-RACE-1").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_creating_the_same_location_code_make_one_record():
+    facility = factories.FacilityFactory()
+    admins = [factories.UserFactory(role="admin", facilities=[facility]) for _ in range(2)]
+    body = {"facility": facility.code, "code": "U-RACE", "name": "Sector", "kind": "unit"}
+    clients = [_client(a) for a in admins]
+    responses = _race(
+        [lambda c=c: c.post("/api/v1/locations/", body, format="json") for c in clients]
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes[0] == 201 and codes[1] in (400, 409), codes
+    assert Location.objects.filter(facility=facility, code="U-RACE").count() == 1
