@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 CODE_VALIDATOR = RegexValidator(
@@ -36,6 +37,9 @@ DEFAULT_CHECK_INTERVAL_SECONDS = {
 MIN_CHECK_INTERVAL_SECONDS = 60
 MAX_CHECK_INTERVAL_SECONDS = 24 * 3600
 MAX_GRACE_SECONDS = 3600
+# Device and workstation clocks drift; beyond this a time "from the future" is
+# a typo or an attempt to push a deadline away.
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 def default_check_intervals() -> dict[str, int]:
@@ -235,6 +239,19 @@ class Inmate(models.Model):
 
     def __str__(self):
         return f"{self.booking_number} {self.last_name}, {self.first_name}"
+
+    def clean(self):
+        # Checked here so the API, the admin and bulk admission all refuse alike.
+        if self.admitted_at and self.admitted_at > timezone.now() + CLOCK_SKEW:
+            raise ValidationError({"admitted_at": _("An admission cannot be in the future.")})
+        cell = self.cell if self.cell_id else None
+        if cell is not None:
+            if cell.facility_id != self.facility_id:
+                raise ValidationError({"cell": _("The cell must be in the inmate's facility.")})
+            if cell.kind != LocationKind.CELL:
+                raise ValidationError({"cell": _("%(code)s is not a cell.") % {"code": cell.code}})
+        elif self.status == InmateStatus.IN_CUSTODY:
+            raise ValidationError({"cell": _("A person in custody must be assigned to a cell.")})
 
     @property
     def full_name(self) -> str:

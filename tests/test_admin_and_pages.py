@@ -18,7 +18,7 @@ def root_client(client):
 
 def test_admin_admission_sets_the_first_deadline(root_client, facility):
     cell = factories.CellFactory(facility=facility)
-    now = timezone.now()
+    now = timezone.localtime()  # the admin form reads times in the current zone
     response = root_client.post(
         "/admin/custody/inmate/add/",
         {
@@ -35,6 +35,29 @@ def test_admin_admission_sets_the_first_deadline(root_client, facility):
     assert response.status_code == 302, response.content[:2000]
     inmate = Inmate.objects.get(booking_number="GT-ADM-1")
     assert inmate.next_due_at is not None
+
+
+def test_admin_refuses_a_cell_of_another_facility_with_a_form_error(
+    root_client, facility, other_facility
+):
+    foreign_cell = factories.CellFactory(facility=other_facility)
+    now = timezone.localtime()
+    response = root_client.post(
+        "/admin/custody/inmate/add/",
+        {
+            "booking_number": "GT-ADM-2",
+            "first_name": "Ana",
+            "last_name": "Ruiz",
+            "facility": facility.pk,
+            "cell": foreign_cell.pk,
+            "security_level": "maximum",
+            "admitted_at_0": now.strftime("%Y-%m-%d"),
+            "admitted_at_1": now.strftime("%H:%M:%S"),
+        },
+    )
+    assert response.status_code == 200
+    assert "cell" in response.context["adminform"].form.errors
+    assert not Inmate.objects.filter(booking_number="GT-ADM-2").exists()
 
 
 def test_admin_device_creation_shows_the_key_once_and_stores_its_hash(root_client, facility):

@@ -144,3 +144,49 @@ def test_custody_never_imports_alerts():
                 names = [node.module]
             offenders += [f"{path}: {n}" for n in names if n.split(".")[0] == "alerts"]
     assert not offenders
+
+
+def test_shorter_check_intervals_bring_existing_deadlines_closer(facility, make_user, api_as):
+    with time_machine.travel("2026-11-24 07:00:00+00:00", tick=False):
+        inmate = factories.InmateFactory(facility=facility, security_level=SecurityLevel.MEDIUM)
+        untouched = factories.InmateFactory(facility=facility, security_level="minimum")
+        client = api_as(make_user("admin", facility))
+        response = client.patch(
+            f"/api/v1/facilities/{facility.code}/",
+            {"check_interval_seconds": {"maximum": 900, "medium": 1200, "minimum": 7200}},
+            format="json",
+        )
+        assert response.status_code == 200, response.content
+    inmate.refresh_from_db()
+    untouched.refresh_from_db()
+    assert inmate.next_due_at == inmate.admitted_at + timedelta(minutes=20)
+    assert untouched.next_due_at == untouched.admitted_at + timedelta(minutes=120)
+    # Loosening never pushes a deadline away.
+    client.patch(
+        f"/api/v1/facilities/{facility.code}/",
+        {"check_interval_seconds": {"maximum": 1800, "medium": 3600, "minimum": 7200}},
+        format="json",
+    )
+    inmate.refresh_from_db()
+    assert inmate.next_due_at == inmate.admitted_at + timedelta(minutes=20)
+
+
+def test_an_admission_in_the_future_is_refused(facility, make_user, api_as):
+    factories.CellFactory(facility=facility, code="A-01")
+    client = api_as(make_user("supervisor", facility))
+    future = (timezone.now() + timedelta(hours=3)).isoformat()
+    response = client.post(
+        "/api/v1/inmates/",
+        {
+            "booking_number": "GT-F-1",
+            "first_name": "A",
+            "last_name": "B",
+            "facility": facility.code,
+            "cell": "A-01",
+            "security_level": "maximum",
+            "admitted_at": future,
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "admitted_at" in response.json()["errors"]

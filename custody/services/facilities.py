@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from custody.models import Facility, Location, LocationKind, User
+from custody.services.inmates import inmates_tighten_deadlines
 
 # --- Facilities ------------------------------------------------------------
 
@@ -26,10 +27,13 @@ def facility_update(*, facility: Facility, **fields) -> Facility:
     if "code" in fields and fields["code"] != facility.code:
         # Devices and tablets refer to facilities by code; renaming breaks them.
         raise ValidationError({"code": _("A facility's code cannot change.")})
+    old_intervals = dict(facility.check_interval_seconds)
     for name, value in fields.items():
         setattr(facility, name, value)
     facility.full_clean()
     facility.save()
+    if facility.check_interval_seconds != old_intervals:
+        inmates_tighten_deadlines(facility=facility)
     return facility
 
 

@@ -2,12 +2,12 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from custody.models import Facility, Inmate, InmateStatus, Location, LocationKind
-
-# --- Inmates ---------------------------------------------------------------
+from custody.models import Facility, Inmate, InmateStatus, Location, SecurityLevel
 
 
 def next_due_after(*, facility: Facility, security_level: str, seen_at):
@@ -19,14 +19,22 @@ def next_due_after(*, facility: Facility, security_level: str, seen_at):
     return seen_at + facility.check_interval(security_level)
 
 
-def _check_cell(*, facility: Facility, cell: Location | None, status: str):
-    if cell is not None:
-        if cell.facility_id != facility.pk:
-            raise ValidationError({"cell": _("The cell must be in the inmate's facility.")})
-        if cell.kind != LocationKind.CELL:
-            raise ValidationError({"cell": _("%(code)s is not a cell.") % {"code": cell.code}})
-    elif status == InmateStatus.IN_CUSTODY:
-        raise ValidationError({"cell": _("A person in custody must be assigned to a cell.")})
+def inmates_tighten_deadlines(*, facility: Facility) -> int:
+    """After a facility shortens its check intervals, nobody keeps an old,
+    later deadline: each person is due one new interval after they were last
+    seen (or admitted), if that is sooner. Longer intervals never push a
+    deadline away; the next observation applies them. One UPDATE per level."""
+    changed = 0
+    for level in SecurityLevel.values:
+        changed += Inmate.objects.filter(
+            facility=facility, status=InmateStatus.IN_CUSTODY, security_level=level
+        ).update(
+            next_due_at=Least(
+                F("next_due_at"),
+                Coalesce(F("last_seen_at"), F("admitted_at")) + facility.check_interval(level),
+            )
+        )
+    return changed
 
 
 @transaction.atomic
@@ -46,7 +54,6 @@ def inmate_admit(
     observation is due one interval (for their security level) later.
     """
     admitted_at = admitted_at or timezone.now()
-    _check_cell(facility=facility, cell=cell, status=InmateStatus.IN_CUSTODY)
     inmate = Inmate(
         facility=facility,
         booking_number=booking_number,
@@ -112,7 +119,6 @@ def _bulk_admit_build(*, facility: Facility, rows, admitted_at) -> list[Inmate]:
             admitted_at=row_admitted_at,
         )
         try:
-            _check_cell(facility=facility, cell=inmate.cell, status=inmate.status)
             # Field checks only: the FK, unique and constraint checks would
             # each cost a query per row; the cell check above and the insert
             # cover them.
@@ -160,7 +166,6 @@ def inmate_update(*, inmate: Inmate, **fields) -> Inmate:
         fields.pop(frozen, None)
     for name, value in fields.items():
         setattr(inmate, name, value)
-    _check_cell(facility=inmate.facility, cell=inmate.cell, status=inmate.status)
     if inmate.status == InmateStatus.IN_CUSTODY:
         due = next_due_after(
             facility=inmate.facility,
