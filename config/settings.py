@@ -6,6 +6,7 @@ that has only Python. ``DATABASE_URL`` / ``REDIS_URL`` switch to PostgreSQL and
 Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -36,7 +37,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -181,6 +182,16 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
+
+# Person tokens (knox): stored hashed, one per signed-in device, expiring
+# after a shift of inactivity and never living past a day without a new sign-in.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env_int("TOKEN_TTL_HOURS", 12)),
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": timedelta(hours=env_int("TOKEN_MAX_TTL_HOURS", 24)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_LIMIT_PER_USER": None,
+}
 
 # Sign-in attempts per client address (DRF rate syntax: N/second|minute|hour).
 AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", "20/minute")

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from knox.models import AuthToken
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -205,16 +205,18 @@ class AuthTokenView(APIView):
             raise serializers.ValidationError(
                 {"non_field_errors": [_("Unable to sign in with these credentials.")]}
             )
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        # One token per sign-in: each tablet can be signed out on its own.
+        instance, token = AuthToken.objects.create(user=user)
+        return Response({"token": token, "expiry": instance.expiry})
 
 
 class AuthTokenRevokeView(APIView):
-    """Sign out: the caller's token stops working (shared tablets at shift change)."""
+    """Sign out: this token stops working (shared tablets at shift change)."""
 
     write_roles = ALL_ROLES
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
-        Token.objects.filter(user=request.user).delete()
+        if isinstance(request.auth, AuthToken):
+            request.auth.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

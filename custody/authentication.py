@@ -1,12 +1,14 @@
 """One ``Authorization: Token ...`` header for people and devices alike.
 
-User tokens are DRF tokens; device keys start with ``dk_`` and are looked up by
-their SHA-256 hash (the key itself is never stored).
+Person tokens are knox tokens (hashed, expiring, one per signed-in device);
+device keys start with ``dk_`` and are looked up by their SHA-256 hash. Neither
+is ever stored in the clear.
 """
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from knox.auth import TokenAuthentication
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication
 
 from custody.models import DEVICE_KEY_PREFIX, Device, hash_device_key
 
@@ -31,7 +33,8 @@ class DevicePrincipal:
 
 
 class TokenOrDeviceKeyAuthentication(TokenAuthentication):
-    def authenticate_credentials(self, key):
+    def authenticate_credentials(self, token: bytes):
+        key = token.decode("utf-8", errors="replace")
         if key.startswith(DEVICE_KEY_PREFIX):
             device = (
                 Device.objects.select_related("facility", "location")
@@ -41,4 +44,18 @@ class TokenOrDeviceKeyAuthentication(TokenAuthentication):
             if device is None:
                 raise exceptions.AuthenticationFailed(_("Invalid or revoked device key."))
             return DevicePrincipal(device), device
-        return super().authenticate_credentials(key)
+        return super().authenticate_credentials(token)
+
+
+class TokenOrDeviceKeyScheme(OpenApiAuthenticationExtension):
+    target_class = TokenOrDeviceKeyAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <token>` from POST /api/v1/auth/token/, or "
+            "`Token dk_...` with a device key.",
+        }

@@ -244,3 +244,6 @@ class TokenRequestSerializer(serializers.Serializer):
 
 class TokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField()
+    expiry = serializers.DateTimeField(
+        help_text=_("When the token lapses unless it is used; each use extends it.")
+    )

@@ -66,10 +66,10 @@ def api_as():
         if device_key:
             client.credentials(HTTP_AUTHORIZATION=f"Token {device_key}")
         elif principal is not None:
-            from rest_framework.authtoken.models import Token
+            from knox.models import AuthToken
 
-            token, _ = Token.objects.get_or_create(user=principal)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            _instance, token = AuthToken.objects.create(user=principal)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return client
 
     return client_for

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from tests import factories
 
@@ -21,7 +21,7 @@ def test_fuzzing_the_public_schema_finds_nothing(live_server, tmp_path):
     factories.InmateFactory(facility=facility, cell=cell, booking_number="GT-2025-000123")
     factories.device(facility, name="reader-A")
     admin = factories.UserFactory(role="admin", facilities=[facility], username="fuzz-admin")
-    token = Token.objects.create(user=admin).key
+    token = AuthToken.objects.create(user=admin)[1]
 
     result = subprocess.run(
         [

@@ -265,7 +265,8 @@ def test_wrong_credentials_for_a_token_are_a_400(facility, make_user, api_as):
         {"username": user.username, "password": factories.PASSWORD},
         format="json",
     )
-    assert good.status_code == 200 and len(good.json()["token"]) == 40
+    assert good.status_code == 200 and len(good.json()["token"]) == 64
+    assert good.json()["expiry"]
 
 
 @pytest.mark.parametrize(

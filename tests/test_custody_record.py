@@ -25,6 +25,15 @@ def test_admission_sets_the_first_deadline_by_security_level(facility, level, mi
     assert inmate.next_due_at == timezone.now() + timedelta(minutes=minutes)
 
 
+def test_a_new_facility_gets_the_default_check_intervals(facility, make_user, api_as):
+    client = api_as(make_user("admin", facility))
+    response = client.post("/api/v1/facilities/", {"code": "FJ2", "name": "Fraijanes II"})
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["check_interval_seconds"] == {"maximum": 1800, "medium": 3600, "minimum": 7200}
+    assert body["grace_seconds"] == 300 and body["timezone"] == "America/Guatemala"
+
+
 @time_machine.travel("2026-11-24 07:00:00+00:00", tick=False)
 def test_a_facility_can_tighten_its_check_intervals(db):
     facility = factories.FacilityFactory(

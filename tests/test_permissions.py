@@ -278,3 +278,45 @@ def test_users_can_be_filtered_by_role_and_facility(world, api_as):
     body = client.get(f"/api/v1/users/?role=guard&facility={world['facility'].code}").json()
     assert [u["role"] for u in body["results"]] == ["guard"]
     assert client.get("/api/v1/users/?role=warden").status_code == 400
+
+
+def _sign_in(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    answer = client.post(
+        "/api/v1/auth/token/",
+        {"username": user.username, "password": factories.PASSWORD},
+        format="json",
+    ).json()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {answer['token']}")
+    return client, answer
+
+
+def test_each_sign_in_has_its_own_token_stored_only_as_a_hash(world):
+    from knox.models import AuthToken
+
+    guard = world["users"]["guard"]
+    tablet_one, first = _sign_in(guard)
+    tablet_two, second = _sign_in(guard)
+    assert first["token"] != second["token"]
+    stored = list(AuthToken.objects.filter(user=guard).values_list("digest", "token_key"))
+    assert all(first["token"] not in digest + key for digest, key in stored)
+    assert tablet_one.post("/api/v1/auth/token/revoke/").status_code == 204
+    assert tablet_one.get("/api/v1/users/me/").status_code == 401
+    assert tablet_two.get("/api/v1/users/me/").status_code == 200
+
+
+def test_an_unused_token_lapses_after_a_shift_and_none_outlives_a_day(world):
+    import time_machine
+
+    guard = world["users"]["guard"]
+    with time_machine.travel("2026-11-24 06:00:00+00:00", tick=False) as clock:
+        idle, _ = _sign_in(guard)
+        busy, _ = _sign_in(guard)
+        for _hour in range(20):  # used every hour: each use extends it...
+            clock.shift(3600)
+            assert busy.get("/api/v1/users/me/").status_code == 200
+        assert idle.get("/api/v1/users/me/").status_code == 401  # ...unused: gone after 12 h
+        clock.shift(5 * 3600)  # ...but never past 24 h after sign-in
+        assert busy.get("/api/v1/users/me/").status_code == 401

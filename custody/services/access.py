@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from custody.models import (
     DEVICE_KEY_PREFIX,
@@ -148,7 +148,7 @@ def user_update(
     user.save()
     if password or not user.is_active:
         # A new password or a disabled account ends every signed-in tablet.
-        Token.objects.filter(user=user).delete()
+        AuthToken.objects.filter(user=user).delete()
     if facilities is not None:
         kept = [] if by.is_superuser else list(user.facilities.exclude(users=by))
         new = set(facilities) | set(kept)
