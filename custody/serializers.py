@@ -81,6 +81,30 @@ def resolve_location(*, facility: Facility, code: str | None, field: str, kind=N
     return location
 
 
+class ResolvesLocationCodes:
+    """Location codes are unique only inside a facility, so they are resolved
+    in validate(), once the record's facility is known.
+
+    ``location_fields`` maps each field to the location kind it must be (or
+    None); fields in ``location_fields_on_create`` are resolved on create even
+    when absent, so the service sees an explicit None.
+    """
+
+    location_fields: dict[str, str | None] = {}
+    location_fields_on_create: tuple[str, ...] = ()
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        facility = attrs.get("facility") or getattr(self.instance, "facility", None)
+        for field, kind in self.location_fields.items():
+            creating_needs_it = self.instance is None and field in self.location_fields_on_create
+            if field in attrs or creating_needs_it:
+                attrs[field] = resolve_location(
+                    facility=facility, code=attrs.get(field), field=field, kind=kind
+                )
+        return attrs
+
+
 class FacilitySerializer(serializers.ModelSerializer):
     check_interval_seconds = serializers.JSONField(
         required=False,
@@ -108,7 +132,7 @@ class FacilitySerializer(serializers.ModelSerializer):
         ]
 
 
-class LocationSerializer(serializers.ModelSerializer):
+class LocationSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     facility = VisibleFacilityField()
     parent = LocationCodeField(help_text=_("Code of the enclosing location, e.g. the unit."))
 
@@ -116,16 +140,10 @@ class LocationSerializer(serializers.ModelSerializer):
         model = Location
         fields = ["id", "facility", "code", "name", "kind", "parent", "capacity"]
 
-    def validate(self, attrs):
-        facility = attrs.get("facility") or getattr(self.instance, "facility", None)
-        if "parent" in attrs:
-            attrs["parent"] = resolve_location(
-                facility=facility, code=attrs["parent"], field="parent"
-            )
-        return attrs
+    location_fields = {"parent": None}
 
 
-class InmateSerializer(serializers.ModelSerializer):
+class InmateSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     facility = VisibleFacilityField()
     cell = LocationCodeField(help_text=_("Code of the assigned cell inside the facility."))
     security_level = serializers.ChoiceField(choices=SecurityLevel.choices)
@@ -149,16 +167,11 @@ class InmateSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["status"]
 
-    def validate(self, attrs):
-        facility = attrs.get("facility") or getattr(self.instance, "facility", None)
-        if "cell" in attrs or self.instance is None:
-            attrs["cell"] = resolve_location(
-                facility=facility, code=attrs.get("cell"), field="cell", kind=LocationKind.CELL
-            )
-        return attrs
+    location_fields = {"cell": LocationKind.CELL}
+    location_fields_on_create = ("cell",)
 
 
-class DeviceSerializer(serializers.ModelSerializer):
+class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     facility = VisibleFacilityField()
     location = LocationCodeField(help_text=_("Code of the location where the device is mounted."))
     last_heartbeat_at = FacilityTimeField(read_only=True, allow_null=True)
@@ -177,13 +190,7 @@ class DeviceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["key_prefix"]
 
-    def validate(self, attrs):
-        facility = attrs.get("facility") or getattr(self.instance, "facility", None)
-        if "location" in attrs:
-            attrs["location"] = resolve_location(
-                facility=facility, code=attrs["location"], field="location"
-            )
-        return attrs
+    location_fields = {"location": None}
 
 
 class DeviceWithKeySerializer(DeviceSerializer):
