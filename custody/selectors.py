@@ -1,9 +1,17 @@
 """Reads, always scoped to what the caller may see (DESIGN invariant 9)."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from custody.authentication import DevicePrincipal
-from custody.models import Device, Facility, Inmate, Location, User
+from custody.models import (
+    Device,
+    Facility,
+    Inmate,
+    InmateStatus,
+    Location,
+    LocationKind,
+    User,
+)
 
 
 def facilities_visible_to(user) -> QuerySet[Facility]:
@@ -58,11 +66,7 @@ def user_list(*, user) -> QuerySet[User]:
 
 
 def facility_overview(*, user) -> list[dict]:
-    """Per visible facility: people by status, cells and devices, in a few queries."""
-    from django.db.models import Count, Q
-
-    from custody.models import InmateStatus, LocationKind
-
+    """Per visible facility: people by status, cells and devices, in two queries."""
     facilities = list(
         facilities_visible_to(user)
         .annotate(

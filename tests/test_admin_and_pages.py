@@ -89,3 +89,14 @@ def test_home_page_lists_only_my_facilities(client, facility, other_facility, ma
 def test_home_page_needs_a_sign_in(client):
     response = client.get("/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_home_page_costs_a_fixed_number_of_queries(
+    client, facility, other_facility, make_user, django_assert_max_num_queries
+):
+    for f in (facility, other_facility):
+        for _ in range(5):
+            factories.InmateFactory(facility=f)
+    client.force_login(make_user("supervisor", facility, other_facility))
+    with django_assert_max_num_queries(8):
+        assert client.get("/").status_code == 200
