@@ -1,8 +1,10 @@
+import itertools
+
 import factory
 from django.utils import timezone
 
 from custody import services
-from custody.models import Facility, Location, LocationKind, SecurityLevel, User
+from custody.models import Facility, Location, LocationKind, SecurityLevel
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -73,11 +75,11 @@ class UserFactory(factory.Factory):
     _build = _create
 
 
+_device_numbers = itertools.count(1)
+
+
 def device(facility, **kwargs):
     """A device and its one-time key."""
-    kwargs.setdefault("name", f"reader-{Facility.objects.count()}-{timezone.now().timestamp()}")
+    kwargs.setdefault("name", f"reader-{next(_device_numbers)}")
     kwargs.setdefault("kind", "biometric")
     return services.device_create(facility=facility, **kwargs)
-
-
-__all__ = ["PASSWORD", "User"]
