@@ -17,6 +17,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from custody.exceptions import Conflict
+
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +35,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         )
+    elif isinstance(exc, Conflict):
+        return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
     elif isinstance(exc, ProtectedError):
         return Response(
             {"detail": _("Still in use by other records; it cannot be removed.")},

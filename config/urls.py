@@ -5,7 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from config.health import healthz
-from custody import api, views
+from custody import views
+from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False

@@ -39,6 +39,25 @@ def pytest_sessionstart(session):
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_append_only_triggers():
+    """Transactional tests end with a TRUNCATE of every table, which the
+    append-only triggers refuse (as they must for the service). Between tests
+    only, the flush runs as a replica session, where ordinary triggers do not
+    fire; that needs superuser rights, which the service's role never has."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        sql_list = ["SET LOCAL session_replication_role = replica", *sql_list]
+        return original(self, sql_list)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original
+
+
 @pytest.fixture
 def facility(db):
     return factories.FacilityFactory()

@@ -25,8 +25,17 @@ from custody.services.inmates import (
     inmates_admit_bulk,
     next_due_after,
 )
+from custody.services.ledger import (
+    PendingEvent,
+    actor_label,
+    ledger_append,
+    ledger_append_many,
+    ledger_verify,
+)
 
 __all__ = [
+    "PendingEvent",
+    "actor_label",
     "device_create",
     "device_rotate_key",
     "device_update",
@@ -35,6 +44,9 @@ __all__ = [
     "inmate_admit",
     "inmate_update",
     "inmates_admit_bulk",
+    "ledger_append",
+    "ledger_append_many",
+    "ledger_verify",
     "location_create",
     "location_update",
     "next_due_after",

@@ -1,4 +1,4 @@
-"""The record of who is where.
+"""Facilities, locations, people in custody, devices and users.
 
 Business rules live in ``services.py`` (writes) and ``selectors.py`` (reads);
 models hold fields, constraints and small derived properties only.

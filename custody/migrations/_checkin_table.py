@@ -1,0 +1,147 @@
+"""Database-side pieces of the check-in record that Django cannot express.
+
+On PostgreSQL the check-in table is range-partitioned by month of
+``observed_at`` (old months can be detached and archived) with a DEFAULT
+partition so that no scan is ever lost for want of a partition. Its primary
+key must contain the partition key, hence ``(id, observed_at)``. Other
+databases (the embedded SQLite demo) get an ordinary table.
+
+Kept outside the migration files (whose names start with a digit) so that
+later migrations and tests can reuse the SQL; the leading underscore keeps
+Django's migration loader away.
+"""
+
+CREATE_TABLE = """
+CREATE TABLE custody_checkin (
+    id uuid NOT NULL,
+    observed_at timestamptz NOT NULL,
+    received_at timestamptz NOT NULL,
+    facility_id bigint NOT NULL REFERENCES custody_facility (id),
+    inmate_id bigint NOT NULL REFERENCES custody_inmate (id),
+    location_id bigint NOT NULL REFERENCES custody_location (id),
+    method varchar(16) NOT NULL,
+    is_biometric boolean NOT NULL,
+    score double precision NULL,
+    device_id uuid NULL REFERENCES custody_device (id),
+    recorded_by_id bigint NULL REFERENCES custody_user (id),
+    out_of_place boolean NOT NULL,
+    PRIMARY KEY (id, observed_at)
+) PARTITION BY RANGE (observed_at);
+CREATE INDEX checkin_inmate_time ON custody_checkin (inmate_id, observed_at);
+CREATE INDEX checkin_out_of_place ON custody_checkin (facility_id, received_at)
+    WHERE out_of_place;
+CREATE TABLE custody_checkin_default PARTITION OF custody_checkin DEFAULT;
+"""
+
+# Creates the monthly partitions from ``months_back`` before the current month
+# to ``months_ahead`` after it, skipping those that exist. Statement triggers
+# are not inherited by partitions, so each gets its own TRUNCATE guard.
+ENSURE_PARTITIONS_FUNCTION = """
+CREATE OR REPLACE FUNCTION custody_checkin_ensure_partitions(
+    months_back integer, months_ahead integer
+) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    first_month date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+    month_start date;
+    part text;
+    created integer := 0;
+BEGIN
+    FOR i IN -months_back..months_ahead LOOP
+        month_start := (first_month + make_interval(months => i))::date;
+        part := 'custody_checkin_' || to_char(month_start, 'YYYY_MM');
+        IF to_regclass(part) IS NULL THEN
+            EXECUTE format(
+                'CREATE TABLE %I PARTITION OF custody_checkin '
+                'FOR VALUES FROM (%L) TO (%L)',
+                part,
+                month_start::timestamp AT TIME ZONE 'UTC',
+                (month_start + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+            );
+            EXECUTE format(
+                'CREATE TRIGGER custody_append_only_truncate BEFORE TRUNCATE ON %I '
+                'FOR EACH STATEMENT EXECUTE FUNCTION custody_refuse_change()',
+                part
+            );
+            created := created + 1;
+        END IF;
+    END LOOP;
+    RETURN created;
+END;
+$$;
+"""
+
+# Invariant 3: the database itself refuses to change or remove these rows,
+# whatever the application code does. Only a role that may disable triggers
+# (the table owner or a superuser) can get around it; the service should run
+# as a role that is neither (see the README).
+REFUSE_CHANGE_FUNCTION = """
+CREATE OR REPLACE FUNCTION custody_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% on % refused: the custody record is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+"""
+
+APPEND_ONLY_TABLES = ("custody_checkin", "custody_quarantinedcheckin", "custody_ledgerevent")
+
+
+def _append_only_sql(table: str, vendor: str) -> list[str]:
+    if vendor == "postgresql":
+        return [
+            f"CREATE TRIGGER custody_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION custody_refuse_change()",
+            f"CREATE TRIGGER custody_append_only_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION custody_refuse_change()",
+        ]
+    # SQLite (the embedded demo): no TRUNCATE statement to guard.
+    return [
+        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN "
+        f"SELECT RAISE(ABORT, '{op} on {table} refused: the custody record is append-only'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+def create(apps, schema_editor):
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        schema_editor.create_model(apps.get_model("custody", "CheckIn"))
+        return
+    schema_editor.execute(CREATE_TABLE, params=None)
+    schema_editor.execute(REFUSE_CHANGE_FUNCTION, params=None)
+    schema_editor.execute(ENSURE_PARTITIONS_FUNCTION, params=None)
+    schema_editor.execute(
+        "CREATE TRIGGER custody_append_only_truncate BEFORE TRUNCATE ON custody_checkin_default "
+        "FOR EACH STATEMENT EXECUTE FUNCTION custody_refuse_change()",
+        params=None,
+    )
+    schema_editor.execute("SELECT custody_checkin_ensure_partitions(3, 3)", params=None)
+
+
+def drop(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.delete_model(apps.get_model("custody", "CheckIn"))
+        return
+    schema_editor.execute("DROP TABLE custody_checkin CASCADE", params=None)
+    schema_editor.execute("DROP FUNCTION custody_checkin_ensure_partitions(integer, integer)", params=None)
+
+
+def install_append_only(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(REFUSE_CHANGE_FUNCTION, params=None)
+    for table in APPEND_ONLY_TABLES:
+        for statement in _append_only_sql(table, vendor):
+            schema_editor.execute(statement, params=None)
+
+
+def remove_append_only(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    for table in APPEND_ONLY_TABLES:
+        if vendor == "postgresql":
+            for name in ("custody_append_only", "custody_append_only_truncate"):
+                schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}", params=None)
+        else:
+            for op in ("update", "delete"):
+                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}", params=None)

@@ -1,0 +1,67 @@
+"""The tamper-evident custody ledger: one hash chain per facility (invariant 4)."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from custody.models.records import Facility
+
+# The chain of a new facility starts from this value (64 zeros).
+GENESIS_HASH = "0" * 64
+
+
+class LedgerEvent(models.Model):
+    """One custody-relevant change. Append-only: the database refuses UPDATE,
+    DELETE and TRUNCATE (invariant 3). ``hash = sha256(prev_hash + canonical
+    JSON of the event)``; see ``custody.services.ledger``."""
+
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="ledger_events", verbose_name=_("facility")
+    )
+    seq = models.PositiveBigIntegerField(_("sequence number"))
+    at = models.DateTimeField(_("at"))
+    actor = models.CharField(
+        _("actor"),
+        max_length=200,
+        help_text=_("Who did it: user:<username>, device:<id> or system."),
+    )
+    action = models.CharField(_("action"), max_length=64)
+    subject = models.CharField(
+        _("subject"), max_length=200, help_text=_("What it is about, e.g. inmate:<booking number>.")
+    )
+    data = models.JSONField(_("data"), default=dict)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64)
+
+    class Meta:
+        ordering = ["facility", "seq"]
+        verbose_name = _("ledger event")
+        verbose_name_plural = _("ledger events")
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "seq"], name="ledger_seq_per_facility"),
+        ]
+        indexes = [
+            models.Index(fields=["facility", "subject", "seq"], name="ledger_subject"),
+            models.Index(fields=["facility", "at"], name="ledger_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.facility_id}#{self.seq} {self.action} {self.subject}"
+
+
+class LedgerHead(models.Model):
+    """The last link of a facility's chain. Writers lock this row, so appends
+    to one facility are serialised while facilities proceed in parallel; it
+    also lets verification notice events cut off the end of the chain."""
+
+    facility = models.OneToOneField(
+        Facility, on_delete=models.PROTECT, primary_key=True, related_name="ledger_head"
+    )
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta:
+        verbose_name = _("ledger head")
+        verbose_name_plural = _("ledger heads")
+
+    def __str__(self):
+        return f"{self.facility_id}#{self.seq} {self.hash[:12]}"
