@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from config.health import healthz
 from custody import views
+from custody.api import checkins
 from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
@@ -13,6 +14,8 @@ router.include_root_view = False
 router.register("facilities", api.FacilityViewSet, basename="facility")
 router.register("locations", api.LocationViewSet, basename="location")
 router.register("inmates", api.InmateViewSet, basename="inmate")
+router.register("checkins", checkins.CheckInViewSet, basename="checkin")
+router.register("quarantine", checkins.QuarantineViewSet, basename="quarantine")
 router.register("devices", api.DeviceViewSet, basename="device")
 router.register("users", api.UserViewSet, basename="user")
 
@@ -20,6 +23,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/auth/token/", api.AuthTokenView.as_view(), name="auth-token"),
     path("api/v1/auth/token/revoke/", api.AuthTokenRevokeView.as_view(), name="auth-token-revoke"),
+    # Before the router, whose devices/{id}/ would otherwise take "heartbeat".
+    path("api/v1/devices/heartbeat/", checkins.HeartbeatView.as_view(), name="device-heartbeat"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

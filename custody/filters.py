@@ -3,7 +3,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters.rest_framework import FilterSet
 
-from custody.models import Device, Inmate, Location, Role, User
+from custody.models import CheckIn, Device, Inmate, Location, QuarantinedCheckIn, Role, User
 
 
 class StrictFilterSet(FilterSet):
@@ -82,3 +82,38 @@ class UserFilter(StrictFilterSet):
     class Meta:
         model = User
         fields = ["facility", "role", "is_active"]
+
+
+class CheckInFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    inmate = django_filters.CharFilter(
+        field_name="inmate__booking_number", help_text=gettext_lazy("Booking number.")
+    )
+    location = django_filters.CharFilter(
+        field_name="location__code", help_text=gettext_lazy("Location code.")
+    )
+    since = django_filters.IsoDateTimeFilter(
+        field_name="observed_at", lookup_expr="gte", help_text=gettext_lazy("Observed at or after.")
+    )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="observed_at", lookup_expr="lt", help_text=gettext_lazy("Observed before.")
+    )
+
+    class Meta:
+        model = CheckIn
+        fields = ["facility", "inmate", "location", "method", "out_of_place", "since", "until"]
+
+
+class QuarantineFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    since = django_filters.IsoDateTimeFilter(
+        field_name="received_at", lookup_expr="gte", help_text=gettext_lazy("Received at or after.")
+    )
+
+    class Meta:
+        model = QuarantinedCheckIn
+        fields = ["facility", "reason", "item_id", "since"]

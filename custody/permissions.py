@@ -34,3 +34,19 @@ class IsStaffUser(BasePermission):
 class IsAdmin(IsStaffUser):
     def has_permission(self, request, view):
         return super().has_permission(request, view) and request.user.role == Role.ADMIN
+
+
+class IsDevice(BasePermission):
+    """Only a device key (a reader or tablet), never a person."""
+
+    def has_permission(self, request, view):
+        return is_device(request)
+
+
+class IsDeviceOrStaffUser(IsStaffUser):
+    """Devices may post (their facility is checked per item); people as usual."""
+
+    def has_permission(self, request, view):
+        if is_device(request):
+            return request.method == "POST"
+        return super().has_permission(request, view)

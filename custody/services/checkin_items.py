@@ -1,0 +1,164 @@
+"""Checks on one posted check-in item that need no database: shape, types,
+method and the clock rules. Hand-written rather than a DRF serializer per item,
+because ingestion validates thousands of items a second (a serializer per item
+costs about ten times as much)."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from custody.models import CLOCK_SKEW, MAX_CHECKIN_AGE, CheckInMethod
+
+MAX_CODE_LENGTH = 32
+METHODS = frozenset(CheckInMethod.values)
+
+
+class Reason:
+    """Why an item was rejected; stored with the quarantined item."""
+
+    INVALID = "invalid"
+    CLOCK_FUTURE = "clock_future"
+    CLOCK_PAST = "clock_past"
+    VISUAL_NEEDS_GUARD = "visual_needs_guard"
+    UNKNOWN_INMATE = "unknown_inmate"
+    WRONG_FACILITY = "wrong_facility"
+    UNKNOWN_LOCATION = "unknown_location"
+
+
+@dataclass
+class Item:
+    """One posted item on its way through ingestion."""
+
+    index: int
+    raw: object
+    item_id: str = ""
+    uuid: UUID | None = None
+    inmate: str = ""
+    location: str = ""
+    method: str = ""
+    score: float | None = None
+    observed_at: datetime | None = None
+    errors: dict = field(default_factory=dict)
+    reason: str = ""
+    status: str = ""
+    out_of_place: bool = False
+
+    def reject(self, reason: str, field_name: str, message: str) -> None:
+        self.errors.setdefault(field_name, []).append(str(message))
+        # The first reason names the item; later ones are only in ``errors``.
+        self.reason = self.reason or reason
+
+
+def parse_item(index: int, raw, *, now: datetime, from_device: bool, default_location: str):
+    """An ``Item`` with its parsed values, or with ``errors`` and a ``reason``."""
+    item = Item(index=index, raw=raw)
+    if not isinstance(raw, dict):
+        item.reject(Reason.INVALID, "non_field_errors", _("Each check-in must be a JSON object."))
+        return item
+    _parse_id(item, raw.get("id"))
+    item.inmate = _code(item, raw.get("inmate"), "inmate", required=True)
+    item.location = _code(item, raw.get("location", default_location), "location", required=True)
+    _parse_method(item, raw.get("method"), from_device=from_device)
+    _parse_score(item, raw.get("score"))
+    _parse_observed_at(item, raw.get("observed_at"), now=now)
+    return item
+
+
+def _parse_id(item: Item, value) -> None:
+    if isinstance(value, str):
+        item.item_id = value[:64]
+        try:
+            item.uuid = UUID(value)
+            item.item_id = str(item.uuid)
+            return
+        except ValueError:
+            pass
+    elif value is not None:
+        item.item_id = str(value)[:64]
+    item.reject(
+        Reason.INVALID,
+        "id",
+        _("A UUID made by the device is required; it makes a repeated post harmless."),
+    )
+
+
+def _code(item: Item, value, name: str, *, required: bool) -> str:
+    if value is None or value == "":
+        if required:
+            item.reject(Reason.INVALID, name, _("This field is required."))
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_CODE_LENGTH or "\x00" in value:
+        item.reject(
+            Reason.INVALID,
+            name,
+            _("Give a code of at most %(max)s characters.") % {"max": MAX_CODE_LENGTH},
+        )
+        return ""
+    return value
+
+
+def _parse_method(item: Item, value, *, from_device: bool) -> None:
+    if value not in METHODS:
+        item.reject(
+            Reason.INVALID,
+            "method",
+            _("Use one of: %(methods)s.") % {"methods": ", ".join(CheckInMethod.values)},
+        )
+        return
+    if value == CheckInMethod.VISUAL and from_device:
+        # A device cannot vouch with a person's eyes; a signed-in guard must.
+        item.reject(
+            Reason.VISUAL_NEEDS_GUARD,
+            "method",
+            _("A visual check needs a signed-in guard, not a device key."),
+        )
+        return
+    item.method = value
+
+
+def _parse_score(item: Item, value) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        item.reject(Reason.INVALID, "score", _("The match score is a number from 0 to 1."))
+        return
+    item.score = float(value)
+
+
+def _parse_observed_at(item: Item, value, *, now: datetime) -> None:
+    observed_at = None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            observed_at = parse_datetime(value)
+        except ValueError:
+            observed_at = None
+    if observed_at is None or observed_at.tzinfo is None:
+        item.reject(
+            Reason.INVALID,
+            "observed_at",
+            _("Give the time of the scan in ISO 8601 with its offset, e.g. %(example)s.")
+            % {"example": "2026-11-24T01:15:09-06:00"},
+        )
+        return
+    try:
+        in_future = observed_at > now + CLOCK_SKEW
+        too_old = observed_at < now - MAX_CHECKIN_AGE
+    except OverflowError:  # year 1 with a positive offset, and such
+        in_future, too_old = False, True
+    if in_future:
+        item.reject(
+            Reason.CLOCK_FUTURE,
+            "observed_at",
+            _("More than 2 minutes in the future: check the device's clock."),
+        )
+    elif too_old:
+        item.reject(
+            Reason.CLOCK_PAST,
+            "observed_at",
+            _("Older than 72 hours: too old to count as a check."),
+        )
+    else:
+        item.observed_at = observed_at

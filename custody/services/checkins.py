@@ -1,0 +1,478 @@
+"""Check-in ingestion (API.md "Check-ins").
+
+A batch of up to 1,000 scans is handled in one transaction with a constant
+number of queries, whatever its size: resolve people and places, drop repeats,
+insert, move each person's ``last_seen_at`` / ``next_due_at`` forward, keep
+the rejects in quarantine and append one ledger summary per facility. Lock
+order, the same for every writer: check-in ids (sorted), inmate rows (sorted),
+then the facility's ledger head; so concurrent batches never deadlock each
+other or the movement services (which lock inmates, then the ledger).
+"""
+
+import hashlib
+import json
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from custody.models import (
+    CheckIn,
+    CheckInMethod,
+    Device,
+    Facility,
+    Inmate,
+    InmateStatus,
+    Location,
+    Movement,
+    MovementStatus,
+    QuarantinedCheckIn,
+)
+from custody.services.checkin_items import Item, Reason, parse_item
+from custody.services.ledger import PendingEvent, actor_label, ledger_append_many
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+BIOMETRIC_METHODS = CheckInMethod.biometric()
+# A device replays a buffered scan with the same id and time; a replay with the
+# same id and another time is still the same scan if it lies this close.
+REPLAY_WINDOW = timedelta(hours=75)
+# People whose scans can be "in place": anyone still inside the walls.
+INSIDE = (InmateStatus.IN_CUSTODY, InmateStatus.OUT_AUTHORIZED)
+DEADLOCK_RETRIES = 3
+
+
+@dataclass
+class Sender:
+    """Who posted the batch: a device (its own facility only) or a signed-in person."""
+
+    principal: object
+    device: Device | None
+    user: object | None
+    facility_ids: frozenset[int]
+
+    @property
+    def actor(self) -> str:
+        return actor_label(self.principal)
+
+    def default_facility_id(self) -> int | None:
+        if len(self.facility_ids) == 1:
+            return next(iter(self.facility_ids))
+        return None
+
+
+@dataclass
+class IngestResult:
+    items: list[Item]
+
+    def count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+
+def checkins_ingest(*, raw_items: list, sender: Sender, now=None) -> IngestResult:
+    """Stores the good items of a batch and quarantines the rest.
+
+    ``raw_items`` is the parsed JSON list (at most ``MAX_BATCH``); the caller
+    checks the body's shape. Every item gets a status, in order.
+    """
+    now = now or timezone.now()
+    for attempt in range(1, DEADLOCK_RETRIES + 1):
+        items = _parse(raw_items, sender=sender, now=now)
+        try:
+            with transaction.atomic():
+                _store(items, sender=sender, now=now)
+            break
+        except OperationalError as exc:
+            # The lock order makes this rare; a retry is cheap and loses nothing.
+            if attempt == DEADLOCK_RETRIES or "deadlock" not in str(exc):
+                raise
+            logger.warning("check-in batch deadlocked, retrying (%s)", attempt)
+    for item in items:
+        if item.errors:
+            item.status = REJECTED
+    return IngestResult(items)
+
+
+def _parse(raw_items: list, *, sender: Sender, now) -> list[Item]:
+    default_location = (
+        sender.device.location.code if sender.device and sender.device.location else ""
+    )
+    from_device = sender.device is not None
+    items = [
+        parse_item(index, raw, now=now, from_device=from_device, default_location=default_location)
+        for index, raw in enumerate(raw_items)
+    ]
+    _mark_repeats_within_batch(items)
+    return items
+
+
+def _mark_repeats_within_batch(items: list[Item]) -> None:
+    seen = set()
+    for item in items:
+        if item.uuid is None:
+            continue
+        if item.uuid in seen and not item.errors:
+            item.status = DUPLICATE
+        seen.add(item.uuid)
+
+
+def _store(items: list[Item], *, sender: Sender, now) -> None:
+    pending = [item for item in items if not item.errors and not item.status]
+    context = _Context.load(pending, sender=sender)
+    for item in pending:
+        context.resolve(item, sender=sender)
+    pending = [item for item in pending if not item.errors]
+    _mark_stored_duplicates(pending)
+    pending = [item for item in pending if not item.status]
+    accepted = _insert(pending, context=context, sender=sender, now=now)
+    _raise_last_seen(accepted, context=context)
+    quarantined = _quarantine(items, context=context, sender=sender, now=now)
+    if sender.device is not None:
+        Device.objects.filter(pk=sender.device.pk).update(last_heartbeat_at=now)
+    _append_to_ledger(items, accepted, quarantined, context=context, sender=sender, now=now)
+
+
+@dataclass
+class _Inmate:
+    id: int
+    facility_id: int
+    status: str
+    security_level: str
+    places: frozenset  # location ids where being seen is expected
+
+
+class _Context:
+    """What a batch needs from the database, fetched in a fixed number of queries."""
+
+    def __init__(self):
+        self.inmates: dict[str, _Inmate] = {}
+        self.facilities: dict[int, Facility] = {}
+        self.locations: dict[tuple[int, str], int] = {}
+        self.item_facility: dict[int, int] = {}  # item index -> facility id
+        self.item_inmate: dict[int, _Inmate] = {}
+        self.item_location: dict[int, int] = {}
+
+    @classmethod
+    def load(cls, items: list[Item], *, sender: Sender) -> "_Context":
+        context = cls()
+        numbers = {item.inmate for item in items}
+        if not numbers:
+            return context
+        rows = list(
+            Inmate.objects.filter(booking_number__in=numbers).values_list(
+                "id",
+                "booking_number",
+                "facility_id",
+                "status",
+                "security_level",
+                "cell_id",
+                "cell__parent_id",
+                "cell__parent__parent_id",
+            )
+        )
+        moving = defaultdict(set)
+        for inmate_id, *places in Movement.objects.filter(
+            inmate_id__in=[row[0] for row in rows],
+            status__in=(MovementStatus.APPROVED, MovementStatus.DEPARTED),
+            to_location__isnull=False,
+        ).values_list("inmate_id", "to_location_id", "to_location__parent_id"):
+            moving[inmate_id].update(p for p in places if p)
+        for inmate_id, number, facility_id, status, level, *cell_places in rows:
+            places = {p for p in cell_places if p} | moving[inmate_id]
+            context.inmates[number] = _Inmate(
+                inmate_id, facility_id, status, level, frozenset(places)
+            )
+        facility_ids = {i.facility_id for i in context.inmates.values()} & sender.facility_ids
+        context.facilities = Facility.objects.in_bulk(facility_ids)
+        codes = {item.location for item in items}
+        for facility_id, code, location_id in Location.objects.filter(
+            facility_id__in=facility_ids, code__in=codes
+        ).values_list("facility_id", "code", "id"):
+            context.locations[(facility_id, code)] = location_id
+        return context
+
+    def resolve(self, item: Item, *, sender: Sender) -> None:
+        inmate = self.inmates.get(item.inmate)
+        if inmate is None or (
+            inmate.facility_id not in sender.facility_ids and sender.device is None
+        ):
+            # A person outside the caller's facilities is, to them, unknown.
+            item.reject(
+                Reason.UNKNOWN_INMATE,
+                "inmate",
+                _("No person with booking number %(number)s in your facilities.")
+                % {"number": item.inmate},
+            )
+            return
+        if inmate.facility_id not in sender.facility_ids:
+            item.reject(
+                Reason.WRONG_FACILITY,
+                "inmate",
+                _("%(number)s is held in another facility; this device may only post for its own.")
+                % {"number": item.inmate},
+            )
+            return
+        self.item_facility[item.index] = inmate.facility_id
+        location_id = self.locations.get((inmate.facility_id, item.location))
+        if location_id is None:
+            item.reject(
+                Reason.UNKNOWN_LOCATION,
+                "location",
+                _("No location with code %(code)s in this person's facility.")
+                % {"code": item.location},
+            )
+            return
+        self.item_inmate[item.index] = inmate
+        self.item_location[item.index] = location_id
+
+    def out_of_place(self, item: Item) -> bool:
+        inmate = self.item_inmate[item.index]
+        return inmate.status not in INSIDE or self.item_location[item.index] not in inmate.places
+
+
+def _mark_stored_duplicates(items: list[Item]) -> None:
+    if not items:
+        return
+    times = [item.observed_at for item in items]
+    stored = set(
+        CheckIn.objects.filter(
+            id__in=[item.uuid for item in items],
+            # Partition pruning: only the months around this batch are read.
+            observed_at__gte=min(times) - REPLAY_WINDOW,
+            observed_at__lte=max(times) + REPLAY_WINDOW,
+        ).values_list("id", flat=True)
+    )
+    for item in items:
+        if item.uuid in stored:
+            item.status = DUPLICATE
+
+
+_INSERT_SQL = """
+INSERT INTO custody_checkin (
+    id, observed_at, received_at, facility_id, inmate_id, location_id, method,
+    is_biometric, score, device_id, recorded_by_id, out_of_place
+)
+SELECT u.id, u.observed_at, %s, u.facility_id, u.inmate_id, u.location_id, u.method,
+       u.method <> 'visual', u.score, %s, %s, u.out_of_place
+FROM unnest(
+    %s::uuid[], %s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[],
+    %s::varchar[], %s::float8[], %s::boolean[]
+) AS u(id, observed_at, facility_id, inmate_id, location_id, method, score, out_of_place)
+ORDER BY u.id
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+def _insert(items: list[Item], *, context: _Context, sender: Sender, now) -> list[Item]:
+    """Inserts the items; returns those actually stored (a concurrent post of the
+    same id makes the other one a duplicate, decided by the primary key)."""
+    if not items:
+        return []
+    for item in items:
+        item.out_of_place = context.out_of_place(item)
+    device_id = sender.device.pk if sender.device else None
+    user_id = sender.user.pk if sender.user else None
+    if connection.vendor == "postgresql":
+        columns = (
+            [i.uuid for i in items],
+            [i.observed_at for i in items],
+            [context.item_facility[i.index] for i in items],
+            [context.item_inmate[i.index].id for i in items],
+            [context.item_location[i.index] for i in items],
+            [i.method for i in items],
+            [i.score for i in items],
+            [i.out_of_place for i in items],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_SQL, [now, device_id, user_id, *columns])
+            stored = {row[0] for row in cursor.fetchall()}
+    else:  # the embedded SQLite demo: one writer at a time, the pre-check suffices
+        CheckIn.objects.bulk_create(
+            [_checkin_row(i, context, now, device_id, user_id) for i in items],
+            ignore_conflicts=True,
+        )
+        stored = {i.uuid for i in items}
+    accepted = []
+    for item in items:
+        item.status = ACCEPTED if item.uuid in stored else DUPLICATE
+        if item.status == ACCEPTED:
+            accepted.append(item)
+    return accepted
+
+
+def _checkin_row(item: Item, context: _Context, now, device_id, user_id) -> CheckIn:
+    return CheckIn(
+        id=item.uuid,
+        observed_at=item.observed_at,
+        received_at=now,
+        facility_id=context.item_facility[item.index],
+        inmate_id=context.item_inmate[item.index].id,
+        location_id=context.item_location[item.index],
+        method=item.method,
+        is_biometric=item.method in BIOMETRIC_METHODS,
+        score=item.score,
+        device_id=device_id,
+        recorded_by_id=user_id,
+        out_of_place=item.out_of_place,
+    )
+
+
+_RAISE_LAST_SEEN_SQL = """
+WITH seen(inmate_id, seen_at, due_at) AS (
+    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])
+), locked AS (
+    SELECT id FROM custody_inmate WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE
+)
+UPDATE custody_inmate AS i
+SET last_seen_at = seen.seen_at,
+    next_due_at = CASE WHEN i.status = 'in_custody' THEN seen.due_at ELSE i.next_due_at END
+FROM seen
+WHERE i.id = seen.inmate_id
+  AND i.id IN (SELECT id FROM locked)
+  AND (i.last_seen_at IS NULL OR i.last_seen_at < seen.seen_at)
+"""
+
+
+def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
+    """Each person's latest scan in the batch moves ``last_seen_at`` forward and
+    sets the next deadline from it; an older, buffered scan moves nothing back."""
+    latest: dict[int, tuple] = {}
+    for item in accepted:
+        inmate = context.item_inmate[item.index]
+        if inmate.id not in latest or item.observed_at > latest[inmate.id][1]:
+            latest[inmate.id] = (inmate, item.observed_at)
+    if not latest:
+        return
+    ids, seen, due = [], [], []
+    for inmate_id in sorted(latest):
+        inmate, seen_at = latest[inmate_id]
+        facility = context.facilities[inmate.facility_id]
+        ids.append(inmate_id)
+        seen.append(seen_at)
+        due.append(seen_at + facility.check_interval(inmate.security_level))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_RAISE_LAST_SEEN_SQL, [ids, seen, due, ids])
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE custody_inmate SET last_seen_at = %s, next_due_at = CASE WHEN "
+            "status = 'in_custody' THEN %s ELSE next_due_at END "
+            "WHERE id = %s AND (last_seen_at IS NULL OR last_seen_at < %s)",
+            [(s, d, i, s) for i, s, d in zip(ids, seen, due, strict=True)],
+        )
+
+
+def _quarantine(items: list[Item], *, context: _Context, sender: Sender, now) -> list:
+    rows = []
+    for item in items:
+        if not item.errors:
+            continue
+        raw = _storable(item.raw)
+        rows.append(
+            QuarantinedCheckIn(
+                received_at=now,
+                facility_id=context.item_facility.get(item.index, sender.default_facility_id()),
+                device=sender.device,
+                submitted_by=sender.user,
+                item_id=item.item_id,
+                reason=item.reason,
+                errors=item.errors,
+                raw=raw,
+                fingerprint=hashlib.sha256(
+                    (sender.actor + json.dumps(raw, sort_keys=True)).encode()
+                ).hexdigest(),
+            )
+        )
+    # A retried request quarantines nothing twice (same sender, same item).
+    QuarantinedCheckIn.objects.bulk_create(rows, ignore_conflicts=True)
+    return rows
+
+
+MAX_RAW_STRING = 500
+
+
+def _storable(value):
+    """The item as received, minus what JSON columns cannot hold (NUL) and
+    bounded in size: evidence, not a place to park megabytes."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")[:MAX_RAW_STRING]
+    if isinstance(value, list):
+        return [_storable(v) for v in value[:50]]
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in list(value.items())[:50]}
+    return value
+
+
+def _append_to_ledger(items, accepted, quarantined, *, context, sender, now) -> None:
+    """One summary per facility and batch; its digest of the accepted scans
+    ties every stored check-in to the hash chain."""
+    by_facility: dict[int, list] = defaultdict(list)
+    for item in accepted:
+        by_facility[context.item_facility[item.index]].append(item)
+    duplicates = Counter(
+        context.item_facility.get(i.index, sender.default_facility_id())
+        for i in items
+        if i.status == DUPLICATE
+    )
+    rejects: dict[int, list] = defaultdict(list)
+    for row in quarantined:
+        if row.facility_id is not None:
+            rejects[row.facility_id].append(row)
+    subject = sender.actor
+    for facility_id in sorted(set(by_facility) | set(rejects)):
+        facility = context.facilities.get(facility_id) or Facility.objects.get(pk=facility_id)
+        events = []
+        stored = by_facility.get(facility_id, [])
+        if stored:
+            events.append(
+                PendingEvent(
+                    action="checkins.received",
+                    subject=subject,
+                    actor=sender.actor,
+                    data={
+                        "accepted": len(stored),
+                        "duplicate": duplicates.get(facility_id, 0),
+                        "out_of_place": sum(1 for i in stored if i.out_of_place),
+                        "visual": sum(1 for i in stored if i.method == CheckInMethod.VISUAL),
+                        "first_observed_at": min(i.observed_at for i in stored),
+                        "last_observed_at": max(i.observed_at for i in stored),
+                        "digest": _digest(stored),
+                    },
+                )
+            )
+        if rejects.get(facility_id):
+            events.append(
+                PendingEvent(
+                    action="checkins.quarantined",
+                    subject=subject,
+                    actor=sender.actor,
+                    data={
+                        "count": len(rejects[facility_id]),
+                        "reasons": dict(Counter(r.reason for r in rejects[facility_id])),
+                        "items": [r.item_id for r in rejects[facility_id]][:100],
+                    },
+                )
+            )
+        ledger_append_many(facility=facility, events=events, at=now)
+
+
+def _utc(at) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def _digest(items: list[Item]) -> str:
+    """sha256 over the accepted scans, one sorted line each, so that anyone can
+    recompute it from the check-in table."""
+    lines = sorted(
+        f"{i.uuid}|{i.inmate}|{i.location}|{i.method}|{i.observed_at.astimezone(UTC).isoformat()}"
+        for i in items
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
