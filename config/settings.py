@@ -164,7 +164,13 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECONCILE_EVERY_SECONDS = env_int("RECONCILE_EVERY_SECONDS", 15)
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Next months' check-in partitions exist long before the first scan lands.
+    "checkin-partitions": {
+        "task": "custody.checkin_partitions_ensure",
+        "schedule": 6 * 3600,
+    },
+}
 
 # --- Cache: shared by all web processes (sign-in throttling counts live here) --
 if REDIS_URL:

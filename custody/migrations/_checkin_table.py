@@ -33,15 +33,15 @@ CREATE INDEX checkin_out_of_place ON custody_checkin (facility_id, received_at)
 CREATE TABLE custody_checkin_default PARTITION OF custody_checkin DEFAULT;
 """
 
-# Creates the monthly partitions from ``months_back`` before the current month
-# to ``months_ahead`` after it, skipping those that exist. Statement triggers
+# Creates the monthly partitions from ``months_back`` before the month of
+# ``around`` to ``months_ahead`` after it, skipping those that exist. Statement triggers
 # are not inherited by partitions, so each gets its own TRUNCATE guard.
 ENSURE_PARTITIONS_FUNCTION = """
 CREATE OR REPLACE FUNCTION custody_checkin_ensure_partitions(
-    months_back integer, months_ahead integer
+    around timestamptz, months_back integer, months_ahead integer
 ) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    first_month date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+    first_month date := date_trunc('month', around AT TIME ZONE 'UTC')::date;
     month_start date;
     part text;
     created integer := 0;
@@ -116,7 +116,7 @@ def create(apps, schema_editor):
         "FOR EACH STATEMENT EXECUTE FUNCTION custody_refuse_change()",
         params=None,
     )
-    schema_editor.execute("SELECT custody_checkin_ensure_partitions(3, 3)", params=None)
+    schema_editor.execute("SELECT custody_checkin_ensure_partitions(now(), 3, 3)", params=None)
 
 
 def drop(apps, schema_editor):
@@ -124,7 +124,10 @@ def drop(apps, schema_editor):
         schema_editor.delete_model(apps.get_model("custody", "CheckIn"))
         return
     schema_editor.execute("DROP TABLE custody_checkin CASCADE", params=None)
-    schema_editor.execute("DROP FUNCTION custody_checkin_ensure_partitions(integer, integer)", params=None)
+    schema_editor.execute(
+        "DROP FUNCTION custody_checkin_ensure_partitions(timestamptz, integer, integer)",
+        params=None,
+    )
 
 
 def install_append_only(apps, schema_editor):

@@ -1,0 +1,22 @@
+"""Monthly partitions of the check-in table (PostgreSQL only).
+
+Partitions are made ahead of time so the DEFAULT partition stays empty: a
+month can then be detached and archived on its own (see the README).
+"""
+
+from django.db import connection
+from django.utils import timezone
+
+MONTHS_AHEAD = 3
+
+
+def checkin_partitions_ensure(*, months_ahead: int = MONTHS_AHEAD) -> int:
+    """Creates any missing partitions from this month to ``months_ahead`` on;
+    returns how many were created. A no-op outside PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT custody_checkin_ensure_partitions(%s, 0, %s)", [timezone.now(), months_ahead]
+        )
+        return cursor.fetchone()[0]
