@@ -9,38 +9,36 @@ from django.db import connection
 
 from tests import factories
 
-ROLE = "custody_app"
 APPEND_ONLY = "custody_checkin, custody_quarantinedcheckin, custody_ledgerevent"
 
 
 @pytest.fixture
 def app_role(transactional_db):
     # Roles are cluster-wide: one per test database, so parallel runs don't meet.
-    global ROLE
-    ROLE = f"app_{connection.settings_dict['NAME']}"[:63]
+    role = f"app_{connection.settings_dict['NAME']}"[:63]
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP ROLE IF EXISTS {ROLE}")
-        cursor.execute(f"CREATE ROLE {ROLE} LOGIN")
+        cursor.execute(f"DROP ROLE IF EXISTS {role}")
+        cursor.execute(f"CREATE ROLE {role} LOGIN")
         # The grants of the README, as the owner would give them.
-        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {ROLE}")
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
         cursor.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {ROLE}"
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
         )
-        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {ROLE}")
-        cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {APPEND_ONLY} FROM {ROLE}")
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {APPEND_ONLY} FROM {role}")
     settings = connection.settings_dict
     conn = psycopg.connect(
         host=settings["HOST"],
         port=settings["PORT"] or 5432,
         dbname=settings["NAME"],
-        user=ROLE,
+        user=role,
         autocommit=True,
     )
     yield conn
     conn.close()
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP OWNED BY {ROLE}")
-        cursor.execute(f"DROP ROLE {ROLE}")
+        cursor.execute(f"DROP OWNED BY {role}")
+        cursor.execute(f"DROP ROLE {role}")
 
 
 def refused(conn, sql, params=()):
