@@ -243,6 +243,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "LocationKindEnum": "custody.models.LocationKind",
         "DeviceKindEnum": "custody.models.DeviceKind",
+        "MovementKindEnum": "custody.models.MovementKind",
+        "MovementStatusEnum": "custody.models.MovementStatus",
     },
 }
 

@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from config.health import healthz
 from custody import views
-from custody.api import checkins
+from custody.api import checkins, ledger, movements
 from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
@@ -14,10 +14,13 @@ router.include_root_view = False
 router.register("facilities", api.FacilityViewSet, basename="facility")
 router.register("locations", api.LocationViewSet, basename="location")
 router.register("inmates", api.InmateViewSet, basename="inmate")
+router.register("movements", movements.MovementViewSet, basename="movement")
+router.register("cell-assignments", movements.CellAssignmentViewSet, basename="cell-assignment")
 router.register("checkins", checkins.CheckInViewSet, basename="checkin")
 router.register("quarantine", checkins.QuarantineViewSet, basename="quarantine")
 router.register("devices", api.DeviceViewSet, basename="device")
 router.register("users", api.UserViewSet, basename="user")
+router.register("ledger", ledger.LedgerViewSet, basename="ledger")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -49,7 +49,7 @@ class InmateAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data[name] for name in form.changed_data}
         if change:
-            services.inmate_update(inmate=obj, **fields)
+            services.inmate_update(inmate=obj, by=request.user, **fields)
         else:
             admitted = services.inmate_admit(
                 facility=obj.facility,
@@ -59,6 +59,7 @@ class InmateAdmin(admin.ModelAdmin):
                 security_level=obj.security_level,
                 cell=obj.cell,
                 admitted_at=obj.admitted_at,
+                by=request.user,
             )
             obj.pk = admitted.pk
 
@@ -83,7 +84,11 @@ class DeviceAdmin(admin.ModelAdmin):
             obj.save()
             return
         device, key = services.device_create(
-            facility=obj.facility, name=obj.name, kind=obj.kind, location=obj.location
+            facility=obj.facility,
+            name=obj.name,
+            kind=obj.kind,
+            location=obj.location,
+            by=request.user,
         )
         obj.pk = device.pk
         messages.warning(request, _("Device key (shown only this once): %(key)s") % {"key": key})
@@ -91,7 +96,7 @@ class DeviceAdmin(admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Issue new keys (old ones stop working)"))
     def rotate_keys(self, request, queryset):
         for device in queryset:
-            key = services.device_rotate_key(device=device)
+            key = services.device_rotate_key(device=device, by=request.user)
             messages.warning(request, f"{device}: {key}")
 
 

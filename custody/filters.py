@@ -1,9 +1,20 @@
 import django_filters
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters.rest_framework import FilterSet
 
-from custody.models import CheckIn, Device, Inmate, Location, QuarantinedCheckIn, Role, User
+from custody.models import (
+    CellAssignment,
+    CheckIn,
+    Device,
+    Inmate,
+    Location,
+    Movement,
+    QuarantinedCheckIn,
+    Role,
+    User,
+)
 
 
 class StrictFilterSet(FilterSet):
@@ -117,3 +128,34 @@ class QuarantineFilter(StrictFilterSet):
     class Meta:
         model = QuarantinedCheckIn
         fields = ["facility", "reason", "item_id", "since"]
+
+
+class MovementFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        method="filter_facility",
+        help_text=gettext_lazy("Facility code: movements from or to this facility."),
+    )
+    inmate = django_filters.CharFilter(
+        field_name="inmate__booking_number", help_text=gettext_lazy("Booking number.")
+    )
+
+    class Meta:
+        model = Movement
+        fields = ["facility", "inmate", "kind", "status"]
+
+    def filter_facility(self, queryset, name, value):
+        return queryset.filter(Q(facility__code=value) | Q(to_facility__code=value))
+
+
+class CellAssignmentFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="cell__facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    inmate = django_filters.CharFilter(
+        field_name="inmate__booking_number", help_text=gettext_lazy("Booking number.")
+    )
+    cell = django_filters.CharFilter(field_name="cell__code", help_text=gettext_lazy("Cell code."))
+
+    class Meta:
+        model = CellAssignment
+        fields = ["facility", "inmate", "cell"]

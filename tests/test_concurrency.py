@@ -7,7 +7,7 @@ from django.db import connection
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from custody.models import Inmate, Location
+from custody.models import CellAssignment, Inmate, Location, Movement
 from tests import factories
 
 
@@ -53,6 +53,9 @@ def test_two_supervisors_admitting_the_same_booking_number_make_one_record():
     }
     clients = [_client(one), _client(two)]
     for _round in range(5):
+        # Admission also records a movement and a cell assignment (PROTECT).
+        CellAssignment.objects.filter(inmate__booking_number="GT-RACE-1").delete()
+        Movement.objects.filter(inmate__booking_number="GT-RACE-1").delete()
         Inmate.objects.filter(booking_number="GT-RACE-1").delete()
         responses = _race(
             [lambda c=c: c.post("/api/v1/inmates/", body, format="json") for c in clients]

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from config.schema import ErrorSerializer
 from custody import selectors, services
+from custody.api.history import HistoryEntrySerializer
 from custody.filters import DeviceFilter, InmateFilter, LocationFilter, UserFilter
 from custody.models import Role
 from custody.permissions import ALL_ROLES, IsAdmin
@@ -64,10 +65,10 @@ class FacilityViewSet(RecordViewSet):
         return selectors.facilities_visible_to(self.request.user).order_by("code")
 
     def create_record(self, data):
-        return services.facility_create(created_by=self.request.user, **data)
+        return services.facility_create(by=self.request.user, **data)
 
     def update_record(self, facility, data):
-        return services.facility_update(facility=facility, **data)
+        return services.facility_update(facility=facility, by=self.request.user, **data)
 
 
 class LocationViewSet(RecordViewSet):
@@ -81,10 +82,10 @@ class LocationViewSet(RecordViewSet):
         return selectors.location_list(user=self.request.user).order_by("facility__code", "code")
 
     def create_record(self, data):
-        return services.location_create(**data)
+        return services.location_create(by=self.request.user, **data)
 
     def update_record(self, location, data):
-        return services.location_update(location=location, **data)
+        return services.location_update(location=location, by=self.request.user, **data)
 
 
 class InmateViewSet(RecordViewSet):
@@ -99,11 +100,19 @@ class InmateViewSet(RecordViewSet):
     def get_queryset(self):
         return selectors.inmate_list(user=self.request.user).order_by("booking_number")
 
+    @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def history(self, request, booking_number=None):
+        """The custody timeline: check-ins, movements and ledger events, oldest first."""
+        inmate = self.get_object()
+        page = self.paginate_queryset(selectors.inmate_history(inmate=inmate, user=request.user))
+        return self.get_paginated_response(HistoryEntrySerializer(page, many=True).data)
+
     def create_record(self, data):
-        return services.inmate_admit(**data)
+        return services.inmate_admit(by=self.request.user, **data)
 
     def update_record(self, inmate, data):
-        return services.inmate_update(inmate=inmate, **data)
+        return services.inmate_update(inmate=inmate, by=self.request.user, **data)
 
 
 class DeviceViewSet(RecordViewSet):
@@ -119,19 +128,19 @@ class DeviceViewSet(RecordViewSet):
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        device, key = services.device_create(**serializer.validated_data)
+        device, key = services.device_create(by=request.user, **serializer.validated_data)
         device.key = key
         return Response(DeviceWithKeySerializer(device).data, status=status.HTTP_201_CREATED)
 
     def update_record(self, device, data):
-        return services.device_update(device=device, **data)
+        return services.device_update(device=device, by=self.request.user, **data)
 
     @extend_schema(request=None, responses={200: DeviceWithKeySerializer})
     @action(detail=True, methods=["post"], url_path="rotate-key")
     def rotate_key(self, request, pk=None):
         """Issue a new key (shown once); the old key stops working at once."""
         device = self.get_object()
-        device.key = services.device_rotate_key(device=device)
+        device.key = services.device_rotate_key(device=device, by=request.user)
         return Response(DeviceWithKeySerializer(device).data)
 
 
@@ -149,7 +158,7 @@ class UserViewSet(RecordViewSet):
         return selectors.user_list(user=self.request.user)
 
     def create_record(self, data):
-        return services.user_create(**data)
+        return services.user_create(by=self.request.user, **data)
 
     def update_record(self, user, data):
         return services.user_update(user=user, by=self.request.user, **data)

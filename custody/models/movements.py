@@ -90,8 +90,11 @@ class Movement(models.Model):
     reason = models.TextField(_("reason"), blank=True)
     expected_back_at = models.DateTimeField(_("expected back at"), null=True, blank=True)
     expected_arrival_at = models.DateTimeField(_("expected arrival at"), null=True, blank=True)
+    # Null only for changes the system records without a person (seed, bulk
+    # import); the ledger names their actor "system". Requests made through
+    # the movement services always have an officer.
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     requested_at = models.DateTimeField(_("requested at"))
     approved_by = models.ForeignKey(
@@ -110,6 +113,7 @@ class Movement(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancel_reason = models.TextField(_("reason for cancelling"), blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -182,3 +186,8 @@ class CellAssignment(models.Model):
 
     def __str__(self):
         return f"{self.inmate_id} in {self.cell_id} from {self.started_at:%Y-%m-%d}"
+
+    @property
+    def facility(self) -> Facility:
+        """The cell's facility (times are shown in its zone)."""
+        return self.cell.facility

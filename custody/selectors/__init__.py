@@ -1,6 +1,9 @@
 """Reads of the custody record, always scoped to what the caller may see."""
 
 from custody.selectors.checkins import checkin_list, quarantine_list
+from custody.selectors.history import inmate_history
+from custody.selectors.ledger import ledger_event_list, ledger_facilities
+from custody.selectors.movements import cell_assignment_list, movement_list
 from custody.selectors.records import (
     device_list,
     facilities_visible_to,
@@ -12,12 +15,17 @@ from custody.selectors.records import (
 )
 
 __all__ = [
+    "cell_assignment_list",
     "checkin_list",
     "device_list",
     "facilities_visible_to",
     "facility_overview",
+    "inmate_history",
     "inmate_list",
+    "ledger_event_list",
+    "ledger_facilities",
     "location_list",
+    "movement_list",
     "quarantine_list",
     "user_list",
     "visible_facility_ids",

@@ -32,6 +32,13 @@ from custody.services.ledger import (
     ledger_append_many,
     ledger_verify,
 )
+from custody.services.movements import (
+    movement_approve,
+    movement_arrive,
+    movement_cancel,
+    movement_depart,
+    movement_request,
+)
 
 __all__ = [
     "PendingEvent",
@@ -49,6 +56,11 @@ __all__ = [
     "ledger_verify",
     "location_create",
     "location_update",
+    "movement_approve",
+    "movement_arrive",
+    "movement_cancel",
+    "movement_depart",
+    "movement_request",
     "next_due_after",
     "role_groups_ensure",
     "user_create",

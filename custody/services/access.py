@@ -17,6 +17,7 @@ from custody.models import (
     User,
     hash_device_key,
 )
+from custody.services.ledger import ledger_append, ledger_changes
 
 
 def role_groups_ensure() -> dict[str, Group]:
@@ -39,8 +40,10 @@ def device_create(
     kind: str,
     location: Location | None = None,
     is_active: bool = True,
+    by=None,
 ) -> tuple[Device, str]:
-    """A device belongs to one facility; its key is returned once, stored hashed."""
+    """A device belongs to one facility; its key is returned once, stored hashed.
+    The facility's ledger records the device, never its key (only the prefix)."""
     if location is not None and location.facility_id != facility.pk:
         raise ValidationError({"location": _("The location must be in the device's facility.")})
     key = _new_device_key()
@@ -55,21 +58,28 @@ def device_create(
     )
     device.full_clean()
     device.save()
+    _device_ledger(device, by=by, action="device.created", data=_device_state(device))
     return device, key
 
 
 @transaction.atomic
-def device_rotate_key(*, device: Device) -> str:
-    """A new key; the old one stops working at once."""
+def device_rotate_key(*, device: Device, by=None) -> str:
+    """A new key; the old one stops working at once. The ledger gets the new
+    prefix only: enough to tell keys apart, useless to sign in with."""
     key = _new_device_key()
     device.key_hash = hash_device_key(key)
     device.key_prefix = key[:10]
     device.save(update_fields=["key_hash", "key_prefix"])
+    _device_ledger(
+        device, by=by, action="device.key_rotated", data={"key_prefix": device.key_prefix}
+    )
     return key
 
 
 @transaction.atomic
-def device_update(*, device: Device, **fields) -> Device:
+def device_update(*, device: Device, by=None, **fields) -> Device:
+    """A device stays in its facility; what changed goes on that facility's ledger."""
+    before = _device_state(device)
     if "facility" in fields and fields["facility"].pk != device.facility_id:
         raise ValidationError({"facility": _("A device cannot move to another facility.")})
     fields.pop("facility", None)
@@ -80,7 +90,31 @@ def device_update(*, device: Device, **fields) -> Device:
         setattr(device, name, value)
     device.full_clean()
     device.save()
+    changes = ledger_changes(before, _device_state(device))
+    if changes:
+        _device_ledger(device, by=by, action="device.updated", data={"changes": changes})
     return device
+
+
+def _device_state(device: Device) -> dict:
+    # What an auditor needs to follow a device; the key hash never goes here.
+    return {
+        "name": device.name,
+        "kind": device.kind,
+        "location": device.location.code if device.location_id else None,
+        "is_active": device.is_active,
+        "key_prefix": device.key_prefix,
+    }
+
+
+def _device_ledger(device: Device, *, by, action: str, data: dict) -> None:
+    ledger_append(
+        facility=device.facility,
+        actor=by,
+        action=action,
+        subject=f"device:{device.pk}",
+        data=data,
+    )
 
 
 # --- Users -----------------------------------------------------------------
@@ -95,20 +129,26 @@ def _set_role(user: User, role: str) -> None:
 
 @transaction.atomic
 def user_create(
-    *, username: str, password: str, role: str, facilities, email: str = "", **extra
+    *, username: str, password: str, role: str, facilities, email: str = "", by=None, **extra
 ) -> User:
-    """Every user has exactly one role and at least one facility."""
+    """Every user has exactly one role and at least one facility; each of
+    those facilities' ledgers records the new account."""
     user = User(username=username, email=email, **extra)
-    return _save_access(user, password=password, facilities=facilities, role=role)
+    _save_access(user, password=password, facilities=facilities, role=role)
+    _user_ledger(user, by=by, action="user.created", before=_NO_ACCESS, password_changed=True)
+    return user
 
 
 @transaction.atomic
-def user_reset(*, user: User, role: str, password: str, facilities) -> User:
+def user_reset(*, user: User, role: str, password: str, facilities, by=None) -> User:
     """An operator at the console (management commands) sets a user's role,
     password and facilities outright and reactivates them. No admin's scope
     applies, so no other facility assignment is kept."""
+    before = _access_state(user)
     user.is_active = True
-    return _save_access(user, password=password, facilities=facilities, role=role)
+    _save_access(user, password=password, facilities=facilities, role=role)
+    _user_ledger(user, by=by, action="user.reset", before=before, password_changed=True)
+    return user
 
 
 def _save_access(user: User, *, password: str, facilities, role: str) -> User:
@@ -131,6 +171,8 @@ def user_update(
 
     Nobody locks themselves out: an admin cannot deactivate their own account
     or drop their own admin role (another admin must do it, on the record).
+    A change of role, assignment, activity or password is on the ledger of
+    every facility it concerns; a change of name or e-mail alone is not.
     """
     if user.is_superuser and not by.is_superuser:
         # A facility admin must never take over a national account.
@@ -140,6 +182,7 @@ def user_update(
             raise ValidationError({"is_active": _("You cannot deactivate your own account.")})
         if role is not None and role != Role.ADMIN and not by.is_superuser:
             raise ValidationError({"role": _("You cannot remove your own admin role.")})
+    before = _access_state(user)
     for name, value in fields.items():
         setattr(user, name, value)
     if password:
@@ -150,11 +193,58 @@ def user_update(
         # A new password or a disabled account ends every signed-in tablet.
         AuthToken.objects.filter(user=user).delete()
     if facilities is not None:
-        kept = [] if by.is_superuser else list(user.facilities.exclude(users=by))
+        # Not ``user.facilities.exclude(users=by)``: on the related manager
+        # Django reuses the join, compares the same through row, keeps everything.
+        theirs = by.facilities.values("pk")
+        kept = [] if by.is_superuser else list(user.facilities.exclude(pk__in=theirs))
         new = set(facilities) | set(kept)
         if not new:
             raise ValidationError({"facilities": _("Assign at least one facility.")})
         user.facilities.set(new)
     if role is not None:
         _set_role(user, role)
+    _user_ledger(user, by=by, action="user.updated", before=before, password_changed=bool(password))
     return user
+
+
+# Before a user exists they have no role, no facilities and no account.
+_NO_ACCESS = {"username": None, "role": None, "is_active": None, "facility_ids": frozenset()}
+
+
+def _access_state(user: User) -> dict:
+    user.__dict__.pop("_role_cache", None)
+    return {
+        "username": user.username,
+        "role": user.role,
+        "is_active": user.is_active,
+        "facility_ids": frozenset(user.facilities.values_list("pk", flat=True)),
+    }
+
+
+def _user_ledger(user: User, *, by, action: str, before: dict, password_changed: bool) -> None:
+    """One event in the chain of every facility the user belonged to before
+    or after the change, in id order (the lock order of ledger heads).
+
+    Each chain learns only whether the user is assigned to *that* facility: a
+    facility's auditors must not learn a colleague's other assignments.
+    """
+    after = _access_state(user)
+    if action == "user.updated" and after == before and not password_changed:
+        return
+    ids = before["facility_ids"] | after["facility_ids"]
+    for facility in Facility.objects.filter(pk__in=ids).order_by("pk"):
+        old, new = (
+            {
+                "username": state["username"],
+                "role": state["role"],
+                "is_active": state["is_active"],
+                "assigned": facility.pk in state["facility_ids"],
+            }
+            for state in (before, after)
+        )
+        data = {**new, "password_changed": password_changed}
+        if before is not _NO_ACCESS:
+            data["changes"] = ledger_changes(old, new)
+        ledger_append(
+            facility=facility, actor=by, action=action, subject=f"user:{user.username}", data=data
+        )

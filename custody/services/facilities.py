@@ -6,35 +6,58 @@ from django.utils.translation import gettext as _
 
 from custody.models import Facility, Location, LocationKind, User
 from custody.services.inmates import inmates_tighten_deadlines
+from custody.services.ledger import ledger_append, ledger_changes
 
 # --- Facilities ------------------------------------------------------------
 
 
 @transaction.atomic
-def facility_create(*, created_by: User | None = None, **fields) -> Facility:
-    """A new facility; a non-superuser admin who creates it is assigned to it."""
+def facility_create(*, by: User | None = None, **fields) -> Facility:
+    """A new facility; a non-superuser admin who creates it is assigned to it.
+    Its ledger chain starts with the facility's own settings."""
     facility = Facility(**fields)
     facility.full_clean()
     facility.save()
-    if created_by is not None and not created_by.is_superuser:
-        created_by.facilities.add(facility)
-        created_by.__dict__.pop("_visible_facility_ids", None)
+    if by is not None and not by.is_superuser:
+        by.facilities.add(facility)
+        by.__dict__.pop("_visible_facility_ids", None)
+    _facility_ledger(facility, by=by, action="facility.created", data=_facility_state(facility))
     return facility
 
 
 @transaction.atomic
-def facility_update(*, facility: Facility, **fields) -> Facility:
+def facility_update(*, facility: Facility, by: User | None = None, **fields) -> Facility:
+    """Check intervals and grace decide when an alert fires, so every change
+    to them is on the facility's ledger, with the old and new values."""
     if "code" in fields and fields["code"] != facility.code:
         # Devices and tablets refer to facilities by code; renaming breaks them.
         raise ValidationError({"code": _("A facility's code cannot change.")})
-    old_intervals = dict(facility.check_interval_seconds)
+    before = _facility_state(facility)
     for name, value in fields.items():
         setattr(facility, name, value)
     facility.full_clean()
     facility.save()
-    if facility.check_interval_seconds != old_intervals:
+    if facility.check_interval_seconds != before["check_interval_seconds"]:
         inmates_tighten_deadlines(facility=facility)
+    changes = ledger_changes(before, _facility_state(facility))
+    if changes:
+        _facility_ledger(facility, by=by, action="facility.updated", data={"changes": changes})
     return facility
+
+
+def _facility_state(facility: Facility) -> dict:
+    return {
+        "name": facility.name,
+        "timezone": facility.timezone,
+        "check_interval_seconds": dict(facility.check_interval_seconds),
+        "grace_seconds": facility.grace_seconds,
+    }
+
+
+def _facility_ledger(facility: Facility, *, by, action: str, data: dict) -> None:
+    ledger_append(
+        facility=facility, actor=by, action=action, subject=f"facility:{facility.code}", data=data
+    )
 
 
 # --- Locations -------------------------------------------------------------
@@ -55,17 +78,20 @@ def _check_location_parent(*, facility: Facility, parent: Location | None, locat
 
 
 @transaction.atomic
-def location_create(*, facility: Facility, **fields) -> Location:
+def location_create(*, facility: Facility, by: User | None = None, **fields) -> Location:
     """Codes are unique inside a facility; a parent lives in the same facility."""
     location = Location(facility=facility, **fields)
     _check_location_parent(facility=facility, parent=location.parent)
     location.full_clean()
     location.save()
+    _location_ledger(location, by=by, action="location.created", data=_location_state(location))
     return location
 
 
 @transaction.atomic
-def location_update(*, location: Location, **fields) -> Location:
+def location_update(*, location: Location, by: User | None = None, **fields) -> Location:
+    """A location stays in its facility; what changed goes on that facility's ledger."""
+    before = _location_state(location)
     if "facility" in fields and fields["facility"].pk != location.facility_id:
         raise ValidationError({"facility": _("A location cannot move to another facility.")})
     fields.pop("facility", None)
@@ -76,4 +102,28 @@ def location_update(*, location: Location, **fields) -> Location:
     _check_location_parent(facility=location.facility, parent=location.parent, location=location)
     location.full_clean()
     location.save()
+    changes = ledger_changes(before, _location_state(location))
+    if changes:
+        _location_ledger(location, by=by, action="location.updated", data={"changes": changes})
     return location
+
+
+def _location_state(location: Location) -> dict:
+    # The code is here too: a renamed location stays traceable from its old subject.
+    return {
+        "code": location.code,
+        "name": location.name,
+        "kind": location.kind,
+        "parent": location.parent.code if location.parent_id else None,
+        "capacity": location.capacity,
+    }
+
+
+def _location_ledger(location: Location, *, by, action: str, data: dict) -> None:
+    ledger_append(
+        facility=location.facility,
+        actor=by,
+        action=action,
+        subject=f"location:{location.code}",
+        data=data,
+    )

@@ -7,7 +7,26 @@ from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from custody.models import Facility, Inmate, InmateStatus, Location, SecurityLevel
+from custody.exceptions import Conflict
+from custody.models import (
+    CellAssignment,
+    Facility,
+    Inmate,
+    InmateStatus,
+    Location,
+    Movement,
+    MovementKind,
+    MovementStatus,
+    SecurityLevel,
+)
+from custody.models.movements import OPEN_MOVEMENT_STATUSES
+from custody.services.ledger import PendingEvent, actor_label, ledger_append, ledger_append_many
+from custody.services.placement import (
+    assignment_close,
+    assignment_open,
+    inmate_subject,
+    movement_event_data,
+)
 
 
 def next_due_after(*, facility: Facility, security_level: str, seen_at):
@@ -47,11 +66,14 @@ def inmate_admit(
     security_level: str,
     cell: Location,
     admitted_at=None,
+    by=None,
 ) -> Inmate:
     """Admission puts a person in custody in a cell with a first deadline.
 
     The booking officer sees the person at admission, so the first positive
-    observation is due one interval (for their security level) later.
+    observation is due one interval (for their security level) later. It is
+    recorded as a completed ``admission`` movement by ``by`` (None: the
+    system), the first cell assignment and an ``inmate.admitted`` ledger event.
     """
     admitted_at = admitted_at or timezone.now()
     inmate = Inmate(
@@ -69,7 +91,40 @@ def inmate_admit(
     )
     inmate.full_clean()
     inmate.save()
+    movement = _admission_movement(inmate, by=by)
+    movement.save()
+    assignment_open(inmate=inmate, cell=cell, at=admitted_at, movement=movement)
+    ledger_append(
+        facility=facility,
+        actor=by,
+        action="inmate.admitted",
+        subject=inmate_subject(inmate),
+        data=_admission_event_data(movement),
+    )
     return inmate
+
+
+def _admission_movement(inmate: Inmate, *, by) -> Movement:
+    """An admission is requested, approved and completed at once by whoever
+    books the person (no second officer: invariant 7 names release and transfer)."""
+    at = inmate.admitted_at
+    return Movement(
+        inmate=inmate,
+        facility=inmate.facility,
+        kind=MovementKind.ADMISSION,
+        status=MovementStatus.COMPLETED,
+        to_location=inmate.cell,
+        requested_by=by,
+        requested_at=at,
+        approved_by=by,
+        approved_at=at,
+        completed_by=by,
+        completed_at=at,
+    )
+
+
+def _admission_event_data(movement: Movement) -> dict:
+    return movement_event_data(movement, security_level=movement.inmate.security_level)
 
 
 # Rows are validated in Python and inserted in batches of this size: one
@@ -78,7 +133,7 @@ BULK_ADMIT_BATCH_SIZE = 500
 
 
 @transaction.atomic
-def inmates_admit_bulk(*, facility: Facility, rows, admitted_at=None) -> int:
+def inmates_admit_bulk(*, facility: Facility, rows, admitted_at=None, by=None) -> int:
     """Admits many people at once under the same rule as ``inmate_admit``.
 
     Each row is a mapping with ``booking_number``, ``first_name``,
@@ -88,17 +143,43 @@ def inmates_admit_bulk(*, facility: Facility, rows, admitted_at=None) -> int:
     whole batch. Booking numbers already in the record are skipped, not
     updated, so a seed can be re-run. Returns how many people were admitted.
 
-    Keep in step with ``inmate_admit``: whatever admission records besides
-    the inmate row must be written here too.
+    Keep in step with ``inmate_admit``: each person gets the same completed
+    admission movement, first cell assignment and ledger event, written with
+    a fixed number of statements per batch (no query per person). A
+    concurrent admission of one of the same booking numbers makes the whole
+    call fail (IntegrityError); running it again admits whoever is missing.
     """
     admitted_at = admitted_at or timezone.now()
     inmates = _bulk_admit_build(facility=facility, rows=rows, admitted_at=admitted_at)
     existing = _existing_booking_numbers([i.booking_number for i in inmates])
     new = [i for i in inmates if i.booking_number not in existing]
-    # ignore_conflicts covers a concurrent admission of the same booking
-    # number between the lookup above and the insert. (SQLite's INSERT OR
-    # IGNORE would also skip a row failing a CHECK; the row checks rule that out.)
-    Inmate.objects.bulk_create(new, batch_size=BULK_ADMIT_BATCH_SIZE, ignore_conflicts=True)
+    # No ignore_conflicts: the movements and assignments need the new ids, and
+    # Django sets none when ON CONFLICT DO NOTHING may have skipped rows.
+    Inmate.objects.bulk_create(new, batch_size=BULK_ADMIT_BATCH_SIZE)
+    movements = [_admission_movement(inmate, by=by) for inmate in new]
+    Movement.objects.bulk_create(movements, batch_size=BULK_ADMIT_BATCH_SIZE)
+    CellAssignment.objects.bulk_create(
+        [
+            CellAssignment(
+                inmate=m.inmate, cell=m.to_location, started_at=m.completed_at, started_by=m
+            )
+            for m in movements
+        ],
+        batch_size=BULK_ADMIT_BATCH_SIZE,
+    )
+    actor = actor_label(by)
+    ledger_append_many(
+        facility=facility,
+        events=[
+            PendingEvent(
+                action="inmate.admitted",
+                subject=inmate_subject(m.inmate),
+                data=_admission_event_data(m),
+                actor=actor,
+            )
+            for m in movements
+        ],
+    )
     return len(new)
 
 
@@ -153,18 +234,26 @@ def _existing_booking_numbers(numbers: list[str]) -> set[str]:
 
 
 @transaction.atomic
-def inmate_update(*, inmate: Inmate, **fields) -> Inmate:
+def inmate_update(*, inmate: Inmate, by=None, **fields) -> Inmate:
     """Edits identity, cell and security level of a person in the record.
 
     The facility and booking number never change here (transfers and
-    re-bookings are movements). A stricter security level can only bring the
-    next deadline closer, never push it away.
+    re-bookings are movements). A new cell is a completed ``cell_move``
+    movement by ``by``, only for someone in custody with no open movement.
+    A stricter security level can only bring the next deadline closer, never
+    push it away. Every change is a ledger event.
     """
+    inmate.refresh_from_db(from_queryset=Inmate.objects.select_for_update())
     for frozen in ("facility", "booking_number"):
         if frozen in fields and fields[frozen] != getattr(inmate, frozen):
             raise ValidationError({frozen: _("This cannot be changed once booked.")})
         fields.pop(frozen, None)
+    old_cell = inmate.cell if inmate.cell_id else None
+    changes = {}
     for name, value in fields.items():
+        before = getattr(inmate, name)
+        if name != "cell" and before != value:
+            changes[name] = {"from": before, "to": value}
         setattr(inmate, name, value)
     if inmate.status == InmateStatus.IN_CUSTODY:
         due = next_due_after(
@@ -174,5 +263,64 @@ def inmate_update(*, inmate: Inmate, **fields) -> Inmate:
         )
         inmate.next_due_at = min(inmate.next_due_at, due) if inmate.next_due_at else due
     inmate.full_clean()
+    moved = "cell" in fields and inmate.cell_id != getattr(old_cell, "pk", None)
+    if moved:
+        _check_can_change_cell(inmate)
     inmate.save()
+    events = []
+    if moved:
+        movement = _cell_move_completed(inmate, by=by, from_cell=old_cell)
+        events.append(
+            PendingEvent(
+                action="movement.completed",
+                subject=inmate_subject(inmate),
+                data=movement_event_data(movement),
+                actor=actor_label(by),
+            )
+        )
+    if changes:
+        events.append(
+            PendingEvent(
+                action="inmate.updated",
+                subject=inmate_subject(inmate),
+                data={"changes": changes},
+                actor=actor_label(by),
+            )
+        )
+    ledger_append_many(facility=inmate.facility, events=events)
     return inmate
+
+
+def _check_can_change_cell(inmate: Inmate) -> None:
+    if inmate.status != InmateStatus.IN_CUSTODY:
+        raise Conflict(
+            _("%(booking)s is %(status)s: only people in custody change cells.")
+            % {"booking": inmate.booking_number, "status": inmate.get_status_display().lower()}
+        )
+    if inmate.movements.filter(status__in=OPEN_MOVEMENT_STATUSES).exists():
+        raise Conflict(
+            _("%(booking)s has an open movement; finish or cancel it first.")
+            % {"booking": inmate.booking_number}
+        )
+
+
+def _cell_move_completed(inmate: Inmate, *, by, from_cell) -> Movement:
+    """A cell change made on the record: approved and done by the same officer."""
+    now = timezone.now()
+    movement = Movement.objects.create(
+        inmate=inmate,
+        facility=inmate.facility,
+        kind=MovementKind.CELL_MOVE,
+        status=MovementStatus.COMPLETED,
+        from_location=from_cell,
+        to_location=inmate.cell,
+        requested_by=by,
+        requested_at=now,
+        approved_by=by,
+        approved_at=now,
+        completed_by=by,
+        completed_at=now,
+    )
+    assignment_close(inmate=inmate, at=now, movement=movement)
+    assignment_open(inmate=inmate, cell=inmate.cell, at=now, movement=movement)
+    return movement

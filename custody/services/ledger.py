@@ -16,6 +16,7 @@ from datetime import UTC
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from custody.models import GENESIS_HASH, Facility, LedgerEvent, LedgerHead
 
@@ -125,6 +126,15 @@ def ledger_append_many(*, facility: Facility, events: list[PendingEvent], at=Non
     return rows
 
 
+def ledger_changes(before: dict, after: dict) -> dict:
+    """``{field: {"from": old, "to": new}}`` for each field whose value differs."""
+    return {
+        name: {"from": before.get(name), "to": value}
+        for name, value in after.items()
+        if before.get(name) != value
+    }
+
+
 def _lock_head(facility: Facility) -> LedgerHead:
     head = LedgerHead.objects.select_for_update().filter(pk=facility.pk).first()
     if head is None:
@@ -158,9 +168,11 @@ def ledger_verify(*, facility: Facility, chunk_size: int = 5000) -> LedgerVerifi
         chunk_size=chunk_size
     ):
         if seq != expected_seq:
-            return LedgerVerification(False, count, prev_hash, expected_seq, "missing event")
+            return LedgerVerification(False, count, prev_hash, expected_seq, _("missing event"))
         if stored_prev != prev_hash:
-            return LedgerVerification(False, count, prev_hash, seq, "previous hash does not match")
+            return LedgerVerification(
+                False, count, prev_hash, seq, _("previous hash does not match")
+            )
         canonical = canonical_event(
             facility_code=facility.code,
             seq=seq,
@@ -171,10 +183,12 @@ def ledger_verify(*, facility: Facility, chunk_size: int = 5000) -> LedgerVerifi
             data=data,
         )
         if chain_hash(prev_hash, canonical) != stored_hash:
-            return LedgerVerification(False, count, prev_hash, seq, "event content was changed")
+            return LedgerVerification(False, count, prev_hash, seq, _("event content was changed"))
         prev_hash, expected_seq, count = stored_hash, seq + 1, count + 1
     head = LedgerHead.objects.filter(pk=facility.pk).values_list("seq", "hash").first()
     if head is not None and (head[0], head[1]) != (count, prev_hash):
         # The head says the chain is longer than what is left: the end was cut.
-        return LedgerVerification(False, count, prev_hash, count + 1, "events missing at the end")
+        return LedgerVerification(
+            False, count, prev_hash, count + 1, _("events missing at the end")
+        )
     return LedgerVerification(True, count, prev_hash, None)

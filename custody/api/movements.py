@@ -1,0 +1,285 @@
+"""Movements API (API.md "Movements") and the cell history. Thin: scope,
+resolve natural keys, call ``custody.services.movements``."""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.schema import ErrorSerializer
+from custody import selectors, services
+from custody.filters import CellAssignmentFilter, MovementFilter
+from custody.models import CellAssignment, Facility, LocationKind, Movement, MovementKind, Role
+from custody.serializers import FacilityTimeField, LocationCodeField, resolve_location
+
+WRITE_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR})
+
+
+def _slug(field: str, **kwargs):
+    return serializers.SlugRelatedField(slug_field=field, read_only=True, **kwargs)
+
+
+# --- Serializers ---------------------------------------------------------------
+
+
+class MovementSerializer(serializers.ModelSerializer):
+    """A movement as the API shows it: natural keys, times in the origin
+    facility's zone."""
+
+    inmate = _slug("booking_number")
+    facility = _slug("code", help_text=_("Where the movement starts."))
+    to_facility = _slug("code", allow_null=True)
+    from_location = LocationCodeField(read_only=True)
+    to_location = LocationCodeField(read_only=True)
+    expected_back_at = FacilityTimeField(read_only=True, allow_null=True)
+    expected_arrival_at = FacilityTimeField(read_only=True, allow_null=True)
+    requested_by = _slug("username", allow_null=True)
+    requested_at = FacilityTimeField(read_only=True)
+    approved_by = _slug("username", allow_null=True)
+    approved_at = FacilityTimeField(read_only=True, allow_null=True)
+    departed_by = _slug("username", allow_null=True)
+    departed_at = FacilityTimeField(read_only=True, allow_null=True)
+    completed_by = _slug("username", allow_null=True)
+    completed_at = FacilityTimeField(read_only=True, allow_null=True)
+    cancelled_by = _slug("username", allow_null=True)
+    cancelled_at = FacilityTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Movement
+        fields = [
+            "id",
+            "inmate",
+            "kind",
+            "status",
+            "facility",
+            "from_location",
+            "to_location",
+            "to_facility",
+            "destination",
+            "reason",
+            "expected_back_at",
+            "expected_arrival_at",
+            "requested_by",
+            "requested_at",
+            "approved_by",
+            "approved_at",
+            "departed_by",
+            "departed_at",
+            "completed_by",
+            "completed_at",
+            "cancelled_by",
+            "cancelled_at",
+            "cancel_reason",
+        ]
+        read_only_fields = fields
+
+
+class InmateInScopeField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="booking_number", **kwargs)
+
+    def get_queryset(self):
+        return selectors.inmate_list(user=self.context["request"].user)
+
+
+class MovementRequestSerializer(serializers.ModelSerializer):
+    inmate = InmateInScopeField(help_text=_("Booking number of the person to move."))
+    kind = serializers.ChoiceField(choices=MovementKind.choices)
+    to_location = LocationCodeField(
+        help_text=_(
+            "Cell code: the new cell (cell_move, admission, return), or for a transfer "
+            "optionally the cell in the destination facility."
+        )
+    )
+    to_facility = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Facility.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=_("Destination facility code (transfer)."),
+    )
+    expected_back_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=_("When the person is due back (court, medical, temporary release)."),
+    )
+    expected_arrival_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=_("When the person is due at the destination (transfer)."),
+    )
+
+    class Meta:
+        model = Movement
+        fields = [
+            "inmate",
+            "kind",
+            "to_location",
+            "to_facility",
+            "destination",
+            "reason",
+            "expected_back_at",
+            "expected_arrival_at",
+        ]
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        # A transfer names its cell in the destination; the rest stay at home.
+        to_facility = attrs.get("to_facility")
+        where = to_facility if attrs["kind"] == MovementKind.TRANSFER and to_facility else None
+        attrs["to_location"] = resolve_location(
+            facility=where or attrs["inmate"].facility,
+            code=attrs.get("to_location"),
+            field="to_location",
+            kind=LocationKind.CELL,
+        )
+        return attrs
+
+
+class ArriveSerializer(serializers.Serializer):
+    cell = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=32,
+        help_text=_(
+            "Cell code where the person arrives. Transfers: a cell of the destination "
+            "(default: the cell named at request). Others go to their approved cell."
+        ),
+    )
+
+    def validate(self, attrs):
+        movement = self.context["movement"]
+        kind = movement.kind
+        facility = movement.to_facility if kind == MovementKind.TRANSFER else movement.facility
+        attrs["cell"] = resolve_location(
+            facility=facility, code=attrs.get("cell"), field="cell", kind=LocationKind.CELL
+        )
+        return attrs
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text=_("Why it is cancelled.")
+    )
+
+
+class CellAssignmentSerializer(serializers.ModelSerializer):
+    inmate = _slug("booking_number")
+    cell = _slug("code")
+    facility = serializers.CharField(source="cell.facility.code", read_only=True)
+    started_at = FacilityTimeField(read_only=True)
+    ended_at = FacilityTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = CellAssignment
+        fields = ["id", "inmate", "facility", "cell", "started_at", "ended_at"]
+        read_only_fields = fields
+
+
+# --- Views -------------------------------------------------------------------
+
+_CONFLICT = OpenApiResponse(
+    ErrorSerializer, description=_("Not possible from the movement's current status.")
+)
+_FORBIDDEN = OpenApiResponse(
+    ErrorSerializer,
+    description=_(
+        "Your role or facility may not do this, or you requested this release or "
+        "transfer yourself (a second officer must approve it)."
+    ),
+)
+
+
+class MovementViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Request, approve, depart, arrive, cancel. Never edited or deleted: each
+    step is its own action and its own ledger event."""
+
+    serializer_class = MovementSerializer
+    filterset_class = MovementFilter
+    write_roles = WRITE_ROLES
+    http_method_names = ["get", "post", "head", "options"]
+    ordering_fields = ["requested_at", "kind", "status"]
+    search_fields = ["inmate__booking_number", "destination"]
+
+    def get_queryset(self):
+        return selectors.movement_list(user=self.request.user)
+
+    @extend_schema(
+        request=MovementRequestSerializer,
+        responses={201: MovementSerializer, 409: _CONFLICT},
+    )
+    def create(self, request, *args, **kwargs):
+        """Request a movement; the person may have only one open movement at a time."""
+        serializer = MovementRequestSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        movement = services.movement_request(by=request.user, **serializer.validated_data)
+        return Response(self._shown(movement), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None, responses={200: MovementSerializer, 403: _FORBIDDEN, 409: _CONFLICT}
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve a requested movement (a second officer for release and transfer)."""
+        movement = services.movement_approve(movement=self.get_object(), by=request.user)
+        return Response(self._shown(movement))
+
+    @extend_schema(request=None, responses={200: MovementSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def depart(self, request, pk=None):
+        """The person leaves (court, medical, temporary release, transfer, release)."""
+        movement = services.movement_depart(movement=self.get_object(), by=request.user)
+        return Response(self._shown(movement))
+
+    @extend_schema(
+        request=ArriveSerializer,
+        responses={200: MovementSerializer, 403: _FORBIDDEN, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def arrive(self, request, pk=None):
+        """The person arrives and is in custody again; a transfer is received by
+        an officer of the destination."""
+        movement = self.get_object()
+        serializer = ArriveSerializer(data=request.data or {}, context={"movement": movement})
+        serializer.is_valid(raise_exception=True)
+        movement = services.movement_arrive(
+            movement=movement, by=request.user, cell=serializer.validated_data["cell"]
+        )
+        return Response(self._shown(movement))
+
+    @extend_schema(request=CancelSerializer, responses={200: MovementSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Withdraw a requested or approved movement."""
+        serializer = CancelSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        movement = services.movement_cancel(
+            movement=self.get_object(),
+            by=request.user,
+            reason=serializer.validated_data.get("reason", ""),
+        )
+        return Response(self._shown(movement))
+
+    def _shown(self, movement: Movement) -> dict:
+        # Re-read with every reference joined, as the list shows it.
+        movement = self.get_queryset().get(pk=movement.pk)
+        return self.get_serializer(movement).data
+
+
+class CellAssignmentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Who was in which cell, from when until when (``ended_at`` null: still there)."""
+
+    serializer_class = CellAssignmentSerializer
+    filterset_class = CellAssignmentFilter
+    ordering_fields = ["started_at"]
+
+    def get_queryset(self):
+        return selectors.cell_assignment_list(user=self.request.user).order_by("started_at", "id")

@@ -1,0 +1,424 @@
+"""Authorised movements: request, approve, depart, arrive, cancel.
+
+Each step is one transaction that locks the inmate's row, then the
+movement's, then (last, in ``ledger_append``) the facility's ledger head, so
+two officers acting on the same person are serialised and the second one sees
+the first one's result. Any step the movement's kind and status do not allow
+is a ``Conflict`` (HTTP 409) naming the status and the step.
+
+After every step invariant 1 holds: in custody = one cell and one open
+matching cell assignment; out_authorized = one departed court, medical or
+temporary-release movement; in_transit = one departed transfer.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from custody import selectors
+from custody.exceptions import Conflict
+from custody.models import (
+    Facility,
+    Inmate,
+    InmateStatus,
+    Location,
+    LocationKind,
+    Movement,
+    MovementKind,
+    MovementStatus,
+    Role,
+)
+from custody.models.movements import OPEN_MOVEMENT_STATUSES
+from custody.services.inmates import next_due_after
+from custody.services.ledger import ledger_append
+from custody.services.placement import (
+    assignment_close,
+    assignment_open,
+    inmate_subject,
+    movement_event_data,
+)
+
+K, S = MovementKind, MovementStatus
+
+# Out for a while, back to the same cell.
+OUT_KINDS = frozenset({K.COURT, K.MEDICAL, K.TEMPORARY_RELEASE})
+# Only someone in custody may be moved, sent out or released.
+FROM_CUSTODY_KINDS = frozenset({K.CELL_MOVE, K.TRANSFER, K.RELEASE, *OUT_KINDS})
+# Who may be brought (back) into custody by each kind.
+INTO_CUSTODY_FROM = {
+    K.ADMISSION: frozenset({InmateStatus.RELEASED}),
+    K.RETURN: frozenset({InmateStatus.MISSING, InmateStatus.ESCAPED}),
+}
+# Invariant 7: the approver is never the requester.
+MAKER_CHECKER_KINDS = frozenset({K.RELEASE, K.TRANSFER})
+# Kinds whose to_location (a cell) is fixed at request.
+TO_CELL_KINDS = frozenset({K.CELL_MOVE, K.ADMISSION, K.RETURN})
+
+# The status each step starts from, per kind; a missing entry: no such step.
+STEP_FROM = {
+    "approve": {kind: (S.REQUESTED,) for kind in K.values},
+    "cancel": {kind: (S.REQUESTED, S.APPROVED) for kind in K.values},
+    "depart": {kind: (S.APPROVED,) for kind in (*OUT_KINDS, K.TRANSFER, K.RELEASE)},
+    "arrive": {
+        **{kind: (S.DEPARTED,) for kind in (*OUT_KINDS, K.TRANSFER)},
+        **{kind: (S.APPROVED,) for kind in TO_CELL_KINDS},
+    },
+}
+STEP_LABELS = {
+    "approve": gettext_lazy("approval"),
+    "cancel": gettext_lazy("cancellation"),
+    "depart": gettext_lazy("departure"),
+    "arrive": gettext_lazy("arrival"),
+}
+OFFICER_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+
+
+# --- Request -----------------------------------------------------------------
+
+
+@transaction.atomic
+def movement_request(
+    *,
+    inmate: Inmate,
+    kind: str,
+    by,
+    to_location: Location | None = None,
+    to_facility: Facility | None = None,
+    destination: str = "",
+    reason: str = "",
+    expected_back_at=None,
+    expected_arrival_at=None,
+) -> Movement:
+    """Opens a movement for ``inmate``: one open movement per person at a time.
+
+    Moves, transfers, outings and releases are for people in custody;
+    ``admission`` re-admits someone released, ``return`` brings back someone
+    missing or escaped. Outings need ``expected_back_at``; a transfer needs
+    another facility and ``expected_arrival_at``; a cell move, admission or
+    return needs the cell (``to_location``) in the person's facility.
+    """
+    _lock_inmate(inmate)
+    _require_officer(by, inmate.facility)
+    now = timezone.now()
+    open_movement = inmate.movements.filter(status__in=OPEN_MOVEMENT_STATUSES).first()
+    if open_movement is not None:
+        raise Conflict(
+            _("%(booking)s already has an open movement (%(kind)s, %(status)s).")
+            % {
+                "booking": inmate.booking_number,
+                "kind": open_movement.get_kind_display().lower(),
+                "status": open_movement.get_status_display().lower(),
+            }
+        )
+    _check_inmate_can_start(inmate, kind)
+    _check_request_fields(
+        inmate=inmate,
+        kind=kind,
+        now=now,
+        to_location=to_location,
+        to_facility=to_facility,
+        expected_back_at=expected_back_at,
+        expected_arrival_at=expected_arrival_at,
+    )
+    movement = Movement.objects.create(
+        inmate=inmate,
+        facility=inmate.facility,
+        kind=kind,
+        status=S.REQUESTED,
+        from_location=inmate.cell,
+        to_location=to_location,
+        to_facility=to_facility,
+        destination=destination,
+        reason=reason,
+        expected_back_at=expected_back_at,
+        expected_arrival_at=expected_arrival_at,
+        requested_by=by,
+        requested_at=now,
+    )
+    _record(movement, by=by, reason=reason)
+    return movement
+
+
+def _check_inmate_can_start(inmate: Inmate, kind: str) -> None:
+    if kind in FROM_CUSTODY_KINDS:
+        allowed = {InmateStatus.IN_CUSTODY}
+    elif kind in INTO_CUSTODY_FROM:
+        allowed = INTO_CUSTODY_FROM[kind]
+    else:
+        raise ValidationError({"kind": _("Unknown movement kind.")})
+    if inmate.status not in allowed:
+        raise Conflict(
+            _("%(booking)s is %(status)s: a %(kind)s movement is not possible.")
+            % {
+                "booking": inmate.booking_number,
+                "status": inmate.get_status_display().lower(),
+                "kind": MovementKind(kind).label.lower(),
+            }
+        )
+
+
+def _check_request_fields(
+    *, inmate, kind, now, to_location, to_facility, expected_back_at, expected_arrival_at
+) -> None:
+    """Each kind takes exactly the fields it uses: a stray field is a mistake
+    the requester should hear about, not data silently kept."""
+    errors = {}
+    required = {
+        "to_location": kind in TO_CELL_KINDS,
+        "to_facility": kind == K.TRANSFER,
+        "expected_back_at": kind in OUT_KINDS,
+        "expected_arrival_at": kind == K.TRANSFER,
+    }
+    given = {
+        "to_location": to_location,
+        "to_facility": to_facility,
+        "expected_back_at": expected_back_at,
+        "expected_arrival_at": expected_arrival_at,
+    }
+    # A transfer may name the destination cell in advance.
+    optional = {"to_location"} if kind == K.TRANSFER else set()
+    for field, needed in required.items():
+        if needed and given[field] is None:
+            errors[field] = _("Required for this kind of movement.")
+        elif not needed and field not in optional and given[field] is not None:
+            errors[field] = _("Not used by this kind of movement; leave it out.")
+    for field in ("expected_back_at", "expected_arrival_at"):
+        if given[field] is not None and field not in errors and given[field] <= now:
+            errors[field] = _("Give a time in the future.")
+    if to_facility is not None and to_facility.pk == inmate.facility_id:
+        errors.setdefault("to_facility", _("A transfer goes to another facility."))
+    if to_location is not None and "to_location" not in errors:
+        where = to_facility if kind == K.TRANSFER and to_facility else inmate.facility
+        problem = _cell_problem(to_location, where)
+        if problem is None and kind == K.CELL_MOVE and to_location.pk == inmate.cell_id:
+            problem = _("The person is already in this cell.")
+        if problem:
+            errors["to_location"] = problem
+    if errors:
+        raise ValidationError(errors)
+
+
+# --- Approve, cancel -----------------------------------------------------------
+
+
+@transaction.atomic
+def movement_approve(*, movement: Movement, by) -> Movement:
+    """A supervisor or administrator of the facility approves a requested
+    movement; for a release or a transfer it must be someone other than the
+    requester (invariant 7, backed by a CHECK constraint)."""
+    inmate = _lock(movement, "approve")
+    _require_officer(by, movement.facility)
+    if movement.kind in MAKER_CHECKER_KINDS and movement.requested_by_id == by.pk:
+        raise PermissionDenied(
+            _(
+                "A release or transfer needs a second officer: the person who requested "
+                "it cannot approve it."
+            )
+        )
+    movement.status = S.APPROVED
+    movement.approved_by, movement.approved_at = by, timezone.now()
+    movement.save(update_fields=["status", "approved_by", "approved_at"])
+    _record(movement, by=by, inmate=inmate)
+    return movement
+
+
+@transaction.atomic
+def movement_cancel(*, movement: Movement, by, reason: str = "") -> Movement:
+    """Withdraws a movement nobody has acted on yet (requested or approved).
+    Once the person has left, only their arrival closes it."""
+    inmate = _lock(movement, "cancel")
+    _require_officer(by, movement.facility)
+    movement.status = S.CANCELLED
+    movement.cancelled_by, movement.cancelled_at = by, timezone.now()
+    movement.cancel_reason = reason
+    movement.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancel_reason"])
+    _record(movement, by=by, inmate=inmate, reason=reason)
+    return movement
+
+
+# --- Depart ------------------------------------------------------------------
+
+
+@transaction.atomic
+def movement_depart(*, movement: Movement, by) -> Movement:
+    """The person leaves through the gate.
+
+    Court, medical and temporary release: out_authorized, cell kept (they
+    come back to it), no check-in deadline while away; ``expected_back_at``
+    is watched instead. Transfer: in_transit, counted by neither facility,
+    cell given up. Release: the movement completes, the person is released.
+    """
+    inmate = _lock(movement, "depart")
+    _require_officer(by, movement.facility)
+    _require_inmate_status(inmate, InmateStatus.IN_CUSTODY)
+    now = timezone.now()
+    movement.departed_by, movement.departed_at = by, now
+    inmate.next_due_at = None
+    if movement.kind in OUT_KINDS:
+        movement.status = S.DEPARTED
+        inmate.status = InmateStatus.OUT_AUTHORIZED
+    else:
+        assignment_close(inmate=inmate, at=now, movement=movement)
+        inmate.cell = None
+        if movement.kind == K.TRANSFER:
+            movement.status = S.DEPARTED
+            inmate.status = InmateStatus.IN_TRANSIT
+        else:  # release: leaving is the whole of it
+            movement.status = S.COMPLETED
+            movement.completed_by, movement.completed_at = by, now
+            inmate.status = InmateStatus.RELEASED
+    movement.save()
+    inmate.save(update_fields=["status", "cell", "next_due_at", "updated_at"])
+    _record(movement, by=by, inmate=inmate)
+    return movement
+
+
+# --- Arrive ------------------------------------------------------------------
+
+
+@transaction.atomic
+def movement_arrive(*, movement: Movement, by, cell: Location | None = None) -> Movement:
+    """The person arrives and the movement completes; they are in custody.
+
+    Back from an outing: their own cell, seen at the gate, a new deadline.
+    Transfer: recorded by an officer of the destination, into ``cell`` (or
+    the cell named at request), now counted by the destination. Cell move,
+    admission and return: into the approved cell.
+    """
+    inmate = _lock(movement, "arrive")
+    arriving_at = movement.to_facility if movement.kind == K.TRANSFER else movement.facility
+    _require_officer(by, arriving_at)
+    target = _arrival_cell(movement, inmate, cell)
+    now = timezone.now()
+    if movement.kind in OUT_KINDS:
+        _require_inmate_status(inmate, InmateStatus.OUT_AUTHORIZED)
+    elif movement.kind == K.TRANSFER:
+        _require_inmate_status(inmate, InmateStatus.IN_TRANSIT)
+        inmate.facility = arriving_at
+    elif movement.kind == K.CELL_MOVE:
+        _require_inmate_status(inmate, InmateStatus.IN_CUSTODY)
+    else:
+        _check_inmate_can_start(inmate, movement.kind)
+        if movement.kind == K.ADMISSION:
+            inmate.admitted_at = now
+    if target.pk != inmate.cell_id:
+        assignment_close(inmate=inmate, at=now, movement=movement)
+        assignment_open(inmate=inmate, cell=target, at=now, movement=movement)
+    if movement.kind != K.CELL_MOVE:
+        # Seen at the gate: the observation schedule starts again from here.
+        inmate.last_seen_at = now
+        inmate.next_due_at = next_due_after(
+            facility=arriving_at, security_level=inmate.security_level, seen_at=now
+        )
+    inmate.cell, inmate.status = target, InmateStatus.IN_CUSTODY
+    if movement.kind == K.TRANSFER:
+        movement.to_location = target  # the destination may decide the cell only now
+    movement.status = S.COMPLETED
+    movement.completed_by, movement.completed_at = by, now
+    movement.save()
+    inmate.save()
+    _record(movement, by=by, inmate=inmate, facility=arriving_at)
+    return movement
+
+
+def _arrival_cell(movement: Movement, inmate: Inmate, cell: Location | None) -> Location:
+    if movement.kind in OUT_KINDS:
+        target, fixed = inmate.cell, True
+    elif movement.kind == K.TRANSFER:
+        # The destination decides the cell; the one named at request is a default.
+        target, fixed = cell or movement.to_location, False
+    else:
+        target, fixed = movement.to_location, True
+    if target is None:
+        raise ValidationError({"cell": _("Name the cell the person arrives in.")})
+    if fixed and cell is not None and cell.pk != target.pk:
+        raise ValidationError(
+            {"cell": _("This movement goes to cell %(code)s.") % {"code": target.code}}
+        )
+    where = movement.to_facility if movement.kind == K.TRANSFER else movement.facility
+    problem = _cell_problem(target, where)
+    if problem:
+        raise ValidationError({"cell": problem})
+    return target
+
+
+# --- Shared checks -------------------------------------------------------------
+
+
+def _lock_inmate(inmate: Inmate) -> None:
+    inmate.refresh_from_db(from_queryset=Inmate.objects.select_for_update())
+
+
+def _lock(movement: Movement, step: str) -> Inmate:
+    """Locks the inmate, then the movement (one order everywhere), re-reads
+    both and checks that ``step`` is allowed from the movement's status."""
+    inmate = (
+        Inmate.objects.select_for_update(of=("self",))
+        .select_related("facility", "cell")
+        .get(pk=movement.inmate_id)
+    )
+    movement.refresh_from_db(from_queryset=Movement.objects.select_for_update())
+    movement.inmate = inmate
+    allowed = STEP_FROM[step].get(movement.kind)
+    names = {
+        "id": movement.pk,
+        "kind": movement.get_kind_display().lower(),
+        "status": movement.get_status_display().lower(),
+        "step": STEP_LABELS[step],
+    }
+    if allowed is None:
+        raise Conflict(
+            _("Movement %(id)s (%(kind)s) is %(status)s; this kind has no %(step)s.") % names
+        )
+    if movement.status not in allowed:
+        raise Conflict(
+            _("Movement %(id)s (%(kind)s) is %(status)s; its %(step)s is not possible now.") % names
+        )
+    return inmate
+
+
+def _require_officer(user, facility: Facility) -> None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise PermissionDenied(_("Movements are recorded by a signed-in officer."))
+    if user.role not in OFFICER_ROLES:
+        raise PermissionDenied(_("Only a supervisor or an administrator may do this."))
+    if facility.pk not in selectors.visible_facility_ids(user):
+        raise PermissionDenied(
+            _("You are not assigned to facility %(facility)s.") % {"facility": facility.code}
+        )
+
+
+def _require_inmate_status(inmate: Inmate, status: str) -> None:
+    if inmate.status != status:
+        raise Conflict(
+            _("%(booking)s is %(status)s, not %(expected)s.")
+            % {
+                "booking": inmate.booking_number,
+                "status": inmate.get_status_display().lower(),
+                "expected": InmateStatus(status).label.lower(),
+            }
+        )
+
+
+def _cell_problem(location: Location, facility: Facility) -> str | None:
+    if location.facility_id != facility.pk:
+        return _("The cell must be in facility %(facility)s.") % {"facility": facility.code}
+    if location.kind != LocationKind.CELL:
+        return _("%(code)s is not a cell.") % {"code": location.code}
+    return None
+
+
+def _record(movement: Movement, *, by, inmate: Inmate | None = None, facility=None, **extra):
+    """Appends ``movement.<status>`` to the chain of the facility where it
+    happened (a transfer's arrival: the destination's)."""
+    inmate = inmate or movement.inmate
+    extra = {key: value for key, value in extra.items() if value}
+    ledger_append(
+        facility=facility or movement.facility,
+        actor=by,
+        action=f"movement.{movement.status}",
+        subject=inmate_subject(inmate),
+        data=movement_event_data(movement, **extra),
+    )
