@@ -93,9 +93,7 @@ def test_an_accepted_scan_moves_last_seen_and_the_next_deadline(inmate, reader, 
     assert ledger_verify(facility=facility).ok
 
 
-def test_the_interval_follows_the_security_level_and_the_facility(
-    frozen, facility, cell, reader
-):
+def test_the_interval_follows_the_security_level_and_the_facility(frozen, facility, cell, reader):
     facility.check_interval_seconds = {"maximum": 900, "medium": 2400, "minimum": 5400}
     facility.save()
     people = {
@@ -315,9 +313,7 @@ def test_a_device_without_location_in_the_item_uses_its_own(inmate, reader, unit
         (b"id=1", "application/x-www-form-urlencoded"),
     ],
 )
-def test_a_body_that_is_not_an_object_or_list_is_refused_whole(
-    inmate, reader, body, content_type
-):
+def test_a_body_that_is_not_an_object_or_list_is_refused_whole(inmate, reader, body, content_type):
     response = reader.generic("POST", URL, body, content_type=content_type)
 
     assert response.status_code in (400, 415)
@@ -357,9 +353,7 @@ def test_the_quarantine_is_readable_by_supervisors_in_scope(
     assert guard.status_code == 403
 
 
-def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(
-    frozen, facility, cell, reader
-):
+def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(frozen, facility, cell, reader):
     people = [factories.InmateFactory(facility=facility, cell=cell) for _ in range(60)]
 
     def queries_for(batch):
