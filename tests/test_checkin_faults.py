@@ -1,19 +1,17 @@
 """Check-ins under real faults: the same batch from two connections at once,
 overlapping batches in opposite orders, and Redis gone."""
 
-import threading
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from custody.models import CheckIn, Inmate, LedgerEvent
 from custody.services import ledger_verify
 from tests import factories
+from tests.concurrent import race, token_client
 
 URL = "/api/v1/checkins/"
 
@@ -29,27 +27,16 @@ def scan(inmate, minutes_ago=1):
 
 
 def post_together(key, bodies):
-    """Each body posted from its own thread and database connection, released
-    at the same instant."""
-    barrier = threading.Barrier(len(bodies))
-    answers = [None] * len(bodies)
+    """Each body posted from its own thread and connection at the same instant."""
 
-    def worker(index, body):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-        try:
-            barrier.wait()
-            response = client.post(URL, body, format="json")
-            answers[index] = (response.status_code, response.json())
-        finally:
-            connection.close()
+    def poster(body):
+        def post():
+            response = token_client(device_key=key).post(URL, body, format="json")
+            return response.status_code, response.json()
 
-    threads = [threading.Thread(target=worker, args=(i, b)) for i, b in enumerate(bodies)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return answers
+        return post
+
+    return race([poster(body) for body in bodies])
 
 
 @pytest.fixture

@@ -1,40 +1,10 @@
 """Two tablets, one inmate: racing writes end in one record and a clear 4xx, never a 500."""
 
-import threading
-
 import pytest
-from django.db import connection
-from knox.models import AuthToken
-from rest_framework.test import APIClient
 
 from custody.models import CellAssignment, Inmate, Location, Movement
 from tests import factories
-
-
-def _race(calls):
-    """Run the calls at the same moment, each in its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
-
-
-def _client(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
-    return client
+from tests.concurrent import race, token_client
 
 
 @pytest.mark.django_db(transaction=True)
@@ -51,13 +21,13 @@ def test_two_supervisors_admitting_the_same_booking_number_make_one_record():
         "cell": "A-01",
         "security_level": "maximum",
     }
-    clients = [_client(one), _client(two)]
+    clients = [token_client(one), token_client(two)]
     for _round in range(5):
         # Admission also records a movement and a cell assignment (PROTECT).
         CellAssignment.objects.filter(inmate__booking_number="GT-RACE-1").delete()
         Movement.objects.filter(inmate__booking_number="GT-RACE-1").delete()
         Inmate.objects.filter(booking_number="GT-RACE-1").delete()
-        responses = _race(
+        responses = race(
             [lambda c=c: c.post("/api/v1/inmates/", body, format="json") for c in clients]
         )
         codes = sorted(r.status_code for r in responses)
@@ -71,8 +41,8 @@ def test_two_admins_creating_the_same_location_code_make_one_record():
     facility = factories.FacilityFactory()
     admins = [factories.UserFactory(role="admin", facilities=[facility]) for _ in range(2)]
     body = {"facility": facility.code, "code": "U-RACE", "name": "Sector", "kind": "unit"}
-    clients = [_client(a) for a in admins]
-    responses = _race(
+    clients = [token_client(a) for a in admins]
+    responses = race(
         [lambda c=c: c.post("/api/v1/locations/", body, format="json") for c in clients]
     )
     codes = sorted(r.status_code for r in responses)

@@ -1,18 +1,15 @@
 """/api/v1/movements/ and /api/v1/cell-assignments/ (API.md "Movements")."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.utils import timezone
-from knox.models import AuthToken
-from rest_framework.test import APIClient
 
 from custody import services
 from custody.models import CellAssignment, Inmate, LedgerEvent, Movement
 from tests import factories
+from tests.concurrent import race, token_client
 from tests.invariants import custody_invariant_problems
 
 pytestmark = pytest.mark.django_db
@@ -344,32 +341,6 @@ def test_patching_the_cell_during_a_movement_answers_409(w):
 # --- Two supervisors at the same moment --------------------------------------------------
 
 
-def _race(calls):
-    """Run the calls at the same moment, each in its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
-
-
-def _client(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
-    return client
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_supervisors_approving_the_same_movement_at_once_get_one_200_and_one_409():
     facility = factories.FacilityFactory()
@@ -378,10 +349,10 @@ def test_two_supervisors_approving_the_same_movement_at_once_get_one_200_and_one
     requester, one, two = (
         factories.UserFactory(role="supervisor", facilities=[facility]) for _ in range(3)
     )
-    clients = [_client(one), _client(two)]
+    clients = [token_client(one), token_client(two)]
     for _round in range(5):
         movement = services.movement_request(inmate=inmate, kind="release", by=requester)
-        responses = _race([lambda c=c: act(c, movement.pk, "approve") for c in clients])
+        responses = race([lambda c=c: act(c, movement.pk, "approve") for c in clients])
         assert sorted(r.status_code for r in responses) == [200, 409], [r.json() for r in responses]
         movement.refresh_from_db()
         assert movement.status == "approved"
@@ -401,8 +372,8 @@ def test_two_requests_for_the_same_person_at_once_make_one_movement():
         "kind": "medical",
         "expected_back_at": later(3),
     }
-    responses = _race(
-        [lambda c=c: post(c, "/api/v1/movements/", body) for c in map(_client, [one, two])]
+    responses = race(
+        [lambda c=c: post(c, "/api/v1/movements/", body) for c in map(token_client, [one, two])]
     )
     assert sorted(r.status_code for r in responses) == [201, 409]
     assert Movement.objects.filter(inmate=inmate, kind="medical").count() == 1
