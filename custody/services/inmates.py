@@ -20,7 +20,13 @@ from custody.models import (
     SecurityLevel,
 )
 from custody.models.movements import OPEN_MOVEMENT_STATUSES
-from custody.services.ledger import PendingEvent, actor_label, ledger_append, ledger_append_many
+from custody.services.ledger import (
+    PendingEvent,
+    actor_label,
+    ledger_append,
+    ledger_append_many,
+    ledger_changes,
+)
 from custody.services.placement import (
     assignment_close,
     assignment_open,
@@ -249,11 +255,9 @@ def inmate_update(*, inmate: Inmate, by=None, **fields) -> Inmate:
             raise ValidationError({frozen: _("This cannot be changed once booked.")})
         fields.pop(frozen, None)
     old_cell = inmate.cell if inmate.cell_id else None
-    changes = {}
+    plain = {name: value for name, value in fields.items() if name != "cell"}
+    changes = ledger_changes({name: getattr(inmate, name) for name in plain}, plain)
     for name, value in fields.items():
-        before = getattr(inmate, name)
-        if name != "cell" and before != value:
-            changes[name] = {"from": before, "to": value}
         setattr(inmate, name, value)
     if inmate.status == InmateStatus.IN_CUSTODY:
         due = next_due_after(
