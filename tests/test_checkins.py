@@ -387,3 +387,29 @@ def test_a_check_in_batch_counts_as_contact_from_the_device(inmate, reader, faci
     reader.post(URL, scan(inmate), format="json")
 
     assert facility.devices.get().last_heartbeat_at == NOW
+
+
+def test_the_ledger_summary_digest_can_be_recomputed_from_the_stored_check_ins(
+    inmate, reader, facility
+):
+    """An auditor can tie every stored scan to the hash chain."""
+    import hashlib
+
+    reader.post(
+        URL, [scan(inmate, at=NOW - timedelta(minutes=m)) for m in (1, 2, 3)], format="json"
+    )
+    summary = LedgerEvent.objects.get(facility=facility, action="checkins.received")
+
+    lines = sorted(
+        "|".join(
+            (
+                str(c.id),
+                c.inmate.booking_number,
+                c.location.code,
+                c.method,
+                c.observed_at.astimezone(UTC).isoformat(),
+            )
+        )
+        for c in CheckIn.objects.select_related("inmate", "location")
+    )
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == summary.data["digest"]
