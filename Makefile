@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/custody
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format install demo clean messages
+.PHONY: run test lint format install demo clean messages bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ messages: export DEBUG ?= 1
 messages: $(STAMP)
 	$(BIN)/python manage.py makemessages -l es $(I18N_IGNORE) --ignore=tests --no-obsolete
 	$(BIN)/python manage.py compilemessages -l es $(I18N_IGNORE)
+
+# Benchmarks (tests/bench/): figures printed and written to var/bench/, a
+# scratch database of their own (BENCH_DATABASE_URL, default custody_bench).
+# One only, with its options: make bench BENCH_ARGS="ingest --checkins 50000".
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -121,7 +121,7 @@ def pg_settings(conn: psycopg.Connection, names: list[str]) -> dict[str, str]:
 
 def wal_lsn(conn: psycopg.Connection) -> int:
     """Bytes of WAL written so far on the server, to measure a phase's WAL."""
-    return int(conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0])
+    return int(conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()[0])
 
 
 # --- gunicorn ---------------------------------------------------------------
@@ -250,7 +250,9 @@ def cpu_sample(server_pid: int | None) -> CpuSample:
             continue
         comm = stat[stat.find("(") + 1 : stat.rfind(")")]
         fields = stat[stat.rfind(")") + 2 :].split()
-        seconds = (int(fields[11]) + int(fields[12])) / _TICK
+        # Its own time and that of its children that have exited (a backend
+        # whose connection closed, a recycled worker): the sum never drops.
+        seconds = sum(int(v) for v in fields[11:15]) / _TICK
         pid, ppid = int(entry.name), int(fields[1])
         if server_pid is not None and server_pid in (pid, ppid):
             server += seconds

@@ -5,9 +5,11 @@ What is measured
     reader per housing unit. Each reader posts 500-item batches to
     ``POST /api/v1/checkins/`` (its device key, the person's own cell as the
     location, times over the last hour in the facility's -06:00) to the
-    service under gunicorn on loopback, from a few client threads with
-    keep-alive connections. Every request body is built before the clock
-    starts; answers are checked after it stops. Reported: stored check-ins
+    service under gunicorn on loopback (2 sync workers, one per core, were
+    fastest on 2 cores: more only lengthen the queue), from 3 client threads
+    (keep-alive where the server offers it; sync workers close after each
+    answer). Every request body is built before the clock starts; answers
+    are checked after it stops. Reported: stored check-ins
     per second (wall clock, first request to last answer) and p50/p99 request
     latency. Each accepted scan costs what it costs in production: parsing,
     resolving booking numbers and locations, the idempotency check, the
@@ -58,6 +60,9 @@ WINDOW = timedelta(hours=1)  # observed_at spread over the last hour
 TARGET_RATE = 10_000  # check-ins per second
 TARGET_P99_MS = 400
 TARGET_RATIO = 0.25  # of COPY in the same run
+# Above this share of the CPU going to other processes during a timed phase
+# (someone's test run on the same two cores), the figures are flagged as noisy.
+NOISE = 0.10
 
 COPY_COLUMNS = (
     "id, observed_at, received_at, facility_id, inmate_id, location_id, method, "
@@ -76,12 +81,16 @@ PG_SETTINGS = [
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.ingest", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench.ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add = parser.add_argument
     add("--checkins", type=int, default=200_000, help="check-ins to post, timed (200000)")
     add("--batch", type=int, default=500, help="items per request (500)")
-    add("--threads", type=int, default=4, help="client threads (4)")
-    add("--workers", type=int, default=3, help="gunicorn workers (3)")
+    add("--threads", type=int, default=3, help="client threads (3)")
+    add("--workers", type=int, default=2, help="gunicorn workers (2: one per core was fastest)")
     add("--worker-class", default="sync", help="gunicorn worker class (sync)")
     add("--inmates", type=int, default=20_000, help="people in custody (20000)")
     add("--readers", type=int, default=8, help="readers, one per housing unit (8)")
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = final_counts(conn)
 
     posted = sum(len(r.items) for r in warmup) + api["accepted"]
-    report = build_report(args, settings, api, copy, checks, counts, posted, copy_scans)
+    report = build_report(args, settings, api, copy, checks, counts, posted)
     print_report(report)
     common.write_report(NAME, report)
     missed = [name for name, met in report["targets"].items() if not met]
@@ -533,7 +542,7 @@ def final_counts(conn) -> dict:
 # --- The report -----------------------------------------------------------------
 
 
-def build_report(args, settings, api, copy, checks, counts, posted, copy_scans) -> dict:
+def build_report(args, settings, api, copy, checks, counts, posted) -> dict:
     ratio = api["rate"] / copy["rate"]
     copied = copy["rows"]
     return {
@@ -586,6 +595,7 @@ def build_report(args, settings, api, copy, checks, counts, posted, copy_scans) 
             "ratio": ratio >= TARGET_RATIO,
         },
         "failures": api["failures"][:20],
+        "noisy": max(api["cpu"]["other"], copy["cpu"]["other"]) > NOISE,
     }
 
 
@@ -654,6 +664,11 @@ def print_report(r: dict) -> None:
     )
     for line in r["failures"]:
         print("  failed " + line)
+    if r["noisy"]:
+        print(
+            f"\nNOISY: {max(api['cpu']['other'], copy['cpu']['other']):.0%} of the CPU went to "
+            "processes outside this benchmark during a timed phase; rerun on an idle machine."
+        )
 
 
 def _rate(per_second: int, n: int, seconds: float) -> str:
@@ -665,10 +680,9 @@ def _latency(api: dict) -> str:
 
 
 def _noise(api: dict, copy: dict) -> str:
-    return (
-        f"API {api['machine_busy_before']:.0%}, COPY {copy['machine_busy_before']:.0%} "
-        "(high: something else shared the CPU; figures are noisy)"
-    )
+    before = (api["machine_busy_before"], copy["machine_busy_before"])
+    text = f"API {before[0]:.0%}, COPY {before[1]:.0%}"
+    return text + (" (not quiet within --settle)" if max(before) > NOISE else "")
 
 
 def _cpu_text(cpu: dict) -> str:
