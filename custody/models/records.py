@@ -187,8 +187,14 @@ class Inmate(models.Model):
     )
     first_name = models.CharField(_("first name"), max_length=100)
     last_name = models.CharField(_("last name"), max_length=100)
+    # No index of its own: inmate_facility_status starts with it. Every index
+    # costs on each check-in batch, which rewrites last_seen_at/next_due_at.
     facility = models.ForeignKey(
-        Facility, on_delete=models.PROTECT, related_name="inmates", verbose_name=_("facility")
+        Facility,
+        on_delete=models.PROTECT,
+        related_name="inmates",
+        verbose_name=_("facility"),
+        db_index=False,
     )
     cell = models.ForeignKey(
         Location,
