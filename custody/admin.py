@@ -1,5 +1,6 @@
-"""Django admin for the record. Creation goes through services so the same
-rules (first deadline, hashed device keys) hold as in the API."""
+"""Django admin for the record (superusers only). Every write goes through the
+services, so the same rules hold as in the API and each change reaches the
+ledger; nothing is deleted here, and the append-only records are view-only."""
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -7,25 +8,61 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from custody import services
-from custody.models import Device, Facility, Inmate, Location, User
+from custody.models import (
+    CellAssignment,
+    Device,
+    Facility,
+    Inmate,
+    LedgerEvent,
+    Location,
+    Movement,
+    QuarantinedCheckIn,
+    User,
+)
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """Custody records are corrected by new entries, never deleted."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _changed(form) -> dict:
+    return {name: form.cleaned_data[name] for name in form.changed_data}
 
 
 @admin.register(Facility)
-class FacilityAdmin(admin.ModelAdmin):
+class FacilityAdmin(RecordAdmin):
     list_display = ["code", "name", "timezone", "grace_seconds"]
     search_fields = ["code", "name"]
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            # The stored row, not the form's edited copy: the ledger records from -> to.
+            stored = Facility.objects.get(pk=obj.pk)
+            services.facility_update(facility=stored, by=request.user, **_changed(form))
+        else:
+            obj.pk = services.facility_create(by=request.user, **form.cleaned_data).pk
+
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(RecordAdmin):
     list_display = ["code", "name", "kind", "facility", "parent", "capacity"]
     list_filter = ["facility", "kind"]
     search_fields = ["code", "name"]
     raw_id_fields = ["parent"]
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            stored = Location.objects.get(pk=obj.pk)
+            services.location_update(location=stored, by=request.user, **_changed(form))
+        else:
+            obj.pk = services.location_create(by=request.user, **form.cleaned_data).pk
+
 
 @admin.register(Inmate)
-class InmateAdmin(admin.ModelAdmin):
+class InmateAdmin(RecordAdmin):
     list_display = [
         "booking_number",
         "last_name",
@@ -47,9 +84,8 @@ class InmateAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "facility", "booking_number", "admitted_at"]
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in form.changed_data}
         if change:
-            services.inmate_update(inmate=obj, by=request.user, **fields)
+            services.inmate_update(inmate=obj, by=request.user, **_changed(form))
         else:
             admitted = services.inmate_admit(
                 facility=obj.facility,
@@ -65,7 +101,7 @@ class InmateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(RecordAdmin):
     list_display = [
         "name",
         "kind",
@@ -81,7 +117,8 @@ class DeviceAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save()
+            stored = Device.objects.get(pk=obj.pk)
+            services.device_update(device=stored, by=request.user, **_changed(form))
             return
         device, key = services.device_create(
             facility=obj.facility,
@@ -107,3 +144,68 @@ class UserAdmin(BaseUserAdmin):
         (gettext_lazy("Facilities"), {"fields": ("facilities",)}),
     )
     filter_horizontal = ("groups", "user_permissions", "facilities")
+
+    def has_delete_permission(self, request, obj=None):
+        # Deactivate instead: the record must keep naming who did what.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        stored = User.objects.get(pk=obj.pk) if change else None
+        request._access_before = services.user_access_snapshot(stored)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        # Roles (groups) and facilities are saved here, after the user row.
+        super().save_related(request, form, formsets, change)
+        services.user_record_change(
+            user=form.instance,
+            by=request.user,
+            before=request._access_before,
+            password_changed=not change,
+        )
+
+    def user_change_password(self, request, id, form_url=""):
+        before = services.user_access_snapshot(User.objects.filter(pk=id).first())
+        response = super().user_change_password(request, id, form_url)
+        user = User.objects.filter(pk=id).first()
+        if request.method == "POST" and user is not None and response.status_code == 302:
+            services.user_record_change(
+                user=user, by=request.user, before=before, password_changed=True
+            )
+        return response
+
+
+class ViewOnlyAdmin(RecordAdmin):
+    """Append-only or service-driven records: looked at here, changed elsewhere."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Movement)
+class MovementAdmin(ViewOnlyAdmin):
+    list_display = ["id", "inmate", "kind", "status", "facility", "requested_at", "approved_by"]
+    list_filter = ["facility", "kind", "status"]
+    search_fields = ["inmate__booking_number"]
+
+
+@admin.register(CellAssignment)
+class CellAssignmentAdmin(ViewOnlyAdmin):
+    list_display = ["inmate", "cell", "started_at", "ended_at"]
+    search_fields = ["inmate__booking_number", "cell__code"]
+
+
+@admin.register(QuarantinedCheckIn)
+class QuarantinedCheckInAdmin(ViewOnlyAdmin):
+    list_display = ["received_at", "facility", "device", "item_id", "reason"]
+    list_filter = ["facility", "reason"]
+
+
+@admin.register(LedgerEvent)
+class LedgerEventAdmin(ViewOnlyAdmin):
+    list_display = ["facility", "seq", "at", "actor", "action", "subject"]
+    list_filter = ["facility", "action"]
+    search_fields = ["subject", "actor"]

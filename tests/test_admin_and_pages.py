@@ -1,9 +1,11 @@
 """Django admin for the record, and the signed-in home page."""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from custody.models import Device, Inmate, User, hash_device_key
+from custody.models import Device, Inmate, LedgerEvent, User, hash_device_key
+from custody.services import ledger_verify
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -73,10 +75,74 @@ def test_admin_device_creation_shows_the_key_once_and_stores_its_hash(root_clien
     assert hash_device_key(key) == device.key_hash
 
 
-@pytest.mark.parametrize("model", ["facility", "location", "inmate", "device", "user"])
-def test_every_record_has_an_admin_list(root_client, model, facility):
+@pytest.mark.parametrize(
+    "model",
+    [
+        "facility",
+        "location",
+        "inmate",
+        "device",
+        "user",
+        "movement",
+        "cellassignment",
+        "quarantinedcheckin",
+        "ledgerevent",
+    ],
+)
+def test_every_record_has_an_admin_list_and_nothing_is_deleted_there(root_client, model, facility):
     factories.InmateFactory(facility=facility)
-    assert root_client.get(f"/admin/custody/{model}/").status_code == 200
+    page = root_client.get(f"/admin/custody/{model}/")
+    assert page.status_code == 200
+    assert "delete_selected" not in page.content.decode()
+
+
+def test_admin_edits_reach_the_ledger(root_client, facility):
+    response = root_client.post(
+        f"/admin/custody/facility/{facility.pk}/change/",
+        {
+            "code": facility.code,
+            "name": "Renamed",
+            "timezone": facility.timezone,
+            "check_interval_seconds": '{"maximum": 900, "medium": 3600, "minimum": 7200}',
+            "grace_seconds": 120,
+        },
+    )
+    assert response.status_code == 302, response.content[:3000]
+    event = LedgerEvent.objects.filter(facility=facility, action="facility.updated").get()
+    assert event.actor == "user:root"
+    assert event.data["changes"]["grace_seconds"] == {"from": 300, "to": 120}
+    assert ledger_verify(facility=facility).ok
+
+
+def test_admin_user_changes_reach_the_ledger(root_client, facility):
+    guard = factories.UserFactory(role="guard", facilities=[facility], username="g1")
+    supervisors = Group.objects.get(name="supervisor")
+    before = LedgerEvent.objects.filter(facility=facility, subject="user:g1").count()
+    response = root_client.post(
+        f"/admin/custody/user/{guard.pk}/change/",
+        {
+            "username": "g1",
+            "is_active": "on",
+            "groups": [supervisors.pk],
+            "facilities": [facility.pk],
+            "date_joined_0": "2026-11-01",
+            "date_joined_1": "08:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content[:3000]
+    events = LedgerEvent.objects.filter(facility=facility, subject="user:g1").order_by("seq")
+    assert events.count() == before + 1
+    assert events.last().data["changes"]["role"] == {"from": "guard", "to": "supervisor"}
+
+
+def test_the_append_only_records_cannot_be_changed_in_the_admin(root_client, facility):
+    factories.InmateFactory(facility=facility)
+    event = LedgerEvent.objects.filter(facility=facility).first()
+    assert root_client.get("/admin/custody/ledgerevent/add/").status_code == 403
+    page = root_client.get(f"/admin/custody/ledgerevent/{event.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert root_client.post(f"/admin/custody/ledgerevent/{event.pk}/change/").status_code == 403
+    assert root_client.post(f"/admin/custody/ledgerevent/{event.pk}/delete/").status_code == 403
 
 
 def test_home_page_lists_only_my_facilities(client, facility, other_facility, make_user):

@@ -9,7 +9,9 @@ from custody.services.access import (
     device_rotate_key,
     device_update,
     role_groups_ensure,
+    user_access_snapshot,
     user_create,
+    user_record_change,
     user_reset,
     user_update,
 )
@@ -63,7 +65,9 @@ __all__ = [
     "movement_request",
     "next_due_after",
     "role_groups_ensure",
+    "user_access_snapshot",
     "user_create",
+    "user_record_change",
     "user_reset",
     "user_update",
 ]

@@ -207,6 +207,19 @@ def user_update(
     return user
 
 
+def user_access_snapshot(user: User | None) -> dict:
+    """What the ledger records of a user's access, to compare before and after
+    a change made outside these services (the Django admin's own forms)."""
+    return _NO_ACCESS if user is None else _access_state(user)
+
+
+@transaction.atomic
+def user_record_change(*, user: User, by, before: dict, password_changed: bool = False) -> None:
+    """Appends the ledger event for a change already saved by the admin's forms."""
+    action = "user.created" if before is _NO_ACCESS else "user.updated"
+    _user_ledger(user, by=by, action=action, before=before, password_changed=password_changed)
+
+
 # Before a user exists they have no role, no facilities and no account.
 _NO_ACCESS = {"username": None, "role": None, "is_active": None, "facility_ids": frozenset()}
 
