@@ -1,8 +1,11 @@
 """Every role against every endpoint: who may read, who may write, who is refused."""
 
 import itertools
+import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from tests import factories
 
@@ -12,6 +15,10 @@ ROLES = ["guard", "supervisor", "auditor", "admin"]
 EVERYONE = set(ROLES)
 ADMIN = {"admin"}
 ADMIN_AND_SUPERVISOR = {"admin", "supervisor"}
+OVERSIGHT = {"admin", "supervisor", "auditor"}
+OFFICERS = {"admin", "supervisor", "guard"}
+# Endpoints a device key is meant to use (its own test covers them).
+FOR_DEVICES = {"check-in post", "device heartbeat"}
 
 
 @pytest.fixture
@@ -137,6 +144,43 @@ def _requests(w):
             ADMIN,
         ),
         ("me", "get", "/api/v1/users/me/", None, EVERYONE),
+        ("check-in list", "get", "/api/v1/checkins/", None, EVERYONE),
+        (
+            "check-in post",
+            "post",
+            "/api/v1/checkins/",
+            lambda: [
+                {
+                    "id": str(uuid.uuid4()),
+                    "inmate": "GT-1",
+                    "location": "A-01",
+                    "method": "visual",
+                    "observed_at": timezone.now().isoformat(),
+                }
+            ],
+            OFFICERS,
+        ),
+        ("device heartbeat", "post", "/api/v1/devices/heartbeat/", None, set()),
+        ("quarantine list", "get", "/api/v1/quarantine/", None, OVERSIGHT),
+        ("movement list", "get", "/api/v1/movements/", None, EVERYONE),
+        (
+            "movement request",
+            "post",
+            "/api/v1/movements/",
+            lambda: {
+                "inmate": factories.InmateFactory(
+                    facility=w["facility"], cell=w["cell"]
+                ).booking_number,
+                "kind": "court",
+                "destination": "Juzgado 3",
+                "expected_back_at": (timezone.now() + timedelta(hours=4)).isoformat(),
+            },
+            ADMIN_AND_SUPERVISOR,
+        ),
+        ("cell assignment list", "get", "/api/v1/cell-assignments/", None, EVERYONE),
+        ("ledger", "get", "/api/v1/ledger/", None, OVERSIGHT),
+        ("ledger verify", "get", f"/api/v1/ledger/verify/?facility={f}", None, OVERSIGHT),
+        ("custody history", "get", "/api/v1/inmates/GT-1/history/", None, EVERYONE),
         # Each call signs in afresh (one token per sign-in), so signing out is safe here.
         ("sign out", "post", "/api/v1/auth/token/revoke/", None, EVERYONE),
     ]
@@ -184,8 +228,24 @@ def test_anonymous_callers_get_401_everywhere(world, api_as):
 def test_a_device_key_reads_no_records_and_writes_none(world, api_as):
     device_client = api_as(device_key=world["device_key"])
     for name, method, path, body, _allowed in _requests(world):
+        if name in FOR_DEVICES:
+            continue
         response = _call(device_client, method, path, body)
         assert response.status_code == 403, name
+
+
+def test_a_device_key_posts_check_ins_and_heartbeats_for_its_facility(world, api_as):
+    device_client = api_as(device_key=world["device_key"])
+    item = {
+        "id": str(uuid.uuid4()),
+        "inmate": "GT-1",
+        "location": "A-01",
+        "method": "fingerprint",
+        "observed_at": timezone.now().isoformat(),
+    }
+    posted = device_client.post("/api/v1/checkins/", [item], format="json")
+    assert posted.status_code == 200 and posted.json()["accepted"] == 1
+    assert device_client.post("/api/v1/devices/heartbeat/", {}).status_code == 200
 
 
 def test_revoked_or_unknown_device_keys_are_refused(world, api_as):
