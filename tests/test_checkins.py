@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from custody import services
 from custody.models import (
     CheckIn,
     Inmate,
@@ -262,7 +263,7 @@ def test_a_guard_cannot_post_for_a_facility_that_is_not_theirs(
 
 
 def test_a_scan_where_no_cell_or_movement_puts_the_person_is_marked_out_of_place(
-    inmate, facility, unit, reader, make_user
+    inmate, facility, unit, reader, make_user, api_as
 ):
     other_unit = factories.LocationFactory(facility=facility, code="C", kind=LocationKind.UNIT)
     other_cell = factories.CellFactory(facility=facility, parent=other_unit, code="C-1-01")
@@ -278,20 +279,21 @@ def test_a_scan_where_no_cell_or_movement_puts_the_person_is_marked_out_of_place
 
     assert [r["out_of_place"] for r in body["results"]] == [False, False, True, True]
     assert CheckIn.objects.filter(out_of_place=True).count() == 2
-    # An approved medical movement puts them in the infirmary.
+    # A medical visit to the infirmary, requested and approved, puts them there.
     supervisor = make_user("supervisor", facility)
-    Movement.objects.create(
-        inmate=inmate,
-        facility=facility,
-        kind="medical",
-        status="approved",
-        to_location=infirmary,
-        requested_by=supervisor,
-        requested_at=NOW,
-        approved_by=supervisor,
-        approved_at=NOW,
-        expected_back_at=NOW + timedelta(hours=2),
+    response = api_as(supervisor).post(
+        "/api/v1/movements/",
+        {
+            "inmate": inmate.booking_number,
+            "kind": "medical",
+            "to_location": "ENF",
+            "expected_back_at": (NOW + timedelta(hours=2)).isoformat(),
+        },
+        format="json",
     )
+    assert response.status_code == 201, response.content
+    movement = Movement.objects.get(pk=response.json()["id"])
+    services.movement_approve(movement=movement, by=supervisor)
     body = reader.post(URL, [scan(inmate, infirmary)], format="json").json()
     assert body["results"][0]["out_of_place"] is False
 

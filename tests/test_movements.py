@@ -636,3 +636,16 @@ def test_random_movement_actions_keep_invariant_1(w, data):
         assert services.ledger_verify(facility=w.facility).ok
         assert services.ledger_verify(facility=w.other).ok
         transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize("kind", sorted(OUTINGS))
+def test_an_outing_may_name_a_place_inside_its_own_facility_only(w, kind):
+    infirmary = factories.LocationFactory(facility=w.facility, code="ENF", kind="infirmary")
+    elsewhere = factories.LocationFactory(facility=w.other, code="ENF-Z", kind="infirmary")
+
+    movement = request(w, kind, to_location=infirmary)
+    assert movement.to_location == infirmary
+    services.movement_cancel(movement=movement, by=w.sup)
+    with pytest.raises(ValidationError) as refused:
+        request(w, kind, to_location=elsewhere)
+    assert "to_location" in refused.value.message_dict

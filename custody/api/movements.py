@@ -12,6 +12,7 @@ from custody import selectors, services
 from custody.filters import CellAssignmentFilter, MovementFilter
 from custody.models import CellAssignment, Facility, LocationKind, Movement, MovementKind, Role
 from custody.serializers import FacilityTimeField, LocationCodeField, resolve_location
+from custody.services.movements import OUT_KINDS
 
 WRITE_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR})
 
@@ -89,7 +90,8 @@ class MovementRequestSerializer(serializers.ModelSerializer):
     to_location = LocationCodeField(
         help_text=_(
             "Cell code: the new cell (cell_move, admission, return), or for a transfer "
-            "optionally the cell in the destination facility."
+            "optionally the cell in the destination facility; for court, medical or "
+            "temporary release optionally a place inside the facility (the infirmary)."
         )
     )
     to_facility = serializers.SlugRelatedField(
@@ -128,11 +130,13 @@ class MovementRequestSerializer(serializers.ModelSerializer):
         # A transfer names its cell in the destination; the rest stay at home.
         to_facility = attrs.get("to_facility")
         where = to_facility if attrs["kind"] == MovementKind.TRANSFER and to_facility else None
+        # Outings may name any place inside the walls (the infirmary); the rest, a cell.
+        outing = attrs["kind"] in OUT_KINDS
         attrs["to_location"] = resolve_location(
             facility=where or attrs["inmate"].facility,
             code=attrs.get("to_location"),
             field="to_location",
-            kind=LocationKind.CELL,
+            kind=None if outing else LocationKind.CELL,
         )
         return attrs
 

@@ -177,8 +177,9 @@ def _check_request_fields(
         "expected_back_at": expected_back_at,
         "expected_arrival_at": expected_arrival_at,
     }
-    # A transfer may name the destination cell in advance.
-    optional = {"to_location"} if kind == K.TRANSFER else set()
+    # A transfer may name the destination cell in advance; an outing may name
+    # a place inside the walls (the infirmary), where being seen is expected.
+    optional = {"to_location"} if kind == K.TRANSFER or kind in OUT_KINDS else set()
     for field, needed in required.items():
         if needed and given[field] is None:
             errors[field] = _("Required for this kind of movement.")
@@ -189,7 +190,10 @@ def _check_request_fields(
             errors[field] = _("Give a time in the future.")
     if to_facility is not None and to_facility.pk == inmate.facility_id:
         errors.setdefault("to_facility", _("A transfer goes to another facility."))
-    if to_location is not None and "to_location" not in errors:
+    if to_location is not None and "to_location" not in errors and kind in OUT_KINDS:
+        if to_location.facility_id != inmate.facility_id:
+            errors["to_location"] = _("The place must be in the person's facility.")
+    elif to_location is not None and "to_location" not in errors:
         where = to_facility if kind == K.TRANSFER and to_facility else inmate.facility
         problem = _cell_problem(to_location, where)
         if problem is None and kind == K.CELL_MOVE and to_location.pk == inmate.cell_id:
