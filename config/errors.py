@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, OperationalError
 from django.db.models import ProtectedError
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
@@ -48,6 +48,15 @@ def api_exception_handler(exc, context):
         return Response(
             {"detail": _("A value contains characters or numbers that cannot be stored.")},
             status=status.HTTP_400_BAD_REQUEST,
+        )
+    elif isinstance(exc, OperationalError):
+        # Transient by nature (a deadlock lost again after retries, the database
+        # restarting): the client should retry, and nothing half-done was kept.
+        logger.warning("database unavailable, answered 503: %s", exc)
+        return Response(
+            {"detail": _("The database is busy or unavailable; retry in a moment.")},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
         )
     elif isinstance(exc, IntegrityError):
         # A race lost against a unique or check constraint: the database said no.

@@ -1,10 +1,14 @@
 """Check-ins under real faults: the same batch from two connections at once,
 overlapping batches in opposite orders, and Redis gone."""
 
+import logging
+import threading
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -127,3 +131,73 @@ def test_with_redis_down_check_ins_are_still_stored_and_answered(facility, api_a
     assert response.status_code == 200, response.content
     assert response.json()["accepted"] == 1
     assert CheckIn.objects.filter(inmate=inmate).exists()
+
+
+def _post_while_another_writer_deadlocks(key, first, second):
+    """Another writer holds ``second``'s row, waits until the batch holds
+    ``first``'s and waits for ``second``, then reaches for ``first``: a cycle
+    PostgreSQL breaks by aborting the batch (the first to wait). Returns the
+    answer and the warnings logged."""
+    import psycopg
+
+    db = connection.settings_dict
+    other = psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]
+    )
+    holding = threading.Event()
+
+    def other_writer():
+        lock = "SELECT id FROM custody_inmate WHERE id = %s FOR NO KEY UPDATE"
+        other.execute(lock, [second.pk])
+        holding.set()
+        time.sleep(0.5)  # the batch now holds ``first`` and waits for ``second``
+        other.execute(lock, [first.pk])
+        other.commit()
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    holding.wait(timeout=10)
+    warnings = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = warnings.append
+    logger = logging.getLogger("custody.services.checkins")
+    logger.addHandler(handler)
+    try:
+        response = token_client(device_key=key).post(
+            URL, [scan(first), scan(second)], format="json"
+        )
+    finally:
+        logger.removeHandler(handler)
+        thread.join(timeout=30)
+        other.close()
+    return response, [w.getMessage() for w in warnings]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_loses_a_deadlock_is_retried_and_stored_once(people):
+    facility, inmates, key = people
+    first, second = sorted(inmates[:2], key=lambda i: i.pk)
+
+    response, warnings = _post_while_another_writer_deadlocks(key, first, second)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 2
+    assert any("deadlocked, retrying" in w for w in warnings)
+    assert CheckIn.objects.count() == 2
+    assert ledger_verify(facility=facility).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlock_lost_on_every_attempt_answers_503_and_stores_nothing(people, monkeypatch):
+    from custody.services import checkins
+
+    monkeypatch.setattr(checkins, "DEADLOCK_RETRIES", 1)
+    _facility, inmates, key = people
+    first, second = sorted(inmates[:2], key=lambda i: i.pk)
+
+    response, _warnings = _post_while_another_writer_deadlocks(key, first, second)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "detail" in response.json()
+    assert not CheckIn.objects.exists()

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
+import psycopg
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -90,7 +91,8 @@ def checkins_ingest(*, raw_items: list, sender: Sender, now=None) -> IngestResul
             break
         except OperationalError as exc:
             # The lock order makes this rare; a retry is cheap and loses nothing.
-            if attempt == DEADLOCK_RETRIES or "deadlock" not in str(exc):
+            deadlocked = isinstance(exc.__cause__, psycopg.errors.DeadlockDetected)
+            if attempt == DEADLOCK_RETRIES or not deadlocked:
                 raise
             logger.warning("check-in batch deadlocked, retrying (%s)", attempt)
     for item in items:
