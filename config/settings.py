@@ -170,6 +170,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "custody.checkin_partitions_ensure",
         "schedule": 6 * 3600,
     },
+    # A rewritten record is found within the hour, not at the next audit.
+    "ledgers-verify": {
+        "task": "custody.ledgers_verify",
+        "schedule": 3600,
+    },
 }
 
 # --- Cache: shared by all web processes (sign-in throttling counts live here) --

@@ -1,10 +1,34 @@
 """Periodic upkeep of the custody record (Celery beat runs these)."""
 
+import logging
+
 from celery import shared_task
 
+from custody import services
+from custody.models import Facility
 from custody.services.partitions import checkin_partitions_ensure
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="custody.checkin_partitions_ensure")
 def ensure_checkin_partitions() -> int:
     return checkin_partitions_ensure()
+
+
+@shared_task(name="custody.ledgers_verify")
+def verify_ledgers() -> list[str]:
+    """Recomputes every facility's chain; a broken one is logged as an error
+    (operations are paged on errors) and returned by code."""
+    broken = []
+    for facility in list(Facility.objects.order_by("code")):
+        result = services.ledger_verify(facility=facility)
+        if not result.ok:
+            broken.append(facility.code)
+            logger.error(
+                "custody ledger of %s is broken at seq %s: %s",
+                facility.code,
+                result.first_bad_seq,
+                result.problem,
+            )
+    return broken

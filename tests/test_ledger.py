@@ -9,6 +9,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.utils import timezone, translation
@@ -475,3 +476,20 @@ def test_verify_needs_a_facility_only_from_someone_with_several(
         "first_bad_seq": None,
         "problem": "",
     }
+
+
+def test_the_hourly_task_names_the_facilities_whose_chain_is_broken(facility, other_facility):
+    from custody import tasks
+
+    for f in (facility, other_facility):
+        for i in range(4):
+            services.ledger_append(
+                facility=f, actor=None, action="test.event", subject="x", data={"i": i}
+            )
+    assert tasks.verify_ledgers() == []
+
+    change_data(facility)
+
+    assert tasks.verify_ledgers() == [facility.code]
+    beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "custody.ledgers_verify" in beat
