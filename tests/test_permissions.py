@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from tests import factories
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -383,3 +385,23 @@ def test_an_unused_token_lapses_after_a_shift_and_none_outlives_a_day(world):
         assert idle.get("/api/v1/users/me/").status_code == 401  # ...unused: gone after 12 h
         clock.shift(5 * 3600)  # ...but never past 24 h after sign-in
         assert busy.get("/api/v1/users/me/").status_code == 401
+
+
+def test_the_sign_in_page_shares_the_sign_in_budget(facility, make_user, client, settings):
+    from django.core.cache import cache
+
+    settings.AUTH_THROTTLE_RATE = "3/minute"
+    cache.delete("throttle_auth_127.0.0.1")
+    user = make_user("guard", facility)
+    api = APIClient()
+    api.post("/api/v1/auth/token/", {"username": user.username, "password": "guess"})
+    pages = [
+        client.post("/login/", {"username": user.username, "password": "guess"}).status_code
+        for _ in range(3)
+    ]
+    assert pages == [200, 200, 429]  # the API attempt counted too
+    refused = client.post("/login/", {"username": user.username, "password": "x"})
+    assert "Demasiados intentos" in refused.content.decode()  # Spanish first
+    cache.delete("throttle_auth_127.0.0.1")
+    signed_in = client.post("/login/", {"username": user.username, "password": PASSWORD})
+    assert signed_in.status_code == 302

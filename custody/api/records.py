@@ -1,6 +1,5 @@
 """REST API for the custody record (API.md). Thin: scope, validate, call a service."""
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -9,7 +8,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from config.schema import ErrorSerializer
@@ -28,6 +26,7 @@ from custody.serializers import (
     TokenResponseSerializer,
     UserSerializer,
 )
+from custody.throttling import AuthThrottle
 
 ADMIN = frozenset({Role.ADMIN})
 ADMIN_AND_SUPERVISOR = frozenset({Role.ADMIN, Role.SUPERVISOR})
@@ -173,19 +172,6 @@ class UserViewSet(RecordViewSet):
     def me(self, request):
         """The signed-in user: role and facilities (tablets use it after sign-in)."""
         return Response(self.get_serializer(request.user).data)
-
-
-class AuthThrottle(SimpleRateThrottle):
-    """Slows password guessing: a few sign-ins per minute per client address."""
-
-    scope = "auth"
-
-    def get_rate(self):
-        # Read per call, so the rate follows settings (and tests can lower it).
-        return settings.AUTH_THROTTLE_RATE
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class AuthTokenView(APIView):
