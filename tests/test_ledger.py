@@ -478,7 +478,7 @@ def test_verify_needs_a_facility_only_from_someone_with_several(
     }
 
 
-def test_the_hourly_task_names_the_facilities_whose_chain_is_broken(facility, other_facility):
+def test_the_daily_task_names_the_facilities_whose_chain_is_broken(facility, other_facility):
     from custody import tasks
 
     for f in (facility, other_facility):
