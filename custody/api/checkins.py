@@ -11,10 +11,11 @@ from rest_framework.views import APIView
 
 from custody import selectors
 from custody.filters import CheckInFilter, QuarantineFilter
-from custody.models import CLOCK_SKEW, MAX_CHECKIN_AGE, CheckInMethod, Device, Role
+from custody.models import CheckInMethod, Device, Role
 from custody.permissions import ALL_ROLES, IsDevice, IsDeviceOrStaffUser, is_device
 from custody.serializers import FacilityTimeField
 from custody.services import checkins as ingestion
+from custody.services.checkin_items import clock_problem
 
 POSTING_ROLES = frozenset({Role.GUARD, Role.SUPERVISOR, Role.ADMIN})
 
@@ -190,11 +191,9 @@ class HeartbeatRequestSerializer(serializers.Serializer):
     )
 
     def validate_at(self, value):
-        now = timezone.now()
-        if value > now + CLOCK_SKEW:
-            raise serializers.ValidationError(_("More than 2 minutes in the future."))
-        if value < now - MAX_CHECKIN_AGE:
-            raise serializers.ValidationError(_("Older than 72 hours."))
+        problem = clock_problem(value, now=timezone.now())
+        if problem:
+            raise serializers.ValidationError(problem[1])
         return value
 
 

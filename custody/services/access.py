@@ -17,7 +17,7 @@ from custody.models import (
     User,
     hash_device_key,
 )
-from custody.services.ledger import ledger_append, ledger_changes
+from custody.services.ledger import ledger_append, ledger_append_changes, ledger_changes
 
 
 def role_groups_ensure() -> dict[str, Group]:
@@ -90,9 +90,14 @@ def device_update(*, device: Device, by=None, **fields) -> Device:
         setattr(device, name, value)
     device.full_clean()
     device.save()
-    changes = ledger_changes(before, _device_state(device))
-    if changes:
-        _device_ledger(device, by=by, action="device.updated", data={"changes": changes})
+    ledger_append_changes(
+        facility=device.facility,
+        actor=by,
+        action="device.updated",
+        subject=_device_subject(device),
+        before=before,
+        after=_device_state(device),
+    )
     return device
 
 
@@ -107,12 +112,16 @@ def _device_state(device: Device) -> dict:
     }
 
 
+def _device_subject(device: Device) -> str:
+    return f"device:{device.pk}"
+
+
 def _device_ledger(device: Device, *, by, action: str, data: dict) -> None:
     ledger_append(
         facility=device.facility,
         actor=by,
         action=action,
-        subject=f"device:{device.pk}",
+        subject=_device_subject(device),
         data=data,
     )
 

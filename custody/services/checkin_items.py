@@ -128,6 +128,23 @@ def _parse_score(item: Item, value) -> None:
     item.score = float(value)
 
 
+def clock_problem(at: datetime, *, now: datetime) -> tuple[str, str] | None:
+    """(reason, message) when a device's time breaks the clock rules of
+    API.md (at most 2 minutes ahead, 72 hours back), else None."""
+    try:
+        in_future = at > now + CLOCK_SKEW
+        too_old = at < now - MAX_CHECKIN_AGE
+    except OverflowError:  # year 1 with a positive offset, and such
+        in_future, too_old = False, True
+    if in_future:
+        return Reason.CLOCK_FUTURE, _(
+            "More than 2 minutes in the future: check the device's clock."
+        )
+    if too_old:
+        return Reason.CLOCK_PAST, _("Older than 72 hours: too old to count as a check.")
+    return None
+
+
 def _parse_observed_at(item: Item, value, *, now: datetime) -> None:
     observed_at = None
     if isinstance(value, str) and len(value) <= 64:
@@ -143,22 +160,8 @@ def _parse_observed_at(item: Item, value, *, now: datetime) -> None:
             % {"example": "2026-11-24T01:15:09-06:00"},
         )
         return
-    try:
-        in_future = observed_at > now + CLOCK_SKEW
-        too_old = observed_at < now - MAX_CHECKIN_AGE
-    except OverflowError:  # year 1 with a positive offset, and such
-        in_future, too_old = False, True
-    if in_future:
-        item.reject(
-            Reason.CLOCK_FUTURE,
-            "observed_at",
-            _("More than 2 minutes in the future: check the device's clock."),
-        )
-    elif too_old:
-        item.reject(
-            Reason.CLOCK_PAST,
-            "observed_at",
-            _("Older than 72 hours: too old to count as a check."),
-        )
+    problem = clock_problem(observed_at, now=now)
+    if problem:
+        item.reject(problem[0], "observed_at", problem[1])
     else:
         item.observed_at = observed_at

@@ -261,11 +261,12 @@ INSERT INTO custody_checkin (
     is_biometric, score, device_id, recorded_by_id, out_of_place
 )
 SELECT u.id, u.observed_at, %s, u.facility_id, u.inmate_id, u.location_id, u.method,
-       u.method <> 'visual', u.score, %s, %s, u.out_of_place
+       u.is_biometric, u.score, %s, %s, u.out_of_place
 FROM unnest(
     %s::uuid[], %s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[],
-    %s::varchar[], %s::float8[], %s::boolean[]
-) AS u(id, observed_at, facility_id, inmate_id, location_id, method, score, out_of_place)
+    %s::varchar[], %s::boolean[], %s::float8[], %s::boolean[]
+) AS u(id, observed_at, facility_id, inmate_id, location_id, method, is_biometric, score,
+       out_of_place)
 ORDER BY u.id
 ON CONFLICT DO NOTHING
 RETURNING id
@@ -289,6 +290,7 @@ def _insert(items: list[Item], *, context: _Context, sender: Sender, now) -> lis
             [context.item_inmate[i.index].id for i in items],
             [context.item_location[i.index] for i in items],
             [i.method for i in items],
+            [i.method in BIOMETRIC_METHODS for i in items],
             [i.score for i in items],
             [i.out_of_place for i in items],
         )

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from custody.models import Facility, Location, LocationKind, User
 from custody.services.inmates import inmates_tighten_deadlines
-from custody.services.ledger import ledger_append, ledger_changes
+from custody.services.ledger import ledger_append, ledger_append_changes
 
 # --- Facilities ------------------------------------------------------------
 
@@ -39,9 +39,14 @@ def facility_update(*, facility: Facility, by: User | None = None, **fields) -> 
     facility.save()
     if facility.check_interval_seconds != before["check_interval_seconds"]:
         inmates_tighten_deadlines(facility=facility)
-    changes = ledger_changes(before, _facility_state(facility))
-    if changes:
-        _facility_ledger(facility, by=by, action="facility.updated", data={"changes": changes})
+    ledger_append_changes(
+        facility=facility,
+        actor=by,
+        action="facility.updated",
+        subject=f"facility:{facility.code}",
+        before=before,
+        after=_facility_state(facility),
+    )
     return facility
 
 
@@ -102,9 +107,14 @@ def location_update(*, location: Location, by: User | None = None, **fields) -> 
     _check_location_parent(facility=location.facility, parent=location.parent, location=location)
     location.full_clean()
     location.save()
-    changes = ledger_changes(before, _location_state(location))
-    if changes:
-        _location_ledger(location, by=by, action="location.updated", data={"changes": changes})
+    ledger_append_changes(
+        facility=location.facility,
+        actor=by,
+        action="location.updated",
+        subject=f"location:{location.code}",
+        before=before,
+        after=_location_state(location),
+    )
     return location
 
 

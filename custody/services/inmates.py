@@ -110,14 +110,14 @@ def inmate_admit(
     return inmate
 
 
-def _admission_movement(inmate: Inmate, *, by) -> Movement:
-    """An admission is requested, approved and completed at once by whoever
-    books the person (no second officer: invariant 7 names release and transfer)."""
-    at = inmate.admitted_at
+def _completed_at_once(inmate: Inmate, *, kind: str, by, at, **fields) -> Movement:
+    """A movement requested, approved and completed at once by one officer, as
+    the record's own admissions and cell changes are (no second officer:
+    invariant 7 names release and transfer). Unsaved."""
     return Movement(
         inmate=inmate,
         facility=inmate.facility,
-        kind=MovementKind.ADMISSION,
+        kind=kind,
         status=MovementStatus.COMPLETED,
         to_location=inmate.cell,
         requested_by=by,
@@ -126,7 +126,12 @@ def _admission_movement(inmate: Inmate, *, by) -> Movement:
         approved_at=at,
         completed_by=by,
         completed_at=at,
+        **fields,
     )
+
+
+def _admission_movement(inmate: Inmate, *, by) -> Movement:
+    return _completed_at_once(inmate, kind=MovementKind.ADMISSION, by=by, at=inmate.admitted_at)
 
 
 def _admission_event_data(movement: Movement) -> dict:
@@ -311,20 +316,10 @@ def _check_can_change_cell(inmate: Inmate) -> None:
 def _cell_move_completed(inmate: Inmate, *, by, from_cell) -> Movement:
     """A cell change made on the record: approved and done by the same officer."""
     now = timezone.now()
-    movement = Movement.objects.create(
-        inmate=inmate,
-        facility=inmate.facility,
-        kind=MovementKind.CELL_MOVE,
-        status=MovementStatus.COMPLETED,
-        from_location=from_cell,
-        to_location=inmate.cell,
-        requested_by=by,
-        requested_at=now,
-        approved_by=by,
-        approved_at=now,
-        completed_by=by,
-        completed_at=now,
+    movement = _completed_at_once(
+        inmate, kind=MovementKind.CELL_MOVE, by=by, at=now, from_location=from_cell
     )
+    movement.save()
     assignment_close(inmate=inmate, at=now, movement=movement)
     assignment_open(inmate=inmate, cell=inmate.cell, at=now, movement=movement)
     return movement

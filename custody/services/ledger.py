@@ -30,8 +30,6 @@ def actor_label(principal) -> str:
     device = getattr(principal, "device", None)
     if device is not None:
         return f"device:{device.pk}"
-    if getattr(principal, "_meta", None) is not None and principal._meta.model_name == "device":
-        return f"device:{principal.pk}"
     if getattr(principal, "is_authenticated", False) and getattr(principal, "username", None):
         return f"user:{principal.username}"
     return SYSTEM_ACTOR
@@ -133,6 +131,20 @@ def ledger_changes(before: dict, after: dict) -> dict:
         for name, value in after.items()
         if before.get(name) != value
     }
+
+
+def ledger_append_changes(*, facility: Facility, actor, action: str, subject: str, before, after):
+    """Appends ``action`` with ``{"changes": ...}`` from ``before`` to ``after``;
+    nothing when nothing the ledger tracks has changed."""
+    changes = ledger_changes(before, after)
+    if changes:
+        ledger_append(
+            facility=facility,
+            actor=actor,
+            action=action,
+            subject=subject,
+            data={"changes": changes},
+        )
 
 
 def _lock_head(facility: Facility) -> LedgerHead:
