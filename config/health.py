@@ -4,12 +4,17 @@ No authentication: load balancers and outside monitors call it. It reveals
 states, never data.
 """
 
+import logging
+
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from alerts.services import reconciler_health, stale_alerts_open
 from config.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
 
 
 def check_database() -> bool:
@@ -31,9 +36,18 @@ def check_broker() -> bool:
 
 
 def reconciler_state() -> tuple[str, str | None]:
-    """The reconciler's own heartbeat; 'unknown' until the reconciler exists
-    (it arrives with the alerts work and will report its last pass here)."""
-    return "unknown", None
+    """The reconciler's own heartbeat (invariant 8): "stale" when any
+    facility's last pass is older than twice the period. A stale reconciler
+    also opens ``reconciler_stale`` alerts from here, so the gap is recorded
+    even when every worker is dead."""
+    health = reconciler_health()
+    if not health.ok:
+        try:
+            stale_alerts_open()
+        except Exception:  # health must answer even if recording fails
+            logger.exception("could not record the stale reconciler")
+    last = health.last_reconciled_at.isoformat() if health.last_reconciled_at else None
+    return health.state, last
 
 
 @never_cache

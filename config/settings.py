@@ -165,6 +165,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECONCILE_EVERY_SECONDS = env_int("RECONCILE_EVERY_SECONDS", 15)
 CELERY_BEAT_SCHEDULE: dict = {
+    # The reconciler: one task per facility every period (alerts.tasks).
+    "reconcile": {
+        "task": "alerts.reconcile_all",
+        "schedule": RECONCILE_EVERY_SECONDS,
+        "options": {"expires": RECONCILE_EVERY_SECONDS},
+    },
     # Next months' check-in partitions exist long before the first scan lands.
     "checkin-partitions": {
         "task": "custody.checkin_partitions_ensure",
@@ -177,6 +183,25 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 24 * 3600,
     },
 }
+
+# A condition a person resolved by hand that is still true reopens after this.
+ALERT_REALERT_AFTER_SECONDS = env_int("ALERT_REALERT_AFTER_SECONDS", 30 * 60)
+
+# --- E-mail (alert notifications) ---------------------------------------------
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "alertas@custodia.local")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 
 # --- Cache: shared by all web processes (sign-in throttling counts live here) --
 if REDIS_URL:

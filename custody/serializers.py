@@ -254,3 +254,52 @@ class TokenResponseSerializer(serializers.Serializer):
     expiry = serializers.DateTimeField(
         help_text=_("When the token lapses unless it is used; each use extends it.")
     )
+
+
+class HeadcountLocationSerializer(serializers.Serializer):
+    location = serializers.CharField(
+        allow_null=True,
+        help_text=_(
+            "Code of the unit: the parent of the cell, or the cell itself when it has no "
+            "parent. null: expected people without a cell (missing or escaped)."
+        ),
+    )
+    expected = serializers.IntegerField(min_value=0)
+    present = serializers.IntegerField(min_value=0)
+    out_authorized = serializers.IntegerField(min_value=0)
+    unaccounted = serializers.IntegerField(min_value=0)
+
+
+class HeadcountSerializer(serializers.Serializer):
+    """Reads ``selectors.facility_headcount`` (definitions in its docstring)."""
+
+    facility = serializers.CharField(source="facility.code", help_text=_("Facility code."))
+    timezone = serializers.CharField(
+        source="facility.timezone", help_text=_("The facility's time zone, used for as_of.")
+    )
+    expected = serializers.IntegerField(
+        min_value=0,
+        help_text=_(
+            "People the facility answers for: in custody, out authorised, missing or "
+            "escaped (not in transit, released or deceased)."
+        ),
+    )
+    present = serializers.IntegerField(
+        min_value=0,
+        help_text=_("In custody and positively observed on schedule (within the grace)."),
+    )
+    out_authorized = serializers.IntegerField(
+        min_value=0, help_text=_("Out on an authorised movement (court, medical, leave).")
+    )
+    unaccounted = serializers.IntegerField(
+        min_value=0,
+        help_text=_(
+            "expected - present - out_authorized: overdue for an observation, missing or escaped."
+        ),
+    )
+    in_transit = serializers.IntegerField(
+        min_value=0,
+        help_text=_("Left on a transfer, not yet arrived; not part of expected."),
+    )
+    by_location = HeadcountLocationSerializer(many=True)
+    as_of = FacilityTimeField(help_text=_("The moment of the count, in the facility's zone."))

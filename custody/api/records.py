@@ -20,6 +20,7 @@ from custody.serializers import (
     DeviceSerializer,
     DeviceWithKeySerializer,
     FacilitySerializer,
+    HeadcountSerializer,
     InmateSerializer,
     LocationSerializer,
     TokenRequestSerializer,
@@ -62,6 +63,15 @@ class FacilityViewSet(RecordViewSet):
 
     def get_queryset(self):
         return selectors.facilities_visible_to(self.request.user).order_by("code")
+
+    @extend_schema(responses={200: HeadcountSerializer})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def headcount(self, request, code=None):
+        """Who the facility answers for now: present, out authorised and
+        unaccounted, in total and per unit (definitions in
+        ``selectors.facility_headcount``)."""
+        facility = self.get_object()
+        return Response(HeadcountSerializer(selectors.facility_headcount(facility=facility)).data)
 
     def create_record(self, data):
         return services.facility_create(by=self.request.user, **data)

@@ -135,11 +135,17 @@ class Movement(models.Model):
             ),
         ]
         indexes = [
-            # The reconciler's overdue_return / overdue_transfer queries.
+            # The reconciler's overdue_return / overdue_transfer queries
+            # (alerts.rules), one facility at a time.
             models.Index(
-                fields=["expected_back_at"],
-                name="movement_out_due",
+                fields=["facility", "expected_back_at"],
+                name="movement_return_due",
                 condition=Q(status="departed"),
+            ),
+            models.Index(
+                fields=["facility", "expected_arrival_at"],
+                name="movement_arrival_due",
+                condition=Q(status="departed", kind="transfer"),
             ),
             models.Index(fields=["facility", "status"], name="movement_facility_status"),
             models.Index(fields=["inmate", "requested_at"], name="movement_inmate_time"),

@@ -222,10 +222,11 @@ class Inmate(models.Model):
         verbose_name_plural = _("inmates")
         indexes = [
             # The reconciler's due-work query (who is overdue for a positive
-            # observation) reads only people in custody, ordered by deadline.
+            # observation) reads only people in custody, ordered by deadline
+            # (alerts.rules.MissedCheckIn), one facility at a time.
             models.Index(
-                fields=["next_due_at"],
-                name="inmate_due_in_custody",
+                fields=["facility", "next_due_at"],
+                name="inmate_due_per_facility",
                 condition=Q(status="in_custody"),
             ),
             models.Index(fields=["facility", "status"], name="inmate_facility_status"),

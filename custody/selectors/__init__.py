@@ -1,6 +1,7 @@
 """Reads of the custody record, always scoped to what the caller may see."""
 
 from custody.selectors.checkins import checkin_list, quarantine_list
+from custody.selectors.headcount import facility_headcount
 from custody.selectors.history import inmate_history
 from custody.selectors.ledger import ledger_event_list, ledger_facilities
 from custody.selectors.movements import cell_assignment_list, movement_list
@@ -19,6 +20,7 @@ __all__ = [
     "checkin_list",
     "device_list",
     "facilities_visible_to",
+    "facility_headcount",
     "facility_overview",
     "inmate_history",
     "inmate_list",

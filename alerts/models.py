@@ -1,0 +1,347 @@
+"""Alerts, who must hear about them, and the deliveries that told them.
+
+Rules live in ``alerts.services`` (writes) and ``alerts.selectors`` (reads);
+the reconciliation rules in ``alerts.rules``.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from custody.models import Device, Facility, Inmate, Location, Movement
+
+
+class AlertKind(models.TextChoices):
+    MISSED_CHECKIN = "missed_checkin", _("Missed check-in")
+    MISSED_ROLLCALL = "missed_rollcall", _("Missed roll call")
+    COUNT_DISCREPANCY = "count_discrepancy", _("Count discrepancy")
+    OVERDUE_RETURN = "overdue_return", _("Overdue return")
+    OVERDUE_TRANSFER = "overdue_transfer", _("Overdue transfer")
+    OUT_OF_PLACE = "out_of_place", _("Out of place")
+    IMPOSSIBLE_TRAVEL = "impossible_travel", _("Impossible travel")
+    DEVICE_OFFLINE = "device_offline", _("Device offline")
+    RECONCILER_STALE = "reconciler_stale", _("Reconciler stopped")
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", _("Critical")
+    HIGH = "high", _("High")
+    MEDIUM = "medium", _("Medium")
+    LOW = "low", _("Low")
+
+
+# DESIGN.md's table; the dashboard sorts by rank (0 first).
+SEVERITY_OF = {
+    AlertKind.MISSED_CHECKIN: Severity.HIGH,
+    AlertKind.MISSED_ROLLCALL: Severity.HIGH,
+    AlertKind.COUNT_DISCREPANCY: Severity.CRITICAL,
+    AlertKind.OVERDUE_RETURN: Severity.HIGH,
+    AlertKind.OVERDUE_TRANSFER: Severity.CRITICAL,
+    AlertKind.OUT_OF_PLACE: Severity.MEDIUM,
+    AlertKind.IMPOSSIBLE_TRAVEL: Severity.HIGH,
+    AlertKind.DEVICE_OFFLINE: Severity.MEDIUM,
+    AlertKind.RECONCILER_STALE: Severity.CRITICAL,
+}
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    RESOLVED = "resolved", _("Resolved")
+
+
+UNRESOLVED = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+
+
+class Alert(models.Model):
+    """A gap between what should be and what was seen, and who owns it.
+
+    Never deleted, and frozen once resolved (database triggers); a new
+    occurrence after resolution is a new alert.
+    """
+
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="alerts", verbose_name=_("facility")
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=AlertKind.choices)
+    severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices)
+    # Sort key for "most severe first", so a page of alerts is one index walk.
+    severity_rank = models.PositiveSmallIntegerField(editable=False)
+    status = models.CharField(
+        _("status"), max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN
+    )
+    # kind + subject (``missed_checkin:inmate:42``): invariant 5.
+    dedup_key = models.CharField(_("deduplication key"), max_length=128)
+    inmate = models.ForeignKey(
+        Inmate, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    device = models.ForeignKey(
+        Device, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    movement = models.ForeignKey(
+        Movement, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The deadline or observation that made it fire.
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    opened_at = models.DateTimeField(_("opened at"))
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    # Null when the world fixed it (the person was seen again): then
+    # ``resolved_by_observation`` names what was seen.
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolution = models.TextField(_("resolution"), blank=True)
+    resolved_by_observation = models.JSONField(_("resolving observation"), null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    next_escalation_at = models.DateTimeField(_("next escalation at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["severity_rank", "-opened_at", "-id"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        constraints = [
+            # Invariant 5: two reconcilers racing cannot open the same alert twice.
+            models.UniqueConstraint(
+                fields=["dedup_key"],
+                condition=Q(status__in=UNRESOLVED),
+                name="one_unresolved_alert_per_key",
+            ),
+            # Invariant 6: a resolution is written down and attributed (to a
+            # person, or to the observation that fixed it).
+            models.CheckConstraint(
+                condition=~Q(status="resolved")
+                | (
+                    Q(resolved_at__isnull=False)
+                    & ~Q(resolution="")
+                    & (Q(resolved_by__isnull=False) | Q(resolved_by_observation__isnull=False))
+                ),
+                name="resolved_alert_has_reason_and_author",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open")
+                | Q(acknowledged_at__isnull=False)
+                | Q(status="resolved"),
+                name="acknowledged_alert_has_time",
+            ),
+        ]
+        indexes = [
+            # The escalation sweep (alerts.services.escalation.escalate_due).
+            models.Index(
+                fields=["facility", "next_escalation_at"],
+                name="alert_escalation_due",
+                condition=Q(status="open"),
+            ),
+            # Dashboard and auto-resolution: a facility's unresolved alerts.
+            models.Index(
+                fields=["facility", "kind"],
+                name="alert_unresolved",
+                condition=Q(status__in=UNRESOLVED),
+            ),
+            models.Index(fields=["facility", "opened_at"], name="alert_facility_time"),
+            models.Index(fields=["inmate", "opened_at"], name="alert_inmate_time"),
+            # Re-alerting after a resolution by hand looks up resolved keys.
+            models.Index(fields=["dedup_key", "resolved_at"], name="alert_key_resolved"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        self.severity_rank = SEVERITY_RANK[self.severity]
+        super().save(*args, **kwargs)
+
+
+class EscalationLevel(models.Model):
+    """One rung of a facility's ladder: who hears, and how long before the
+    alert climbs past them if nobody acknowledges it."""
+
+    facility = models.ForeignKey(
+        Facility,
+        on_delete=models.PROTECT,
+        related_name="escalation_levels",
+        verbose_name=_("facility"),
+    )
+    level = models.PositiveSmallIntegerField(
+        _("level"), validators=[MaxValueValidator(9)], help_text=_("0 hears first.")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    # Time at this level before climbing; null on the top rung.
+    acknowledge_within_seconds = models.PositiveIntegerField(
+        _("acknowledge within (seconds)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(30), MaxValueValidator(24 * 3600)],
+    )
+
+    class Meta:
+        ordering = ["facility__code", "level"]
+        verbose_name = _("escalation level")
+        verbose_name_plural = _("escalation levels")
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "level"], name="one_rung_per_level"),
+        ]
+
+    def __str__(self):
+        return f"{self.facility.code} L{self.level} {self.name}"
+
+
+class ChannelKind(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    WEBHOOK = "webhook", _("Signed webhook")
+
+
+class NotificationChannel(models.Model):
+    """Where one rung's people are reached: an e-mail address, or a webhook
+    (SMS gateway, radio dispatch, pager) whose requests are signed."""
+
+    facility = models.ForeignKey(
+        Facility,
+        on_delete=models.PROTECT,
+        related_name="notification_channels",
+        verbose_name=_("facility"),
+    )
+    level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=ChannelKind.choices)
+    target = models.CharField(_("address or URL"), max_length=500)
+    # HMAC-SHA256 key the receiver checks ``X-Custody-Signature`` with.
+    secret = models.CharField(_("signing secret"), max_length=128, blank=True)
+    min_severity = models.CharField(
+        _("lowest severity sent"),
+        max_length=16,
+        choices=Severity.choices,
+        default=Severity.MEDIUM,
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["facility__code", "level", "name"]
+        verbose_name = _("notification channel")
+        verbose_name_plural = _("notification channels")
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "name"], name="channel_name_per_facility"),
+        ]
+
+    def __str__(self):
+        return f"{self.facility.code} L{self.level} {self.name}"
+
+
+class NotificationEvent(models.TextChoices):
+    OPENED = "opened", _("Opened")
+    ESCALATED = "escalated", _("Escalated")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed for good")
+
+
+class Notification(models.Model):
+    """One message to one channel about one step of one alert: the outbox
+    (``pending`` until sent, retried with back-off) and its history.
+
+    At least once: a worker that dies after sending but before recording it
+    leaves the row claimed until ``next_attempt_at``, then it goes again; the
+    receiver deduplicates on ``X-Custody-Delivery``.
+    """
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="notifications")
+    channel = models.ForeignKey(
+        NotificationChannel, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    event = models.CharField(_("event"), max_length=16, choices=NotificationEvent.choices)
+    level = models.PositiveSmallIntegerField(_("escalation level"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"))
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "channel", "event", "level"], name="one_delivery_per_step"
+            ),
+        ]
+        indexes = [
+            # The delivery sweep (alerts.services.notify.deliver_due).
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notification_due",
+                condition=Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event} #{self.alert_id} → {self.channel.name} ({self.status})"
+
+
+class ReconcilerState(models.Model):
+    """Each facility's last reconciliation pass (``/healthz`` reads it:
+    invariant 8), and where the scan of new check-ins stopped."""
+
+    facility = models.OneToOneField(
+        Facility, on_delete=models.PROTECT, primary_key=True, related_name="+"
+    )
+    last_pass_at = models.DateTimeField(null=True, blank=True)
+    last_pass_ms = models.FloatField(null=True, blank=True)
+    # New check-ins are read from here on (out_of_place, impossible_travel).
+    checkins_read_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reconciler state")
+        verbose_name_plural = _("reconciler states")
+
+    def __str__(self):
+        return f"{self.facility_id} @ {self.last_pass_at}"
+
+
+class AlertPolicy(models.Model):
+    """A facility's limits for the rules that are not about schedules."""
+
+    facility = models.OneToOneField(
+        Facility, on_delete=models.PROTECT, primary_key=True, related_name="alert_policy"
+    )
+    device_offline_after_seconds = models.PositiveIntegerField(
+        _("device silent for (seconds)"),
+        default=600,
+        validators=[MinValueValidator(60), MaxValueValidator(7 * 24 * 3600)],
+    )
+    # Walking time between two units; two sightings closer than this in two
+    # units mean a shared finger, a cloned tag, or a record made up.
+    travel_between_units_seconds = models.PositiveIntegerField(
+        _("shortest walk between units (seconds)"),
+        default=120,
+        validators=[MinValueValidator(0), MaxValueValidator(3600)],
+    )
+    movement_grace_seconds = models.PositiveIntegerField(
+        _("grace for returns and arrivals (seconds)"),
+        default=300,
+        validators=[MaxValueValidator(3600)],
+    )
+
+    class Meta:
+        verbose_name = _("alert policy")
+        verbose_name_plural = _("alert policies")
+
+    def __str__(self):
+        return f"{self.facility_id}"

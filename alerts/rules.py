@@ -1,0 +1,418 @@
+"""The reconciliation rules of DESIGN.md: who should be where, against who
+was seen where.
+
+Each rule answers two questions for one facility at one instant, with a
+fixed number of indexed queries whatever the facility's size:
+``find`` — which situations fire now (O(what is due), never a scan of
+history), and ``cleared`` — which of its unresolved alerts the world has
+fixed, with the observation that fixed it. Rules read; ``alerts.services.
+reconcile`` writes.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from alerts.models import AlertKind
+from custody.models import (
+    CheckIn,
+    Device,
+    Facility,
+    Inmate,
+    InmateStatus,
+    Location,
+    LocationKind,
+    Movement,
+    MovementKind,
+    MovementStatus,
+)
+
+# Movements that take someone out and bring them back (overdue_return).
+OUTINGS = (MovementKind.COURT, MovementKind.MEDICAL, MovementKind.TEMPORARY_RELEASE)
+QUERY_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    subject: str  # "inmate:42"; with the kind, the dedup key (invariant 5)
+    due_at: datetime | None
+    inmate_id: int | None = None
+    location_id: int | None = None
+    device_id: object = None
+    movement_id: int | None = None
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.kind}:{self.subject}"
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """Why an alert closes by itself, and what was seen (or done) that fixed it."""
+
+    resolution: str
+    observation: dict
+
+
+@dataclass
+class PassContext:
+    facility: Facility
+    now: datetime
+    grace: timedelta
+    movement_grace: timedelta
+    device_silence: timedelta
+    travel_between_units: timedelta
+    # New check-ins are those received in (since, until].
+    checkins_since: datetime
+    checkins_until: datetime
+    _zones: dict | None = None
+
+    def zone_of(self, location_id: int) -> int:
+        """The unit a location lies in (itself when it has none): sightings
+        in one zone are a few steps apart."""
+        if self._zones is None:
+            rows = Location.objects.filter(facility=self.facility).values_list(
+                "id", "parent_id", "kind"
+            )
+            parent = {pk: (parent_id, kind) for pk, parent_id, kind in rows}
+            self._zones = {}
+            for pk in parent:
+                zone, seen = pk, set()
+                while parent.get(zone, (None,))[0] and parent[zone][1] != LocationKind.UNIT:
+                    seen.add(zone)
+                    zone = parent[zone][0]
+                    if zone in seen:  # a loop in the tree: stop rather than spin
+                        break
+                self._zones[pk] = zone
+        return self._zones.get(location_id, location_id)
+
+
+def _checkin_observation(row: dict) -> dict:
+    return {
+        "checkin": str(row["id"]),
+        "observed_at": row["observed_at"].isoformat(),
+        "location": row["location__code"],
+        "method": row["method"],
+    }
+
+
+CHECKIN_FIELDS = ("id", "inmate_id", "observed_at", "location_id", "location__code", "method")
+
+
+def _checkins_at(pairs: list[tuple[int, datetime]]) -> dict[tuple[int, datetime], dict]:
+    """The check-ins at exactly these (inmate, observed_at) pairs, in
+    ``len(pairs) / QUERY_CHUNK`` queries on ``checkin_inmate_time``."""
+    found = {}
+    for start in range(0, len(pairs), QUERY_CHUNK):
+        condition = Q()
+        for inmate_id, at in pairs[start : start + QUERY_CHUNK]:
+            condition |= Q(inmate_id=inmate_id, observed_at=at)
+        for row in CheckIn.objects.filter(condition).values(*CHECKIN_FIELDS, "out_of_place"):
+            found[(row["inmate_id"], row["observed_at"])] = row
+    return found
+
+
+class MissedCheckIn:
+    """``now > next_due_at + grace`` for a person in custody (invariant 2)."""
+
+    kind = AlertKind.MISSED_CHECKIN
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        # inmate_due_per_facility: (facility, next_due_at) WHERE in custody.
+        rows = Inmate.objects.filter(
+            facility=ctx.facility,
+            status=InmateStatus.IN_CUSTODY,
+            next_due_at__lt=ctx.now - ctx.grace,
+        ).values_list("id", "cell_id", "next_due_at", "last_seen_at")
+        return [
+            Finding(
+                kind=self.kind,
+                subject=f"inmate:{inmate_id}",
+                due_at=next_due_at,
+                inmate_id=inmate_id,
+                location_id=cell_id,
+                details={"last_seen_at": last_seen_at.isoformat() if last_seen_at else None},
+            )
+            for inmate_id, cell_id, next_due_at, last_seen_at in rows
+        ]
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        if not alerts:
+            return {}
+        people = Inmate.objects.in_bulk([a.inmate_id for a in alerts])
+        seen_again = {
+            a.pk: people[a.inmate_id]
+            for a in alerts
+            if people[a.inmate_id].status == InmateStatus.IN_CUSTODY
+            and people[a.inmate_id].next_due_at > a.due_at
+            and people[a.inmate_id].last_seen_at
+        }
+        checkins = _checkins_at([(p.pk, p.last_seen_at) for p in seen_again.values()])
+        result = {}
+        for alert_id, person in seen_again.items():
+            row = checkins.get((person.pk, person.last_seen_at))
+            observation = (
+                _checkin_observation(row)
+                if row
+                else {"observed_at": person.last_seen_at.isoformat()}
+            )
+            result[alert_id] = Clearance(_("Seen again."), observation)
+        for alert in alerts:
+            person = people[alert.inmate_id]
+            if person.status in (
+                InmateStatus.OUT_AUTHORIZED,
+                InmateStatus.IN_TRANSIT,
+                InmateStatus.RELEASED,
+            ):
+                # An officer took the person out on a recorded movement.
+                result[alert.pk] = Clearance(
+                    _("Left custody on a recorded movement."), _last_movement(person.pk)
+                )
+        return result
+
+
+def _last_movement(inmate_id: int) -> dict:
+    movement = (
+        Movement.objects.filter(inmate_id=inmate_id, departed_at__isnull=False)
+        .order_by("-departed_at")
+        .values("id", "kind", "departed_at", "completed_at")
+        .first()
+    )
+    if movement is None:
+        return {"movement": None}
+    return {
+        "movement": movement["id"],
+        "kind": movement["kind"],
+        "departed_at": movement["departed_at"].isoformat(),
+    }
+
+
+class _OverdueMovement:
+    """Shared by returns and transfers: a departed movement past its time."""
+
+    kind: str
+    deadline: str
+    kinds: tuple
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        rows = Movement.objects.filter(
+            facility=ctx.facility,
+            status=MovementStatus.DEPARTED,
+            kind__in=self.kinds,
+            **{f"{self.deadline}__lt": ctx.now - ctx.movement_grace},
+        ).values_list("id", "inmate_id", "kind", self.deadline, "to_facility__code", "destination")
+        return [
+            Finding(
+                kind=self.kind,
+                subject=f"movement:{movement_id}",
+                due_at=deadline,
+                inmate_id=inmate_id,
+                movement_id=movement_id,
+                details={
+                    "movement_kind": kind,
+                    "to_facility": to_facility,
+                    "destination": destination,
+                },
+            )
+            for movement_id, inmate_id, kind, deadline, to_facility, destination in rows
+        ]
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        if not alerts:
+            return {}
+        movements = Movement.objects.in_bulk([a.movement_id for a in alerts])
+        result = {}
+        for alert in alerts:
+            movement = movements[alert.movement_id]
+            if movement.status == MovementStatus.COMPLETED:
+                result[alert.pk] = Clearance(
+                    _("Arrived.") if movement.kind == MovementKind.TRANSFER else _("Returned."),
+                    {"movement": movement.pk, "completed_at": movement.completed_at.isoformat()},
+                )
+            elif movement.status == MovementStatus.CANCELLED:
+                result[alert.pk] = Clearance(
+                    _("Movement cancelled."), {"movement": movement.pk, "status": movement.status}
+                )
+        return result
+
+
+class OverdueReturn(_OverdueMovement):
+    kind = AlertKind.OVERDUE_RETURN
+    deadline = "expected_back_at"
+    kinds = OUTINGS
+
+
+class OverdueTransfer(_OverdueMovement):
+    kind = AlertKind.OVERDUE_TRANSFER
+    deadline = "expected_arrival_at"
+    kinds = (MovementKind.TRANSFER,)
+
+
+def _new_checkins(ctx: PassContext, **filters):
+    return CheckIn.objects.filter(
+        facility=ctx.facility,
+        received_at__gt=ctx.checkins_since,
+        received_at__lte=ctx.checkins_until,
+        **filters,
+    )
+
+
+class OutOfPlace:
+    """A new scan where neither the cell nor an open movement puts the person
+    (the check-in service marks it; ``checkin_out_of_place`` finds it)."""
+
+    kind = AlertKind.OUT_OF_PLACE
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        latest = {}
+        for row in _new_checkins(ctx, out_of_place=True).values(*CHECKIN_FIELDS):
+            if (
+                row["inmate_id"] not in latest
+                or row["observed_at"] > latest[row["inmate_id"]]["observed_at"]
+            ):
+                latest[row["inmate_id"]] = row
+        return [
+            Finding(
+                kind=self.kind,
+                subject=f"inmate:{inmate_id}",
+                due_at=row["observed_at"],
+                inmate_id=inmate_id,
+                location_id=row["location_id"],
+                details=_checkin_observation(row),
+            )
+            for inmate_id, row in latest.items()
+        ]
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        if not alerts:
+            return {}
+        people = Inmate.objects.in_bulk([a.inmate_id for a in alerts])
+        later = {
+            a.pk: people[a.inmate_id]
+            for a in alerts
+            if people[a.inmate_id].last_seen_at and people[a.inmate_id].last_seen_at > a.due_at
+        }
+        checkins = _checkins_at([(p.pk, p.last_seen_at) for p in later.values()])
+        result = {}
+        for alert_id, person in later.items():
+            row = checkins.get((person.pk, person.last_seen_at))
+            if row and not row["out_of_place"]:
+                result[alert_id] = Clearance(_("Seen back in place."), _checkin_observation(row))
+        return result
+
+
+class ImpossibleTravel:
+    """One person seen in two units closer in time than the walk between
+    them: a shared finger, a cloned tag, or a record made up. Only people
+    close it (the world cannot un-see it)."""
+
+    kind = AlertKind.IMPOSSIBLE_TRAVEL
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        window = ctx.travel_between_units
+        if not window:
+            return []
+        fresh = list(_new_checkins(ctx).values(*CHECKIN_FIELDS))
+        findings = {}
+        for start in range(0, len(fresh), QUERY_CHUNK):
+            chunk = fresh[start : start + QUERY_CHUNK]
+            near = Q()
+            for row in chunk:
+                near |= Q(
+                    inmate_id=row["inmate_id"],
+                    observed_at__gt=row["observed_at"] - window,
+                    observed_at__lt=row["observed_at"] + window,
+                )
+            neighbours = {}
+            for other in CheckIn.objects.filter(near).values(*CHECKIN_FIELDS):
+                neighbours.setdefault(other["inmate_id"], []).append(other)
+            for row in chunk:
+                for other in neighbours.get(row["inmate_id"], []):
+                    if (
+                        other["id"] != row["id"]
+                        and abs(other["observed_at"] - row["observed_at"]) < window
+                        and ctx.zone_of(other["location_id"]) != ctx.zone_of(row["location_id"])
+                    ):
+                        first, second = sorted((row, other), key=lambda r: r["observed_at"])
+                        findings[row["inmate_id"]] = Finding(
+                            kind=self.kind,
+                            subject=f"inmate:{row['inmate_id']}",
+                            due_at=second["observed_at"],
+                            inmate_id=row["inmate_id"],
+                            location_id=second["location_id"],
+                            details={
+                                "first": _checkin_observation(first),
+                                "second": _checkin_observation(second),
+                                "seconds_apart": (
+                                    second["observed_at"] - first["observed_at"]
+                                ).total_seconds(),
+                            },
+                        )
+        return list(findings.values())
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        return {}
+
+
+class DeviceOffline:
+    """An active reader silent (no batch, no heartbeat) beyond the limit."""
+
+    kind = AlertKind.DEVICE_OFFLINE
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        horizon = ctx.now - ctx.device_silence
+        rows = (
+            Device.objects.filter(facility=ctx.facility, is_active=True)
+            .filter(
+                Q(last_heartbeat_at__lt=horizon)
+                | Q(last_heartbeat_at__isnull=True, created_at__lt=horizon)
+            )
+            .values_list("id", "name", "location_id", "last_heartbeat_at", "created_at")
+        )
+        return [
+            Finding(
+                kind=self.kind,
+                subject=f"device:{device_id}",
+                due_at=(last or created) + ctx.device_silence,
+                device_id=device_id,
+                location_id=location_id,
+                details={
+                    "device": name,
+                    "last_heartbeat_at": last.isoformat() if last else None,
+                },
+            )
+            for device_id, name, location_id, last, created in rows
+        ]
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        if not alerts:
+            return {}
+        devices = Device.objects.in_bulk([a.device_id for a in alerts])
+        result = {}
+        for alert in alerts:
+            device = devices[alert.device_id]
+            if device.last_heartbeat_at and device.last_heartbeat_at > ctx.now - ctx.device_silence:
+                result[alert.pk] = Clearance(
+                    _("Device heard from again."),
+                    {"device": device.name, "heard_at": device.last_heartbeat_at.isoformat()},
+                )
+            elif not device.is_active:
+                result[alert.pk] = Clearance(
+                    _("Device retired."), {"device": device.name, "is_active": False}
+                )
+        return result
+
+
+# missed_rollcall and count_discrepancy join when roll calls exist (issue 5).
+RULES = (
+    MissedCheckIn(),
+    OverdueReturn(),
+    OverdueTransfer(),
+    OutOfPlace(),
+    ImpossibleTravel(),
+    DeviceOffline(),
+)

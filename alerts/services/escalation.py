@@ -1,0 +1,41 @@
+"""The ladder: an open alert nobody acknowledged climbs one rung when its
+``next_escalation_at`` passes (invariant 6). Driven by that indexed column
+and the periodic pass, never by long Celery countdowns."""
+
+from datetime import datetime
+
+from alerts.models import Alert, AlertStatus
+from alerts.services.policy import Rung, escalation_ladder, rung_after
+from custody.models import Facility
+
+
+def first_escalation_at(ladder: tuple[Rung, ...], now: datetime) -> datetime | None:
+    wait = ladder[0].acknowledge_within if ladder else None
+    return now + wait if wait else None
+
+
+def escalate_due(*, facility: Facility, now: datetime) -> list[Alert]:
+    """Moves every open alert past its time one rung up. The caller holds the
+    facility's pass lock and the alerts' row locks."""
+    due = list(
+        Alert.objects.select_for_update(of=("self",))
+        .select_related("facility", "inmate", "location")
+        .filter(facility=facility, status=AlertStatus.OPEN, next_escalation_at__lte=now)
+        .order_by("id")
+    )
+    if not due:
+        return []
+    ladder = escalation_ladder(facility)
+    climbed = []
+    for alert in due:
+        rung = rung_after(ladder, alert.escalation_level)
+        if rung is None:  # already at the top: nobody left to climb to
+            alert.next_escalation_at = None
+        else:
+            alert.escalation_level = rung.level
+            alert.next_escalation_at = (
+                now + rung.acknowledge_within if rung.acknowledge_within else None
+            )
+            climbed.append(alert)
+    Alert.objects.bulk_update(due, ["escalation_level", "next_escalation_at"], batch_size=500)
+    return climbed

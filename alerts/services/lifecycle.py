@@ -1,0 +1,101 @@
+"""What people do with an alert: acknowledge it (it stops climbing and
+re-notifying), resolve it with a written reason (invariant 6)."""
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from alerts.models import UNRESOLVED, Alert, AlertStatus
+from alerts.services.notify import notify_resolved
+from alerts.services.recording import alert_event_data, alert_subject, record_alert_events
+from custody.exceptions import Conflict
+from custody.models import Role
+from custody.services import ledger_append
+
+ACTING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+MIN_RESOLUTION_LENGTH = 10
+
+
+class NotAllowed(Exception):
+    """The person may read the alert but not act on it."""
+
+
+class InvalidResolution(ValueError):
+    pass
+
+
+def _lock(alert: Alert, user) -> Alert:
+    in_facility = user.facilities.filter(pk=alert.facility_id).exists()
+    if not user.is_superuser and (user.role not in ACTING_ROLES or not in_facility):
+        raise NotAllowed(_("Only a supervisor of this facility can act on its alerts."))
+    return (
+        Alert.objects.select_for_update(of=("self",))
+        .select_related("facility", "inmate", "location", "acknowledged_by")
+        .get(pk=alert.pk)
+    )
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, by) -> Alert:
+    """``by`` owns the alert from now: it stops climbing the ladder."""
+    alert = _lock(alert, by)
+    if alert.status != AlertStatus.OPEN:
+        who = alert.acknowledged_by.username if alert.acknowledged_by_id else None
+        raise Conflict(
+            _("This alert is already %(status)s%(who)s.")
+            % {
+                "status": alert.get_status_display().lower(),
+                "who": _(" by %(name)s") % {"name": who} if who else "",
+            }
+        )
+    now = timezone.now()
+    alert.status = AlertStatus.ACKNOWLEDGED
+    alert.acknowledged_at = now
+    alert.acknowledged_by = by
+    alert.next_escalation_at = None
+    alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "next_escalation_at"])
+    ledger_append(
+        facility=alert.facility,
+        actor=by,
+        action="alert.acknowledged",
+        subject=alert_subject(alert),
+        data=alert_event_data(alert),
+        at=now,
+    )
+    return alert
+
+
+@transaction.atomic
+def alert_resolve(*, alert: Alert, by, resolution: str) -> Alert:
+    """Closes the alert with ``by``'s written reason; whoever heard of it
+    hears it is over."""
+    resolution = (resolution or "").strip()
+    if len(resolution) < MIN_RESOLUTION_LENGTH:
+        raise InvalidResolution(
+            _("Write what happened, in at least %(n)s characters.") % {"n": MIN_RESOLUTION_LENGTH}
+        )
+    alert = _lock(alert, by)
+    if alert.status not in UNRESOLVED:
+        raise Conflict(_("This alert is already resolved."))
+    now = timezone.now()
+    alert.status = AlertStatus.RESOLVED
+    alert.resolved_at = now
+    alert.resolved_by = by
+    alert.resolution = resolution
+    alert.next_escalation_at = None
+    if alert.acknowledged_at is None:  # resolving owns it too
+        alert.acknowledged_at, alert.acknowledged_by = now, by
+    alert.save(
+        update_fields=[
+            "status",
+            "resolved_at",
+            "resolved_by",
+            "resolution",
+            "next_escalation_at",
+            "acknowledged_at",
+            "acknowledged_by",
+        ]
+    )
+    record_alert_events(facility=alert.facility, resolved=[alert], actor=by)
+    notify_resolved(alerts=[alert], now=now)
+    return alert

@@ -1,0 +1,290 @@
+"""The notification outbox: a row per message, delivered at least once.
+
+Rows are written in the same transaction as the alert step they announce;
+a task sweeps due rows (woken on commit, and by beat every reconcile period),
+so an alert opened while Redis is down goes out once it is back.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import smtplib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from alerts.models import (
+    SEVERITY_RANK,
+    Alert,
+    ChannelKind,
+    DeliveryStatus,
+    Notification,
+    NotificationChannel,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+# A claimed row is retried after this if its worker died mid-send.
+CLAIM_LEASE = timedelta(seconds=60)
+WEBHOOK_TIMEOUT = (3.05, 10)
+RETRYABLE_HTTP = {408, 425, 429}
+
+
+class TransientError(Exception):
+    """Worth another try later (network, 5xx, a full mailbox)."""
+
+
+class PermanentError(Exception):
+    """No retry will help (bad address, 4xx refusal); marked failed for a person to see."""
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s … capped at 15 min."""
+    return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 900))
+
+
+@dataclass(frozen=True)
+class Step:
+    alert: Alert
+    event: str
+    level: int
+
+
+def notifications_create(*, steps: list[Step], now: datetime) -> int:
+    """One pending row per (step, active channel of its rung that takes its
+    severity), in one query to read channels and one to write."""
+    if not steps:
+        return 0
+    facility_ids = {step.alert.facility_id for step in steps}
+    channels = list(
+        NotificationChannel.objects.filter(facility_id__in=facility_ids, is_active=True)
+    )
+    rows = []
+    for step in steps:
+        rank = SEVERITY_RANK[step.alert.severity]
+        for channel in channels:
+            if (
+                channel.facility_id == step.alert.facility_id
+                and channel.level == step.level
+                and rank <= SEVERITY_RANK[channel.min_severity]
+            ):
+                rows.append(
+                    Notification(
+                        alert=step.alert,
+                        channel=channel,
+                        event=step.event,
+                        level=step.level,
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                )
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    if rows:
+        transaction.on_commit(wake_delivery)
+    return len(rows)
+
+
+def resolved_steps(alerts: list[Alert]) -> list[tuple[Alert, set[int]]]:
+    """Who heard about each alert, so they also hear it is over."""
+    heard: dict[int, set] = {}
+    for alert_id, channel_id in Notification.objects.filter(
+        alert__in=alerts, event__in=("opened", "escalated")
+    ).values_list("alert_id", "channel_id"):
+        heard.setdefault(alert_id, set()).add(channel_id)
+    return [(alert, heard.get(alert.pk, set())) for alert in alerts]
+
+
+def notify_resolved(*, alerts: list[Alert], now: datetime) -> int:
+    rows = [
+        Notification(
+            alert=alert,
+            channel_id=channel_id,
+            event="resolved",
+            level=alert.escalation_level,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for alert, channel_ids in resolved_steps(alerts)
+        for channel_id in channel_ids
+    ]
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    if rows:
+        transaction.on_commit(wake_delivery)
+    return len(rows)
+
+
+def wake_delivery() -> None:
+    """Asks a worker to deliver now; if the broker is down the periodic sweep
+    does it later, so a failure here is logged, never raised."""
+    from alerts.tasks import deliver_notifications
+
+    try:
+        deliver_notifications.apply_async(expires=settings.RECONCILE_EVERY_SECONDS * 4)
+    except Exception as exc:  # the broker is unreachable: the outbox keeps the row
+        logger.warning("could not wake the notification worker: %s", exc)
+
+
+def _claim(now: datetime, limit: int) -> list[Notification]:
+    with transaction.atomic():
+        rows = list(
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related(
+                "alert", "alert__facility", "alert__inmate", "alert__location", "channel"
+            )
+            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")[:limit]
+        )
+        if rows:
+            Notification.objects.filter(pk__in=[r.pk for r in rows]).update(
+                attempts=F("attempts") + 1, next_attempt_at=now + CLAIM_LEASE
+            )
+            for row in rows:
+                row.attempts += 1
+    return rows
+
+
+def deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """Sends what is due. Each row is claimed (attempt counted, lease set)
+    before sending, so two workers never send the same row at once."""
+    now = now or timezone.now()
+    outcome = {"sent": 0, "retry": 0, "failed": 0}
+    for row in _claim(now, limit):
+        try:
+            send(row)
+        except PermanentError as exc:
+            _finish(row, status=DeliveryStatus.FAILED, error=str(exc))
+            outcome["failed"] += 1
+        except Exception as exc:  # transient by default: retrying is the safe side
+            if row.attempts >= MAX_ATTEMPTS:
+                _finish(row, status=DeliveryStatus.FAILED, error=f"{exc} (gave up)")
+                outcome["failed"] += 1
+            else:
+                Notification.objects.filter(pk=row.pk).update(
+                    next_attempt_at=timezone.now() + backoff(row.attempts),
+                    last_error=str(exc)[:2000],
+                )
+                outcome["retry"] += 1
+        else:
+            _finish(row, status=DeliveryStatus.SENT, error="")
+            outcome["sent"] += 1
+    return outcome
+
+
+def _finish(row: Notification, *, status: str, error: str) -> None:
+    fields = {"status": status, "last_error": error[:2000]}
+    if status == DeliveryStatus.SENT:
+        fields["sent_at"] = timezone.now()
+    else:
+        logger.error("notification %s to %s failed for good: %s", row.pk, row.channel, error)
+    Notification.objects.filter(pk=row.pk).update(**fields)
+
+
+def send(row: Notification) -> None:
+    if row.channel.kind == ChannelKind.WEBHOOK:
+        send_webhook(row)
+    else:
+        send_email(row)
+
+
+def payload(row: Notification) -> dict:
+    alert = row.alert
+    return {
+        "delivery": row.pk,
+        "event": row.event,
+        "level": row.level,
+        "alert": {
+            "id": alert.pk,
+            "kind": alert.kind,
+            "severity": alert.severity,
+            "status": alert.status,
+            "facility": alert.facility.code,
+            "location": alert.location.code if alert.location_id else None,
+            "inmate": alert.inmate.booking_number if alert.inmate_id else None,
+            "opened_at": alert.opened_at.isoformat(),
+            "due_at": alert.due_at.isoformat() if alert.due_at else None,
+            "escalation_level": alert.escalation_level,
+            "resolution": alert.resolution,
+            "details": alert.details,
+        },
+    }
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=`` + HMAC-SHA256 of ``"{timestamp}." + body``: the timestamp is
+    signed too, so a captured request cannot be replayed later unnoticed."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def send_webhook(row: Notification) -> None:
+    body = json.dumps(payload(row), sort_keys=True, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "custody-alerts/1",
+        "X-Custody-Event": row.event,
+        "X-Custody-Delivery": str(row.pk),  # the receiver's deduplication key
+        "X-Custody-Timestamp": timestamp,
+        "X-Custody-Signature": signature(row.channel.secret, timestamp, body),
+    }
+    try:
+        response = requests.post(
+            row.channel.target,
+            data=body,
+            headers=headers,
+            timeout=WEBHOOK_TIMEOUT,
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+    if 200 <= response.status_code < 300:
+        return
+    message = f"HTTP {response.status_code}: {response.text[:200]}"
+    if response.status_code >= 500 or response.status_code in RETRYABLE_HTTP:
+        raise TransientError(message)
+    raise PermanentError(message)
+
+
+def email_text(row: Notification) -> tuple[str, str]:
+    alert = row.alert
+    with translation.override(settings.LANGUAGE_CODE), timezone.override(alert.facility.tzinfo):
+        who = alert.inmate.booking_number if alert.inmate_id else "—"
+        where = alert.location.code if alert.location_id else "—"
+        subject = _("[%(severity)s] %(kind)s at %(facility)s: %(who)s") % {
+            "severity": alert.get_severity_display(),
+            "kind": alert.get_kind_display(),
+            "facility": alert.facility.code,
+            "who": who,
+        }
+        lines = [
+            _("Event: %(event)s (level %(level)s)")
+            % {"event": row.get_event_display(), "level": row.level},
+            _("Person: %(who)s") % {"who": who},
+            _("Location: %(where)s") % {"where": where},
+            _("Opened at: %(at)s")
+            % {"at": timezone.localtime(alert.opened_at).strftime("%Y-%m-%d %H:%M:%S %Z")},
+            _("Alert number: %(id)s") % {"id": alert.pk},
+        ]
+        if alert.resolution:
+            lines.append(_("Resolution: %(text)s") % {"text": alert.resolution})
+    return subject, "\n".join(lines)
+
+
+def send_email(row: Notification) -> None:
+    subject, body = email_text(row)
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [row.channel.target])
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise PermanentError(f"recipient refused: {exc}") from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TransientError(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,60 @@
+"""A facility's escalation ladder and limits, with defaults for a facility
+that has not set its own (an alert must always have someone to climb to)."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from alerts.models import AlertPolicy, EscalationLevel
+from custody.models import Facility
+
+
+@dataclass(frozen=True)
+class Rung:
+    level: int
+    name: str
+    acknowledge_within: timedelta | None  # None: the top of the ladder
+
+
+DEFAULT_LADDER = (
+    Rung(0, _("Unit supervisor"), timedelta(minutes=5)),
+    Rung(1, _("Facility director"), timedelta(minutes=10)),
+    Rung(2, _("National authority"), None),
+)
+
+
+def escalation_ladder(facility: Facility) -> tuple[Rung, ...]:
+    rows = list(EscalationLevel.objects.filter(facility=facility).order_by("level"))
+    if not rows:
+        return DEFAULT_LADDER
+    return tuple(
+        Rung(
+            row.level,
+            row.name,
+            timedelta(seconds=row.acknowledge_within_seconds)
+            if row.acknowledge_within_seconds and index < len(rows) - 1
+            else None,
+        )
+        for index, row in enumerate(rows)
+    )
+
+
+def rung_after(ladder: tuple[Rung, ...], level: int) -> Rung | None:
+    return next((rung for rung in ladder if rung.level > level), None)
+
+
+def alert_policy(facility: Facility) -> AlertPolicy:
+    """The facility's row, or the defaults (unsaved) when it has none."""
+    return AlertPolicy.objects.filter(facility=facility).first() or AlertPolicy(facility=facility)
+
+
+def reconcile_period() -> timedelta:
+    return timedelta(seconds=settings.RECONCILE_EVERY_SECONDS)
+
+
+def realert_after() -> timedelta:
+    """A condition a person resolved by hand that the world did not fix
+    (the person still unseen) opens a new alert after this long."""
+    return timedelta(seconds=settings.ALERT_REALERT_AFTER_SECONDS)

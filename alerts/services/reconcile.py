@@ -1,0 +1,217 @@
+"""One reconciliation pass over one facility: open what the rules find,
+close what the world fixed, climb the ladder for what nobody owns.
+
+One transaction per pass, so a worker killed mid-pass leaves nothing half
+done; the next pass does it all. Two passes at once for one facility: the
+second sees the state row locked and skips; and if it did not, the partial
+unique index on ``dedup_key`` would still refuse a second open alert.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+
+from alerts import rules
+from alerts.models import (
+    SEVERITY_OF,
+    SEVERITY_RANK,
+    UNRESOLVED,
+    Alert,
+    AlertKind,
+    AlertStatus,
+    ReconcilerState,
+)
+from alerts.services.escalation import escalate_due, first_escalation_at
+from alerts.services.notify import Step, notifications_create, notify_resolved
+from alerts.services.policy import alert_policy, escalation_ladder, realert_after, reconcile_period
+from alerts.services.recording import record_alert_events
+from custody.models import Facility
+
+logger = logging.getLogger(__name__)
+
+# A check-in's transaction commits a moment after its ``received_at``; new
+# check-ins are read up to this far behind now so none is skipped.
+CHECKIN_SETTLE = timedelta(seconds=5)
+# The first pass of a facility looks this far back for new check-ins.
+FIRST_LOOK_BACK = timedelta(minutes=10)
+
+
+@dataclass
+class PassReport:
+    facility: str
+    skipped: bool = False
+    opened: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    escalated: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _lock_state(facility: Facility) -> ReconcilerState | None:
+    ReconcilerState.objects.get_or_create(facility=facility)
+    return (
+        ReconcilerState.objects.select_for_update(skip_locked=True)
+        .filter(facility=facility)
+        .first()
+    )
+
+
+def reconcile_facility(*, facility: Facility, now: datetime | None = None) -> PassReport:
+    """Evaluates every rule for ``facility`` at ``now``."""
+    started = time.perf_counter()
+    now = now or timezone.now()
+    report = PassReport(facility=facility.code)
+    with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
+        state = _lock_state(facility)
+        if state is None:  # another pass of this facility is running right now
+            report.skipped = True
+            return report
+        context = _context(facility, state, now)
+        unresolved = list(
+            Alert.objects.select_for_update(of=("self",))
+            .select_related("facility", "inmate", "location")
+            .filter(facility=facility, status__in=UNRESOLVED)
+            .order_by("id")
+        )
+        findings, clearances = _evaluate(context, unresolved)
+        clearances.update(_stale_cleared(state, unresolved, now))
+        opened = _open(facility, findings, unresolved, now)
+        resolved = _auto_resolve(unresolved, clearances, now)
+        escalated = escalate_due(facility=facility, now=now)
+        notifications_create(
+            steps=[Step(a, "opened", a.escalation_level) for a in opened]
+            + [Step(a, "escalated", a.escalation_level) for a in escalated],
+            now=now,
+        )
+        notify_resolved(alerts=resolved, now=now)
+        record_alert_events(
+            facility=facility, opened=opened, resolved=resolved, escalated=escalated
+        )
+        state.last_pass_at = now
+        state.checkins_read_until = context.checkins_until
+        state.last_pass_ms = (time.perf_counter() - started) * 1000
+        state.save()
+    report.opened = [a.pk for a in opened]
+    report.resolved = [a.pk for a in resolved]
+    report.escalated = [a.pk for a in escalated]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _context(facility: Facility, state: ReconcilerState, now: datetime) -> rules.PassContext:
+    policy = alert_policy(facility)
+    until = now - CHECKIN_SETTLE
+    since = state.checkins_read_until or (now - FIRST_LOOK_BACK)
+    return rules.PassContext(
+        facility=facility,
+        now=now,
+        grace=timedelta(seconds=facility.grace_seconds),
+        movement_grace=timedelta(seconds=policy.movement_grace_seconds),
+        device_silence=timedelta(seconds=policy.device_offline_after_seconds),
+        travel_between_units=timedelta(seconds=policy.travel_between_units_seconds),
+        checkins_since=min(since, until),
+        checkins_until=until,
+    )
+
+
+def _evaluate(context, unresolved: list[Alert]):
+    findings, clearances = [], {}
+    for rule in rules.RULES:
+        findings.extend(rule.find(context))
+        clearances.update(rule.cleared(context, [a for a in unresolved if a.kind == rule.kind]))
+    return findings, clearances
+
+
+def _stale_cleared(state: ReconcilerState, unresolved: list[Alert], now: datetime) -> dict:
+    """A pass running is the world fixing ``reconciler_stale``; the gap it
+    closes stays in the record."""
+    gap = (now - state.last_pass_at).total_seconds() if state.last_pass_at else None
+    return {
+        alert.pk: rules.Clearance(
+            translation.gettext("Reconciliation resumed."),
+            {"resumed_at": now.isoformat(), "gap_seconds": gap},
+        )
+        for alert in unresolved
+        if alert.kind == AlertKind.RECONCILER_STALE
+    }
+
+
+def _open(facility: Facility, findings, unresolved: list[Alert], now: datetime) -> list[Alert]:
+    taken = {alert.dedup_key for alert in unresolved}
+    candidates = {f.dedup_key: f for f in findings if f.dedup_key not in taken}
+    if not candidates:
+        return []
+    silenced = _recently_resolved_by_hand(facility, candidates, now)
+    ladder = escalation_ladder(facility)
+    rows = [
+        Alert(
+            facility=facility,
+            kind=f.kind,
+            severity=SEVERITY_OF[f.kind],
+            severity_rank=SEVERITY_RANK[SEVERITY_OF[f.kind]],
+            dedup_key=key,
+            inmate_id=f.inmate_id,
+            location_id=f.location_id,
+            device_id=f.device_id,
+            movement_id=f.movement_id,
+            due_at=f.due_at,
+            details=f.details,
+            opened_at=now,
+            escalation_level=ladder[0].level,
+            next_escalation_at=first_escalation_at(ladder, now),
+        )
+        for key, f in candidates.items()
+        if key not in silenced
+    ]
+    # The partial unique index is the last word when two passes race.
+    Alert.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    return list(
+        Alert.objects.filter(
+            facility=facility, opened_at=now, dedup_key__in=[r.dedup_key for r in rows]
+        ).select_related("facility", "inmate", "location")
+    )
+
+
+def _recently_resolved_by_hand(facility: Facility, candidates: dict, now: datetime) -> set[str]:
+    """Keys a person resolved lately for the same occurrence (same deadline
+    or earlier): not reopened at once, but after ``realert_after``."""
+    silenced = set()
+    for key, due_at in Alert.objects.filter(
+        facility=facility,
+        status=AlertStatus.RESOLVED,
+        resolved_by__isnull=False,
+        dedup_key__in=list(candidates),
+        resolved_at__gt=now - realert_after(),
+    ).values_list("dedup_key", "due_at"):
+        finding = candidates[key]
+        if due_at is None or finding.due_at is None or finding.due_at <= due_at:
+            silenced.add(key)
+    return silenced
+
+
+def _auto_resolve(unresolved: list[Alert], clearances: dict, now: datetime) -> list[Alert]:
+    resolved = []
+    for alert in unresolved:
+        clearance = clearances.get(alert.pk)
+        if clearance is None:
+            continue
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at = now
+        alert.resolution = str(clearance.resolution)
+        alert.resolved_by_observation = clearance.observation
+        alert.next_escalation_at = None
+        resolved.append(alert)
+    Alert.objects.bulk_update(
+        resolved,
+        ["status", "resolved_at", "resolution", "resolved_by_observation", "next_escalation_at"],
+        batch_size=500,
+    )
+    return resolved
+
+
+def reconcile_period_seconds() -> float:
+    return reconcile_period().total_seconds()

@@ -1,0 +1,53 @@
+"""Thin Celery entry points: take ids, call a service."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from alerts import services
+from custody.models import Facility
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="alerts.reconcile_all")
+def reconcile_all() -> int:
+    """Fans out one pass per facility (more workers, more throughput), opens
+    ``reconciler_stale`` where passes stopped, and sweeps the outbox. A pass
+    not started within one period is dropped: the next tick brings a fresh one."""
+    services.stale_alerts_open()
+    ids = list(Facility.objects.order_by("pk").values_list("pk", flat=True))
+    for facility_id in ids:
+        reconcile_facility.apply_async((facility_id,), expires=settings.RECONCILE_EVERY_SECONDS)
+    deliver_notifications.apply_async(expires=settings.RECONCILE_EVERY_SECONDS)
+    return len(ids)
+
+
+@shared_task(name="alerts.reconcile_facility")
+def reconcile_facility(facility_id: int) -> dict:
+    facility = Facility.objects.filter(pk=facility_id).first()
+    if facility is None:
+        return {"skipped": True}
+    report = services.reconcile_facility(facility=facility)
+    if report.opened or report.escalated:
+        logger.info(
+            "reconciled %s: %s opened, %s resolved, %s escalated in %.0f ms",
+            report.facility,
+            len(report.opened),
+            len(report.resolved),
+            len(report.escalated),
+            report.seconds * 1000,
+        )
+    return {
+        "facility": report.facility,
+        "skipped": report.skipped,
+        "opened": len(report.opened),
+        "resolved": len(report.resolved),
+        "escalated": len(report.escalated),
+    }
+
+
+@shared_task(name="alerts.deliver_notifications")
+def deliver_notifications() -> dict:
+    return services.deliver_due()

@@ -1,0 +1,117 @@
+"""The live headcount of one facility (API.md "Headcount")."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from custody.models import Facility, Inmate, InmateStatus
+
+# The facility answers for these people: they are on its count.
+EXPECTED_STATUSES = (
+    InmateStatus.IN_CUSTODY,
+    InmateStatus.OUT_AUTHORIZED,
+    InmateStatus.MISSING,
+    InmateStatus.ESCAPED,
+)
+
+
+@dataclass(frozen=True)
+class LocationHeadcount:
+    location: str | None
+    expected: int
+    present: int
+    out_authorized: int
+    unaccounted: int
+
+
+@dataclass(frozen=True)
+class Headcount:
+    facility: Facility
+    as_of: datetime
+    expected: int
+    present: int
+    out_authorized: int
+    unaccounted: int
+    in_transit: int
+    by_location: list[LocationHeadcount]
+
+
+def facility_headcount(*, facility: Facility, now: datetime | None = None) -> Headcount:
+    """Who the facility answers for, and how many of them are accounted for, at ``now``.
+
+    - **expected**: people of the facility (``Inmate.facility``) whose status
+      is ``in_custody``, ``out_authorized``, ``missing`` or ``escaped``. A
+      person ``in_transit`` (transfer departed, not yet arrived) is on neither
+      facility's count; ``released`` and ``deceased`` are not counted.
+    - **present**: ``in_custody`` and positively observed on schedule, i.e.
+      ``now <= next_due_at + facility.grace_seconds`` (``next_due_at`` is the
+      last positive observation, or admission, plus the interval of the
+      person's security level). Exactly at the end of the grace is present.
+    - **out_authorized**: status ``out_authorized`` (court, medical,
+      temporary release: departed through an approved movement).
+    - **unaccounted**: ``expected - present - out_authorized``: people in
+      custody but overdue for an observation, plus everyone ``missing`` or
+      ``escaped``.
+    - **in_transit** (extra): people who left this facility on a transfer and
+      have not yet arrived (the destination counts them only on arrival);
+      shown apart, never part of ``expected``, and in no ``by_location`` row.
+    - **by_location**: the same numbers per unit, the unit of a person being
+      the parent of their cell, or the cell itself when it has no parent,
+      given by its ``code``. Every unit with at least one expected person,
+      ordered by code; expected people without a cell (possible for someone
+      missing or escaped) come last under ``location: None``, so the rows
+      always add up to the totals.
+    - **as_of**: ``now``, the moment every number above was taken at.
+
+    One SQL query, whatever the size of the facility (the ``inmate_facility_status``
+    index serves it). The caller scopes: pass only a facility the requester may see.
+    """
+    now = now or timezone.now()
+    # next_due_at + grace >= now  <=>  next_due_at >= now - grace: compared on
+    # the column itself, so the database does no arithmetic per row.
+    on_schedule_since = now - timedelta(seconds=facility.grace_seconds)
+    rows = (
+        Inmate.objects.filter(
+            facility=facility, status__in=(*EXPECTED_STATUSES, InmateStatus.IN_TRANSIT)
+        )
+        .annotate(unit=Coalesce("cell__parent__code", "cell__code"))
+        .values("unit")
+        .annotate(
+            expected=Count("id", filter=Q(status__in=EXPECTED_STATUSES)),
+            present=Count(
+                "id",
+                filter=Q(status=InmateStatus.IN_CUSTODY, next_due_at__gte=on_schedule_since),
+            ),
+            out_authorized=Count("id", filter=Q(status=InmateStatus.OUT_AUTHORIZED)),
+            in_transit=Count("id", filter=Q(status=InmateStatus.IN_TRANSIT)),
+        )
+        .order_by(F("unit").asc(nulls_last=True))
+    )
+    by_location = []
+    in_transit = 0
+    for row in rows:
+        in_transit += row["in_transit"]
+        if not row["expected"]:
+            continue  # only people in transit (who hold no cell)
+        by_location.append(
+            LocationHeadcount(
+                location=row["unit"],
+                expected=row["expected"],
+                present=row["present"],
+                out_authorized=row["out_authorized"],
+                unaccounted=row["expected"] - row["present"] - row["out_authorized"],
+            )
+        )
+    return Headcount(
+        facility=facility,
+        as_of=now,
+        expected=sum(r.expected for r in by_location),
+        present=sum(r.present for r in by_location),
+        out_authorized=sum(r.out_authorized for r in by_location),
+        unaccounted=sum(r.unaccounted for r in by_location),
+        in_transit=in_transit,
+        by_location=by_location,
+    )
