@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from alerts.api import AlertViewSet
 from config.health import healthz
 from custody import views
 from custody.api import checkins, ledger, movements
@@ -21,6 +22,7 @@ router.register("quarantine", checkins.QuarantineViewSet, basename="quarantine")
 router.register("devices", api.DeviceViewSet, basename="device")
 router.register("users", api.UserViewSet, basename="user")
 router.register("ledger", ledger.LedgerViewSet, basename="ledger")
+router.register("alerts", AlertViewSet, basename="alert")
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

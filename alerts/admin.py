@@ -1,0 +1,49 @@
+"""Admin: ladders, channels and limits are edited here; alerts and their
+deliveries are shown, never edited (people act through the dashboard/API,
+so every step is attributed and in the ledger)."""
+
+from django.contrib import admin
+
+from alerts.models import (
+    Alert,
+    AlertPolicy,
+    EscalationLevel,
+    Notification,
+    NotificationChannel,
+)
+from custody.admin import RecordAdmin, ViewOnlyAdmin
+
+
+@admin.register(EscalationLevel)
+class EscalationLevelAdmin(RecordAdmin):
+    list_display = ["facility", "level", "name", "acknowledge_within_seconds"]
+    list_filter = ["facility"]
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(RecordAdmin):
+    list_display = ["facility", "level", "name", "kind", "target", "min_severity", "is_active"]
+    list_filter = ["facility", "kind", "is_active"]
+
+
+@admin.register(AlertPolicy)
+class AlertPolicyAdmin(RecordAdmin):
+    list_display = [
+        "facility",
+        "device_offline_after_seconds",
+        "travel_between_units_seconds",
+        "movement_grace_seconds",
+    ]
+
+
+@admin.register(Alert)
+class AlertAdmin(ViewOnlyAdmin):
+    list_display = ["id", "facility", "kind", "severity", "status", "inmate", "opened_at"]
+    list_filter = ["facility", "kind", "severity", "status"]
+    search_fields = ["inmate__booking_number", "dedup_key"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ViewOnlyAdmin):
+    list_display = ["id", "alert", "channel", "event", "level", "status", "attempts", "sent_at"]
+    list_filter = ["status", "event"]

@@ -1,0 +1,139 @@
+"""Alerts API (API.md "Alerts"): scoped reads for everyone, acknowledge and
+resolve for supervisors. Thin: scope, then call ``alerts.services``."""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from alerts import selectors, services
+from alerts.filters import AlertFilter
+from alerts.models import Alert, Notification
+from config.schema import ErrorSerializer
+from custody.models import Role
+from custody.serializers import FacilityTimeField
+
+
+def _slug(field: str, **kwargs):
+    return serializers.SlugRelatedField(slug_field=field, read_only=True, **kwargs)
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    facility = _slug("code")
+    location = _slug("code", allow_null=True)
+    inmate = _slug("booking_number", allow_null=True)
+    device = serializers.CharField(source="device.name", read_only=True, allow_null=True)
+    movement = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    opened_at = FacilityTimeField(read_only=True)
+    due_at = FacilityTimeField(read_only=True, allow_null=True)
+    acknowledged_at = FacilityTimeField(read_only=True, allow_null=True)
+    acknowledged_by = _slug("username", allow_null=True)
+    resolved_at = FacilityTimeField(read_only=True, allow_null=True)
+    resolved_by = _slug("username", allow_null=True)
+    next_escalation_at = FacilityTimeField(read_only=True, allow_null=True)
+    details = serializers.DictField(read_only=True)
+    resolved_by_observation = serializers.DictField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "kind",
+            "severity",
+            "facility",
+            "location",
+            "inmate",
+            "device",
+            "movement",
+            "status",
+            "opened_at",
+            "due_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "resolved_at",
+            "resolved_by",
+            "resolution",
+            "resolved_by_observation",
+            "escalation_level",
+            "next_escalation_at",
+            "details",
+        ]
+        read_only_fields = fields
+
+
+class ResolveSerializer(serializers.Serializer):
+    resolution = serializers.CharField(
+        max_length=4000,
+        help_text=_("What happened and what was done (required, kept in the ledger)."),
+    )
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    channel = serializers.CharField(source="channel.name", read_only=True)
+    kind = serializers.CharField(source="channel.kind", read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "channel",
+            "kind",
+            "event",
+            "level",
+            "status",
+            "attempts",
+            "created_at",
+            "next_attempt_at",
+            "sent_at",
+            "last_error",
+        ]
+        read_only_fields = fields
+
+
+_CONFLICT = OpenApiResponse(ErrorSerializer, description=_("Already acknowledged or resolved."))
+
+
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Alerts of your facilities, most severe first. Never edited or deleted:
+    acknowledging and resolving are actions, each in the ledger."""
+
+    serializer_class = AlertSerializer
+    filterset_class = AlertFilter
+    write_roles = frozenset({Role.SUPERVISOR, Role.ADMIN})
+    http_method_names = ["get", "post", "head", "options"]
+    ordering_fields = ["opened_at", "severity_rank", "kind", "status"]
+    ordering = ["severity_rank", "-opened_at", "-id"]
+
+    def get_queryset(self):
+        return selectors.alert_list(user=self.request.user)
+
+    def _act(self, service, **kwargs):
+        try:
+            alert = service(alert=self.get_object(), by=self.request.user, **kwargs)
+        except services.NotAllowed as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
+        except services.InvalidResolution as exc:
+            raise exceptions.ValidationError({"resolution": [str(exc)]}) from exc
+        return Response(AlertSerializer(alert, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses={200: AlertSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        """Take ownership: the alert stops climbing the ladder and re-notifying."""
+        return self._act(services.alert_acknowledge)
+
+    @extend_schema(request=ResolveSerializer, responses={200: AlertSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        """Close the alert with a written reason (at least 10 characters)."""
+        serializer = ResolveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._act(services.alert_resolve, resolution=serializer.validated_data["resolution"])
+
+    @extend_schema(responses={200: NotificationSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def notifications(self, request, pk=None):
+        """Who was told about this alert, when, and whether it got through."""
+        rows = selectors.notification_list(alert=self.get_object())
+        return Response(NotificationSerializer(rows, many=True).data)
