@@ -183,15 +183,56 @@ def _requests(w):
         ("ledger", "get", "/api/v1/ledger/", None, OVERSIGHT),
         ("ledger verify", "get", f"/api/v1/ledger/verify/?facility={f}", None, OVERSIGHT),
         ("custody history", "get", "/api/v1/inmates/GT-1/history/", None, EVERYONE),
+        ("alert list", "get", "/api/v1/alerts/", None, EVERYONE),
+        ("alert detail", "get", lambda: f"/api/v1/alerts/{_open_alert(w).pk}/", None, EVERYONE),
+        (
+            "alert deliveries",
+            "get",
+            lambda: f"/api/v1/alerts/{_open_alert(w).pk}/notifications/",
+            None,
+            EVERYONE,
+        ),
+        (
+            "alert acknowledge",
+            "post",
+            lambda: f"/api/v1/alerts/{_open_alert(w).pk}/acknowledge/",
+            None,
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "alert resolve",
+            "post",
+            lambda: f"/api/v1/alerts/{_open_alert(w).pk}/resolve/",
+            {"resolution": "Encontrado en el taller, lector averiado."},
+            ADMIN_AND_SUPERVISOR,
+        ),
         # Each call signs in afresh (one token per sign-in), so signing out is safe here.
         ("sign out", "post", "/api/v1/auth/token/revoke/", None, EVERYONE),
     ]
+
+
+_alert_numbers = itertools.count()
+
+
+def _open_alert(w):
+    """A fresh open alert of the world's facility (each call acts on its own)."""
+    from alerts.models import Alert
+
+    return Alert.objects.create(
+        facility=w["facility"],
+        kind="missed_checkin",
+        severity="high",
+        dedup_key=f"missed_checkin:test:{next(_alert_numbers)}",
+        inmate=w["inmate"],
+        opened_at=timezone.now(),
+    )
 
 
 SUCCESS = {"get": 200, "patch": 200, "post": (200, 201, 204)}
 
 
 def _call(client, method, path, body):
+    path = path() if callable(path) else path
     data = body() if callable(body) else body
     return (
         getattr(client, method)(path, data, format="json")

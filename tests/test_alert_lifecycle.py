@@ -1,0 +1,265 @@
+"""Alert lifecycle: open → acknowledged → resolved, the ladder, the record
+that cannot be erased, and the watcher watched (invariants 5, 6 and 8)."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from alerts.models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    EscalationLevel,
+    Notification,
+    NotificationChannel,
+    ReconcilerState,
+)
+from alerts.services import alert_acknowledge, alert_resolve
+from custody.models import LedgerEvent
+from tests import factories
+from tests.alerting import reconcile
+
+pytestmark = pytest.mark.django_db
+
+T0 = timezone.now().replace(microsecond=0) - timedelta(days=1)
+MISSED = T0 + timedelta(minutes=66)  # admission + 60 min + 5 min grace, plus one
+
+
+@pytest.fixture
+def w(facility, other_facility, make_user):
+    with time_machine.travel(T0, tick=False):
+        cell = factories.CellFactory(facility=facility, code="A-01")
+        inmate = factories.InmateFactory(
+            facility=facility, cell=cell, booking_number="GT-1", admitted_at=T0
+        )
+        far = factories.InmateFactory(facility=other_facility, admitted_at=T0)
+    for level in range(3):
+        NotificationChannel.objects.create(
+            facility=facility,
+            level=level,
+            name=f"L{level}",
+            kind="email",
+            target=f"nivel{level}@fj2.gob.gt",
+        )
+    return {
+        "facility": facility,
+        "other": other_facility,
+        "inmate": inmate,
+        "far": far,
+        "sup": make_user("supervisor", facility),
+        "guard": make_user("guard", facility),
+        "auditor": make_user("auditor", facility),
+        "outsider": make_user("supervisor", other_facility),
+    }
+
+
+def _missed(w) -> Alert:
+    reconcile(w["facility"], MISSED)
+    return Alert.objects.get(kind=AlertKind.MISSED_CHECKIN, inmate=w["inmate"])
+
+
+def _deliveries(alert, event=None):
+    rows = Notification.objects.filter(alert=alert)
+    if event:
+        rows = rows.filter(event=event)
+    return sorted(rows.values_list("event", "level", "channel__name"))
+
+
+# --- API --------------------------------------------------------------------
+
+
+def test_everyone_reads_their_facilitys_alerts_with_filters(w, api_as):
+    alert = _missed(w)
+    reconcile(w["other"], MISSED)
+    body = api_as(w["guard"]).get("/api/v1/alerts/?status=open&kind=missed_checkin").json()
+    assert [a["id"] for a in body["results"]] == [alert.pk]
+    row = body["results"][0]
+    assert row["inmate"] == "GT-1" and row["location"] == "A-01"
+    assert row["facility"] == w["facility"].code and row["severity"] == "high"
+    assert row["status"] == "open" and row["escalation_level"] == 0
+    assert row["acknowledged_by"] is None and row["resolution"] == ""
+    assert row["opened_at"].endswith("-06:00")  # the facility's own zone
+    other = Alert.objects.get(facility=w["other"])
+    assert api_as(w["guard"]).get(f"/api/v1/alerts/{other.pk}/").status_code == 404
+    assert (
+        api_as(w["guard"]).get(f"/api/v1/alerts/?facility={w['other'].code}").json()["count"] == 0
+    )
+    assert api_as(w["guard"]).get("/api/v1/alerts/?status=sideways").status_code == 400
+
+
+def test_a_supervisor_acknowledges_and_the_alert_stops_climbing(w, api_as):
+    alert = _missed(w)
+    response = api_as(w["sup"]).post(f"/api/v1/alerts/{alert.pk}/acknowledge/")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "acknowledged"
+    assert response.json()["acknowledged_by"] == w["sup"].username
+    alert.refresh_from_db()
+    assert alert.next_escalation_at is None
+    reconcile(w["facility"], MISSED + timedelta(hours=1))
+    alert.refresh_from_db()
+    assert alert.escalation_level == 0
+    assert _deliveries(alert) == [("opened", 0, "L0")]
+    again = api_as(w["sup"]).post(f"/api/v1/alerts/{alert.pk}/acknowledge/")
+    assert again.status_code == 409 and w["sup"].username in again.json()["detail"]
+    assert (
+        LedgerEvent.objects.filter(action="alert.acknowledged", subject="inmate:GT-1").count() == 1
+    )
+
+
+def test_resolving_needs_a_written_reason_and_names_who(w, api_as):
+    alert = _missed(w)
+    client = api_as(w["sup"])
+    for body in ({}, {"resolution": ""}, {"resolution": "   ok   "}):
+        response = client.post(f"/api/v1/alerts/{alert.pk}/resolve/", body, format="json")
+        assert response.status_code == 400, body
+        assert "resolution" in response.json()["errors"]
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    reason = "Encontrado en la enfermería; el lector de la unidad A no funciona."
+    response = client.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"resolution": reason})
+    assert response.status_code == 200
+    assert response.json()["resolved_by"] == w["sup"].username
+    assert response.json()["resolution"] == reason
+    assert (
+        client.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"resolution": reason}).status_code
+        == 409
+    )
+    event = LedgerEvent.objects.get(action="alert.resolved")
+    assert event.actor == f"user:{w['sup'].username}" and event.data["resolution"] == reason
+    # Whoever heard it opened hears it closed.
+    assert ("resolved", 0, "L0") in _deliveries(alert)
+
+
+def test_guards_auditors_and_other_facilities_cannot_act(w, api_as):
+    alert = _missed(w)
+    for user in (w["guard"], w["auditor"]):
+        assert api_as(user).post(f"/api/v1/alerts/{alert.pk}/acknowledge/").status_code == 403
+    assert api_as(w["outsider"]).post(f"/api/v1/alerts/{alert.pk}/acknowledge/").status_code == 404
+
+
+# --- The ladder (invariant 6) ----------------------------------------------
+
+
+def test_an_unacknowledged_alert_climbs_the_ladder_and_notifies_each_rung(w):
+    alert = _missed(w)
+    assert alert.next_escalation_at == MISSED + timedelta(minutes=5)
+    reconcile(w["facility"], MISSED + timedelta(minutes=4, seconds=59))
+    alert.refresh_from_db()
+    assert alert.escalation_level == 0
+    reconcile(w["facility"], MISSED + timedelta(minutes=5))
+    alert.refresh_from_db()
+    assert alert.escalation_level == 1
+    assert alert.next_escalation_at == MISSED + timedelta(minutes=15)
+    reconcile(w["facility"], MISSED + timedelta(minutes=15))
+    alert.refresh_from_db()
+    assert alert.escalation_level == 2 and alert.next_escalation_at is None
+    reconcile(w["facility"], MISSED + timedelta(hours=3))
+    alert.refresh_from_db()
+    assert alert.escalation_level == 2  # the top: nobody above the national authority
+    assert _deliveries(alert) == [
+        ("escalated", 1, "L1"),
+        ("escalated", 2, "L2"),
+        ("opened", 0, "L0"),
+    ]
+    events = LedgerEvent.objects.filter(subject="inmate:GT-1", action__startswith="alert.")
+    assert list(events.order_by("seq").values_list("action", flat=True)) == [
+        "alert.opened",
+        "alert.escalated",
+        "alert.escalated",
+    ]
+
+
+def test_a_facility_sets_its_own_ladder(w):
+    EscalationLevel.objects.create(
+        facility=w["facility"], level=0, name="Jefe de turno", acknowledge_within_seconds=60
+    )
+    EscalationLevel.objects.create(facility=w["facility"], level=1, name="Director")
+    alert = _missed(w)
+    assert alert.next_escalation_at == MISSED + timedelta(seconds=60)
+    reconcile(w["facility"], MISSED + timedelta(seconds=60))
+    alert.refresh_from_db()
+    assert alert.escalation_level == 1 and alert.next_escalation_at is None
+
+
+def test_channels_only_hear_the_severities_they_asked_for(w):
+    NotificationChannel.objects.filter(level=0).update(min_severity="critical")
+    alert = _missed(w)  # high
+    assert _deliveries(alert) == []
+
+
+# --- The record cannot be erased (database) --------------------------------
+
+
+def test_the_database_keeps_alerts_it_refuses_deletes_and_rewrites(w):
+    alert = _missed(w)
+    # Raw, past the ORM's own PROTECT, as a shell or a bad migration would.
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM alerts_alert WHERE id = %s", [alert.pk])
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Alert.objects.filter(pk=alert.pk).update(inmate=w["far"])
+    alert_resolve(alert=alert, by=w["sup"], resolution="Recontado en persona, presente.")
+    for change in ({"resolution": "nada pasó"}, {"status": "open"}):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            Alert.objects.filter(pk=alert.pk).update(**change)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Notification.objects.all().delete()
+
+
+def test_the_database_refuses_a_resolution_without_reason_or_author(w):
+    alert = _missed(w)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Alert.objects.filter(pk=alert.pk).update(status="resolved", resolved_at=timezone.now())
+
+
+def test_the_database_refuses_a_second_unresolved_alert_for_one_key(w):
+    alert = _missed(w)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Alert.objects.create(
+            facility=alert.facility,
+            kind=alert.kind,
+            severity=alert.severity,
+            dedup_key=alert.dedup_key,
+            opened_at=timezone.now(),
+        )
+    alert_acknowledge(alert=alert, by=w["sup"])  # acknowledged is still unresolved
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Alert.objects.create(
+            facility=alert.facility,
+            kind=alert.kind,
+            severity=alert.severity,
+            dedup_key=alert.dedup_key,
+            opened_at=timezone.now(),
+        )
+
+
+# --- The watcher watched (invariant 8) -------------------------------------
+
+
+def test_a_stopped_reconciler_fails_healthz_opens_an_alert_and_the_gap_is_kept(w, client, settings):
+    settings.RECONCILE_EVERY_SECONDS = 15
+    now = timezone.now()
+    with time_machine.travel(now, tick=False):
+        reconcile(w["facility"], now)
+        reconcile(w["other"], now)
+        assert client.get("/healthz").json()["reconciler"] == "ok"
+    later = now + timedelta(seconds=31)
+    with time_machine.travel(later, tick=False):
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["reconciler"] == "stale"
+        assert "reconciler" in response.json()["failing"]
+        client.get("/healthz")  # polled again: still one alert per facility
+    stale = Alert.objects.filter(kind=AlertKind.RECONCILER_STALE)
+    assert sorted(stale.values_list("facility_id", flat=True)) == sorted(
+        [w["facility"].pk, w["other"].pk]
+    )
+    assert all(a.severity == "critical" for a in stale)
+    resumed = later + timedelta(seconds=5)
+    reconcile(w["facility"], resumed)
+    alert = stale.get(facility=w["facility"])
+    assert alert.status == AlertStatus.RESOLVED
+    assert alert.resolved_by_observation["gap_seconds"] == pytest.approx(36.0)
+    assert ReconcilerState.objects.get(facility=w["facility"]).last_pass_at == resumed
