@@ -22,9 +22,11 @@ install: $(STAMP)
 # Embedded defaults (SQLite, file broker under var/) unless DATABASE_URL /
 # REDIS_URL are set. DEBUG defaults on for this local demo only.
 run: export DEBUG ?= 1
+run: export DEMO_READERS ?= 1
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo_alerts
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 

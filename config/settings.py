@@ -184,6 +184,15 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# `make run` only: simulated readers scan the demo facility (custody.demo).
+DEMO_READERS = env_bool("DEMO_READERS", False)
+if DEMO_READERS:
+    CELERY_BEAT_SCHEDULE["demo-readers"] = {
+        "task": "custody.demo_readers",
+        "schedule": RECONCILE_EVERY_SECONDS,
+        "options": {"expires": RECONCILE_EVERY_SECONDS},
+    }
+
 # A condition a person resolved by hand that is still true reopens after this.
 ALERT_REALERT_AFTER_SECONDS = env_int("ALERT_REALERT_AFTER_SECONDS", 30 * 60)
 

@@ -32,3 +32,11 @@ def verify_ledgers() -> list[str]:
                 result.problem,
             )
     return broken
+
+
+@shared_task(name="custody.demo_readers")
+def demo_readers() -> dict:
+    """Only scheduled when ``DEMO_READERS`` is on (``make run``)."""
+    from custody.demo import demo_readers_tick
+
+    return demo_readers_tick()

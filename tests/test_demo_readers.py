@@ -1,0 +1,47 @@
+"""The `make run` demo: simulated readers keep everyone seen but twenty, who
+vanish one or two at a time; the real reconciler catches exactly them."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.utils import timezone
+
+from alerts.models import AlertKind, EscalationLevel, NotificationChannel
+from custody.demo import VANISHING, demo_readers_tick, vanishing_schedule
+from custody.models import CheckIn, Facility
+from tests.alerting import reconcile
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_readers_keep_all_but_the_vanishing_twenty_seen(settings):
+    settings.RECONCILE_EVERY_SECONDS = 15
+    start = timezone.now().replace(microsecond=0) - timedelta(days=1)
+    with time_machine.travel(start, tick=False):
+        call_command("seed_demo", inmates=120, stdout=StringIO())
+        call_command("seed_demo_alerts", stdout=StringIO())
+    facility = Facility.objects.get(code="FJ2")
+    assert EscalationLevel.objects.filter(facility=facility).count() == 3
+    assert NotificationChannel.objects.filter(facility=facility).count() == 3
+    schedule = vanishing_schedule(facility)
+    assert len(schedule) == VANISHING
+    times = sorted(schedule.values())
+    assert times[0] > start and len(set(times)) < VANISHING  # some vanish in pairs
+    step = timedelta(minutes=5)
+    at = start
+    while at < times[-1] + timedelta(hours=2, minutes=10):  # past every deadline + grace
+        at += step
+        with time_machine.travel(at, tick=False):
+            demo_readers_tick(now=at)
+        reconcile(facility, at)
+    alerted = set(
+        facility.alerts.filter(kind=AlertKind.MISSED_CHECKIN).values_list("inmate_id", flat=True)
+    )
+    assert alerted == set(schedule)
+    assert not facility.alerts.filter(kind=AlertKind.DEVICE_OFFLINE).exists()
+    assert CheckIn.objects.filter(facility=facility).exists()
+    # Asking again changes nothing: the schedule is fixed for the facility.
+    assert vanishing_schedule(facility) == schedule
