@@ -47,6 +47,7 @@ def _requests(w):
     return [
         ("facility list", "get", "/api/v1/facilities/", None, EVERYONE),
         ("facility detail", "get", f"/api/v1/facilities/{f}/", None, EVERYONE),
+        ("facility headcount", "get", f"/api/v1/facilities/{f}/headcount/", None, EVERYONE),
         (
             "facility create",
             "post",
