@@ -12,26 +12,14 @@ reconcile`` writes.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import AlertKind
-from custody.models import (
-    CheckIn,
-    Device,
-    Facility,
-    Inmate,
-    InmateStatus,
-    Location,
-    LocationKind,
-    Movement,
-    MovementKind,
-    MovementStatus,
-)
+from custody.models import Facility, InmateStatus, MovementKind, MovementStatus
+from custody.selectors import due
 
 # Movements that take someone out and bring them back (overdue_return).
 OUTINGS = (MovementKind.COURT, MovementKind.MEDICAL, MovementKind.TEMPORARY_RELEASE)
-QUERY_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -72,22 +60,9 @@ class PassContext:
     _zones: dict | None = None
 
     def zone_of(self, location_id: int) -> int:
-        """The unit a location lies in (itself when it has none): sightings
-        in one zone are a few steps apart."""
+        """The unit a location lies in: sightings in one zone are steps apart."""
         if self._zones is None:
-            rows = Location.objects.filter(facility=self.facility).values_list(
-                "id", "parent_id", "kind"
-            )
-            parent = {pk: (parent_id, kind) for pk, parent_id, kind in rows}
-            self._zones = {}
-            for pk in parent:
-                zone, seen = pk, set()
-                while parent.get(zone, (None,))[0] and parent[zone][1] != LocationKind.UNIT:
-                    seen.add(zone)
-                    zone = parent[zone][0]
-                    if zone in seen:  # a loop in the tree: stop rather than spin
-                        break
-                self._zones[pk] = zone
+            self._zones = due.location_zones(self.facility)
         return self._zones.get(location_id, location_id)
 
 
@@ -100,34 +75,13 @@ def _checkin_observation(row: dict) -> dict:
     }
 
 
-CHECKIN_FIELDS = ("id", "inmate_id", "observed_at", "location_id", "location__code", "method")
-
-
-def _checkins_at(pairs: list[tuple[int, datetime]]) -> dict[tuple[int, datetime], dict]:
-    """The check-ins at exactly these (inmate, observed_at) pairs, in
-    ``len(pairs) / QUERY_CHUNK`` queries on ``checkin_inmate_time``."""
-    found = {}
-    for start in range(0, len(pairs), QUERY_CHUNK):
-        condition = Q()
-        for inmate_id, at in pairs[start : start + QUERY_CHUNK]:
-            condition |= Q(inmate_id=inmate_id, observed_at=at)
-        for row in CheckIn.objects.filter(condition).values(*CHECKIN_FIELDS, "out_of_place"):
-            found[(row["inmate_id"], row["observed_at"])] = row
-    return found
-
-
 class MissedCheckIn:
     """``now > next_due_at + grace`` for a person in custody (invariant 2)."""
 
     kind = AlertKind.MISSED_CHECKIN
 
     def find(self, ctx: PassContext) -> list[Finding]:
-        # inmate_due_per_facility: (facility, next_due_at) WHERE in custody.
-        rows = Inmate.objects.filter(
-            facility=ctx.facility,
-            status=InmateStatus.IN_CUSTODY,
-            next_due_at__lt=ctx.now - ctx.grace,
-        ).values_list("id", "cell_id", "next_due_at", "last_seen_at")
+        rows = due.inmates_overdue(facility=ctx.facility, deadline_before=ctx.now - ctx.grace)
         return [
             Finding(
                 kind=self.kind,
@@ -143,7 +97,7 @@ class MissedCheckIn:
     def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
         if not alerts:
             return {}
-        people = Inmate.objects.in_bulk([a.inmate_id for a in alerts])
+        people = due.inmates_by_id(a.inmate_id for a in alerts)
         seen_again = {
             a.pk: people[a.inmate_id]
             for a in alerts
@@ -151,7 +105,7 @@ class MissedCheckIn:
             and people[a.inmate_id].next_due_at > a.due_at
             and people[a.inmate_id].last_seen_at
         }
-        checkins = _checkins_at([(p.pk, p.last_seen_at) for p in seen_again.values()])
+        checkins = due.checkins_at([(p.pk, p.last_seen_at) for p in seen_again.values()])
         result = {}
         for alert_id, person in seen_again.items():
             row = checkins.get((person.pk, person.last_seen_at))
@@ -161,34 +115,25 @@ class MissedCheckIn:
                 else {"observed_at": person.last_seen_at.isoformat()}
             )
             result[alert_id] = Clearance(_("Seen again."), observation)
-        for alert in alerts:
-            person = people[alert.inmate_id]
-            if person.status in (
-                InmateStatus.OUT_AUTHORIZED,
-                InmateStatus.IN_TRANSIT,
-                InmateStatus.RELEASED,
-            ):
-                # An officer took the person out on a recorded movement.
-                result[alert.pk] = Clearance(
-                    _("Left custody on a recorded movement."), _last_movement(person.pk)
-                )
+        left = [
+            a
+            for a in alerts
+            if people[a.inmate_id].status
+            in (InmateStatus.OUT_AUTHORIZED, InmateStatus.IN_TRANSIT, InmateStatus.RELEASED)
+        ]
+        departures = due.last_departures(a.inmate_id for a in left) if left else {}
+        for alert in left:
+            # An officer took the person out on a recorded movement.
+            movement = departures.get(alert.inmate_id)
+            result[alert.pk] = Clearance(
+                _("Left custody on a recorded movement."),
+                {
+                    "movement": movement["id"] if movement else None,
+                    "kind": movement["kind"] if movement else None,
+                    "departed_at": movement["departed_at"].isoformat() if movement else None,
+                },
+            )
         return result
-
-
-def _last_movement(inmate_id: int) -> dict:
-    movement = (
-        Movement.objects.filter(inmate_id=inmate_id, departed_at__isnull=False)
-        .order_by("-departed_at")
-        .values("id", "kind", "departed_at", "completed_at")
-        .first()
-    )
-    if movement is None:
-        return {"movement": None}
-    return {
-        "movement": movement["id"],
-        "kind": movement["kind"],
-        "departed_at": movement["departed_at"].isoformat(),
-    }
 
 
 class _OverdueMovement:
@@ -199,12 +144,12 @@ class _OverdueMovement:
     kinds: tuple
 
     def find(self, ctx: PassContext) -> list[Finding]:
-        rows = Movement.objects.filter(
+        rows = due.movements_overdue(
             facility=ctx.facility,
-            status=MovementStatus.DEPARTED,
-            kind__in=self.kinds,
-            **{f"{self.deadline}__lt": ctx.now - ctx.movement_grace},
-        ).values_list("id", "inmate_id", "kind", self.deadline, "to_facility__code", "destination")
+            kinds=self.kinds,
+            deadline_field=self.deadline,
+            before=ctx.now - ctx.movement_grace,
+        )
         return [
             Finding(
                 kind=self.kind,
@@ -224,7 +169,7 @@ class _OverdueMovement:
     def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
         if not alerts:
             return {}
-        movements = Movement.objects.in_bulk([a.movement_id for a in alerts])
+        movements = due.movements_by_id(a.movement_id for a in alerts)
         result = {}
         for alert in alerts:
             movement = movements[alert.movement_id]
@@ -252,12 +197,9 @@ class OverdueTransfer(_OverdueMovement):
     kinds = (MovementKind.TRANSFER,)
 
 
-def _new_checkins(ctx: PassContext, **filters):
-    return CheckIn.objects.filter(
-        facility=ctx.facility,
-        received_at__gt=ctx.checkins_since,
-        received_at__lte=ctx.checkins_until,
-        **filters,
+def _new_checkins(ctx: PassContext, **filters) -> list[dict]:
+    return due.checkins_received(
+        facility=ctx.facility, since=ctx.checkins_since, until=ctx.checkins_until, **filters
     )
 
 
@@ -269,7 +211,7 @@ class OutOfPlace:
 
     def find(self, ctx: PassContext) -> list[Finding]:
         latest = {}
-        for row in _new_checkins(ctx, out_of_place=True).values(*CHECKIN_FIELDS):
+        for row in _new_checkins(ctx, out_of_place=True):
             if (
                 row["inmate_id"] not in latest
                 or row["observed_at"] > latest[row["inmate_id"]]["observed_at"]
@@ -290,13 +232,13 @@ class OutOfPlace:
     def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
         if not alerts:
             return {}
-        people = Inmate.objects.in_bulk([a.inmate_id for a in alerts])
+        people = due.inmates_by_id(a.inmate_id for a in alerts)
         later = {
             a.pk: people[a.inmate_id]
             for a in alerts
             if people[a.inmate_id].last_seen_at and people[a.inmate_id].last_seen_at > a.due_at
         }
-        checkins = _checkins_at([(p.pk, p.last_seen_at) for p in later.values()])
+        checkins = due.checkins_at([(p.pk, p.last_seen_at) for p in later.values()])
         result = {}
         for alert_id, person in later.items():
             row = checkins.get((person.pk, person.last_seen_at))
@@ -316,20 +258,11 @@ class ImpossibleTravel:
         window = ctx.travel_between_units
         if not window:
             return []
-        fresh = list(_new_checkins(ctx).values(*CHECKIN_FIELDS))
+        fresh = _new_checkins(ctx)
         findings = {}
-        for start in range(0, len(fresh), QUERY_CHUNK):
-            chunk = fresh[start : start + QUERY_CHUNK]
-            near = Q()
-            for row in chunk:
-                near |= Q(
-                    inmate_id=row["inmate_id"],
-                    observed_at__gt=row["observed_at"] - window,
-                    observed_at__lt=row["observed_at"] + window,
-                )
-            neighbours = {}
-            for other in CheckIn.objects.filter(near).values(*CHECKIN_FIELDS):
-                neighbours.setdefault(other["inmate_id"], []).append(other)
+        for start in range(0, len(fresh), due.QUERY_CHUNK):
+            chunk = fresh[start : start + due.QUERY_CHUNK]
+            neighbours = due.checkins_near(chunk, window)
             for row in chunk:
                 for other in neighbours.get(row["inmate_id"], []):
                     if (
@@ -365,14 +298,7 @@ class DeviceOffline:
 
     def find(self, ctx: PassContext) -> list[Finding]:
         horizon = ctx.now - ctx.device_silence
-        rows = (
-            Device.objects.filter(facility=ctx.facility, is_active=True)
-            .filter(
-                Q(last_heartbeat_at__lt=horizon)
-                | Q(last_heartbeat_at__isnull=True, created_at__lt=horizon)
-            )
-            .values_list("id", "name", "location_id", "last_heartbeat_at", "created_at")
-        )
+        rows = due.devices_silent(facility=ctx.facility, since=horizon)
         return [
             Finding(
                 kind=self.kind,
@@ -391,7 +317,7 @@ class DeviceOffline:
     def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
         if not alerts:
             return {}
-        devices = Device.objects.in_bulk([a.device_id for a in alerts])
+        devices = due.devices_by_id(a.device_id for a in alerts)
         result = {}
         for alert in alerts:
             device = devices[alert.device_id]

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from alerts import services
-from custody.models import Facility
+from custody.selectors import due
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def reconcile_all() -> int:
     ``reconciler_stale`` where passes stopped, and sweeps the outbox. A pass
     not started within one period is dropped: the next tick brings a fresh one."""
     services.stale_alerts_open()
-    ids = list(Facility.objects.order_by("pk").values_list("pk", flat=True))
+    ids = [facility.pk for facility in due.facilities_all()]
     for facility_id in ids:
         reconcile_facility.apply_async((facility_id,), expires=settings.RECONCILE_EVERY_SECONDS)
     deliver_notifications.apply_async(expires=settings.RECONCILE_EVERY_SECONDS)
@@ -26,7 +26,7 @@ def reconcile_all() -> int:
 
 @shared_task(name="alerts.reconcile_facility")
 def reconcile_facility(facility_id: int) -> dict:
-    facility = Facility.objects.filter(pk=facility_id).first()
+    facility = due.facility_by_id(facility_id)
     if facility is None:
         return {"skipped": True}
     report = services.reconcile_facility(facility=facility)

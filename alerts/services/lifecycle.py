@@ -10,6 +10,7 @@ from alerts.services.notify import notify_resolved
 from alerts.services.recording import alert_event_data, alert_subject, record_alert_events
 from custody.exceptions import Conflict
 from custody.models import Role
+from custody.selectors import visible_facility_ids
 from custody.services import ledger_append
 
 ACTING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
@@ -25,7 +26,7 @@ class InvalidResolution(ValueError):
 
 
 def _lock(alert: Alert, user) -> Alert:
-    in_facility = user.facilities.filter(pk=alert.facility_id).exists()
+    in_facility = alert.facility_id in visible_facility_ids(user)
     if not user.is_superuser and (user.role not in ACTING_ROLES or not in_facility):
         raise NotAllowed(_("Only a supervisor of this facility can act on its alerts."))
     return (

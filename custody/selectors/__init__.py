@@ -1,5 +1,6 @@
 """Reads of the custody record, always scoped to what the caller may see."""
 
+from custody.selectors import due
 from custody.selectors.checkins import checkin_list, quarantine_list
 from custody.selectors.headcount import facility_headcount
 from custody.selectors.history import inmate_history
@@ -19,6 +20,7 @@ __all__ = [
     "cell_assignment_list",
     "checkin_list",
     "device_list",
+    "due",
     "facilities_visible_to",
     "facility_headcount",
     "facility_overview",

@@ -1,0 +1,163 @@
+"""What a watcher asks of the custody record: who is overdue, which
+movements are late, which scans are new, which readers are silent.
+
+Unscoped (the reconciler runs for the system, one facility at a time) and
+index-backed: each read costs O(what is due), never a scan of history. The
+index each query relies on is named beside it.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from custody.models import (
+    CheckIn,
+    Device,
+    Facility,
+    Inmate,
+    InmateStatus,
+    Location,
+    LocationKind,
+    Movement,
+    MovementStatus,
+)
+
+QUERY_CHUNK = 500
+CHECKIN_FIELDS = ("id", "inmate_id", "observed_at", "location_id", "location__code", "method")
+
+
+def inmates_overdue(*, facility: Facility, deadline_before: datetime) -> list[tuple]:
+    """(id, cell_id, next_due_at, last_seen_at) of people in custody whose
+    ``next_due_at`` is before ``deadline_before`` (``inmate_due_per_facility``)."""
+    return list(
+        Inmate.objects.filter(
+            facility=facility,
+            status=InmateStatus.IN_CUSTODY,
+            next_due_at__lt=deadline_before,
+        ).values_list("id", "cell_id", "next_due_at", "last_seen_at")
+    )
+
+
+def inmates_by_id(ids) -> dict[int, Inmate]:
+    return Inmate.objects.in_bulk(list(ids))
+
+
+def checkins_at(pairs: list[tuple[int, datetime]]) -> dict[tuple[int, datetime], dict]:
+    """The check-ins at exactly these (inmate, observed_at) pairs, one query
+    per ``QUERY_CHUNK`` pairs (``checkin_inmate_time``)."""
+    found = {}
+    for start in range(0, len(pairs), QUERY_CHUNK):
+        condition = Q()
+        for inmate_id, at in pairs[start : start + QUERY_CHUNK]:
+            condition |= Q(inmate_id=inmate_id, observed_at=at)
+        for row in CheckIn.objects.filter(condition).values(*CHECKIN_FIELDS, "out_of_place"):
+            found[(row["inmate_id"], row["observed_at"])] = row
+    return found
+
+
+def checkins_received(
+    *, facility: Facility, since: datetime, until: datetime, out_of_place: bool | None = None
+) -> list[dict]:
+    """Scans that arrived in (since, until]: ``checkin_out_of_place`` for the
+    out-of-place ones, the BRIN ``checkin_received_brin`` for all."""
+    rows = CheckIn.objects.filter(facility=facility, received_at__gt=since, received_at__lte=until)
+    if out_of_place is not None:
+        rows = rows.filter(out_of_place=out_of_place)
+    return list(rows.values(*CHECKIN_FIELDS))
+
+
+def checkins_near(rows: list[dict], window: timedelta) -> dict[int, list[dict]]:
+    """By inmate, every scan within ``window`` of one of ``rows`` (same
+    person), one query per ``QUERY_CHUNK`` rows (``checkin_inmate_time``)."""
+    near: dict[int, list[dict]] = {}
+    for start in range(0, len(rows), QUERY_CHUNK):
+        condition = Q()
+        for row in rows[start : start + QUERY_CHUNK]:
+            condition |= Q(
+                inmate_id=row["inmate_id"],
+                observed_at__gt=row["observed_at"] - window,
+                observed_at__lt=row["observed_at"] + window,
+            )
+        for other in CheckIn.objects.filter(condition).values(*CHECKIN_FIELDS):
+            bucket = near.setdefault(other["inmate_id"], [])
+            if other not in bucket:
+                bucket.append(other)
+    return near
+
+
+def movements_overdue(
+    *, facility: Facility, kinds, deadline_field: str, before: datetime
+) -> list[tuple]:
+    """(id, inmate_id, kind, deadline, to_facility code, destination) of
+    departed movements past ``deadline_field`` (``movement_return_due`` /
+    ``movement_arrival_due``)."""
+    assert deadline_field in ("expected_back_at", "expected_arrival_at")
+    return list(
+        Movement.objects.filter(
+            facility=facility,
+            status=MovementStatus.DEPARTED,
+            kind__in=kinds,
+            **{f"{deadline_field}__lt": before},
+        ).values_list("id", "inmate_id", "kind", deadline_field, "to_facility__code", "destination")
+    )
+
+
+def movements_by_id(ids) -> dict[int, Movement]:
+    return Movement.objects.in_bulk(list(ids))
+
+
+def last_departures(inmate_ids) -> dict[int, dict]:
+    """Each person's latest departure (id, kind, departed_at), one query."""
+    latest = {}
+    for row in (
+        Movement.objects.filter(inmate_id__in=list(inmate_ids), departed_at__isnull=False)
+        .order_by("inmate_id", "-departed_at")
+        .values("id", "inmate_id", "kind", "departed_at")
+    ):
+        latest.setdefault(row["inmate_id"], row)
+    return latest
+
+
+def devices_silent(*, facility: Facility, since: datetime) -> list[tuple]:
+    """(id, name, location_id, last_heartbeat_at, created_at) of active
+    devices not heard from since ``since`` (never heard: created before it)."""
+    return list(
+        Device.objects.filter(facility=facility, is_active=True)
+        .filter(
+            Q(last_heartbeat_at__lt=since) | Q(last_heartbeat_at__isnull=True, created_at__lt=since)
+        )
+        .values_list("id", "name", "location_id", "last_heartbeat_at", "created_at")
+    )
+
+
+def devices_by_id(ids) -> dict:
+    return Device.objects.in_bulk(list(ids))
+
+
+def location_zones(facility: Facility) -> dict[int, int]:
+    """Location id → the unit it lies in (itself when it is in none): places
+    in one zone are a few steps apart."""
+    parent = {
+        pk: (parent_id, kind)
+        for pk, parent_id, kind in Location.objects.filter(facility=facility).values_list(
+            "id", "parent_id", "kind"
+        )
+    }
+    zones = {}
+    for pk in parent:
+        zone, seen = pk, set()
+        while parent.get(zone, (None,))[0] and parent[zone][1] != LocationKind.UNIT:
+            seen.add(zone)
+            zone = parent[zone][0]
+            if zone in seen:  # a loop in the tree: stop rather than spin
+                break
+        zones[pk] = zone
+    return zones
+
+
+def facilities_all() -> list[Facility]:
+    return list(Facility.objects.order_by("code"))
+
+
+def facility_by_id(pk: int) -> Facility | None:
+    return Facility.objects.filter(pk=pk).first()
