@@ -10,9 +10,7 @@ class AlertFilter(StrictFilterSet):
     inmate = django_filters.CharFilter(
         field_name="inmate__booking_number", help_text=_("Booking number.")
     )
-    location = django_filters.CharFilter(
-        field_name="location__code", help_text=_("Location code.")
-    )
+    location = django_filters.CharFilter(field_name="location__code", help_text=_("Location code."))
     opened_after = django_filters.IsoDateTimeFilter(
         field_name="opened_at", lookup_expr="gte", help_text=_("Opened at or after (ISO 8601).")
     )
