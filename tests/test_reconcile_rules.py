@@ -266,3 +266,27 @@ def test_a_facility_pass_only_looks_at_its_own_people(w):
     reconcile(w.facility, T0 + timedelta(hours=3))
     assert {a.inmate_id for a in alerts(AlertKind.MISSED_CHECKIN)} == {w.inmate.pk}
     assert Inmate.objects.get(pk=far.pk).facility == w.other
+
+
+def _pass_queries(facility, people: int, at) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with time_machine.travel(T0, tick=False):
+        cell = factories.CellFactory(facility=facility)
+        for _ in range(people):
+            factories.InmateFactory(facility=facility, cell=cell, admitted_at=T0)
+    with CaptureQueriesContext(connection) as opening:
+        report = reconcile(facility, at)
+    assert len(report.opened) == people
+    with CaptureQueriesContext(connection) as steady:
+        assert reconcile(facility, at + timedelta(seconds=15)).opened == []
+    return len(opening), len(steady)
+
+
+def test_a_pass_costs_the_same_queries_for_3_or_30_people_due(db):
+    at = T0 + timedelta(hours=3)
+    few = _pass_queries(factories.FacilityFactory(), 3, at)
+    many = _pass_queries(factories.FacilityFactory(), 30, at)
+    assert few == many, (few, many)
+    assert few[1] < few[0] <= 30  # opening writes more than a quiet pass, both bounded

@@ -52,12 +52,13 @@ class PassReport:
 
 
 def _lock_state(facility: Facility) -> ReconcilerState | None:
-    ReconcilerState.objects.get_or_create(facility=facility)
-    return (
-        ReconcilerState.objects.select_for_update(skip_locked=True)
-        .filter(facility=facility)
-        .first()
-    )
+    """The facility's state row, locked; None while another pass holds it."""
+    locked = ReconcilerState.objects.select_for_update(skip_locked=True).filter(facility=facility)
+    state = locked.first()
+    if state is None:  # the first pass ever, or another pass holds it
+        ReconcilerState.objects.get_or_create(facility=facility)
+        state = locked.first()
+    return state
 
 
 def reconcile_facility(*, facility: Facility, now: datetime | None = None) -> PassReport:
