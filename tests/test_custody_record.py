@@ -201,3 +201,27 @@ def test_an_admission_in_the_future_is_refused(facility, make_user, api_as):
     )
     assert response.status_code == 400
     assert "admitted_at" in response.json()["errors"]
+
+
+def test_new_check_ins_are_found_by_arrival_through_the_brin_index(facility):
+    """The reconciler reads only scans that arrived since its last pass
+    (custody.selectors.due.checkins_received), on every monthly partition."""
+    import re
+    from datetime import timedelta
+
+    from django.db import connection
+
+    from custody.models import CheckIn
+
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        plan = CheckIn.objects.filter(
+            facility=facility, received_at__gt=now - timedelta(seconds=20), received_at__lte=now
+        ).explain()
+        cursor.execute("RESET enable_seqscan")
+    # Partitions name the parent's BRIN index <partition>_received_at_idx.
+    assert re.search(r"Index Scan on custody_checkin_\w+_received_at_idx", plan), plan
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'checkin_received_brin'")
+        assert "USING brin" in cursor.fetchone()[0]
