@@ -289,4 +289,4 @@ def test_a_pass_costs_the_same_queries_for_3_or_30_people_due(db):
     few = _pass_queries(factories.FacilityFactory(), 3, at)
     many = _pass_queries(factories.FacilityFactory(), 30, at)
     assert few == many, (few, many)
-    assert few[1] < few[0] <= 30  # opening writes more than a quiet pass, both bounded
+    assert few[1] < few[0] <= 40  # opening writes more than a quiet pass, both bounded

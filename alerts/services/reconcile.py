@@ -51,18 +51,35 @@ class PassReport:
     seconds: float = 0.0
 
 
+class _NoState(Exception):
+    """The facility has never been reconciled: its state row must exist first."""
+
+
 def _lock_state(facility: Facility) -> ReconcilerState | None:
     """The facility's state row, locked; None while another pass holds it."""
-    locked = ReconcilerState.objects.select_for_update(skip_locked=True).filter(facility=facility)
-    state = locked.first()
-    if state is None:  # the first pass ever, or another pass holds it
-        ReconcilerState.objects.get_or_create(facility=facility)
-        state = locked.first()
+    state = (
+        ReconcilerState.objects.select_for_update(skip_locked=True)
+        .filter(facility=facility)
+        .first()
+    )
+    if state is None and not ReconcilerState.objects.filter(facility=facility).exists():
+        raise _NoState
     return state
 
 
 def reconcile_facility(*, facility: Facility, now: datetime | None = None) -> PassReport:
-    """Evaluates every rule for ``facility`` at ``now``."""
+    """Evaluates every rule for ``facility`` at ``now``; skips (and says so)
+    while another pass of the same facility runs."""
+    try:
+        return _pass(facility, now)
+    except _NoState:
+        # Created in its own transaction, so a concurrent first pass finds
+        # it locked and skips instead of waiting on an uncommitted insert.
+        ReconcilerState.objects.get_or_create(facility=facility)
+        return _pass(facility, now)
+
+
+def _pass(facility: Facility, now: datetime | None) -> PassReport:
     started = time.perf_counter()
     now = now or timezone.now()
     report = PassReport(facility=facility.code)
