@@ -1,8 +1,12 @@
 """Reads of the alerts app, always scoped to the caller's facilities."""
 
-from django.db.models import QuerySet
+from datetime import datetime
 
-from alerts.models import UNRESOLVED, Alert, Notification
+from django.db.models import Min, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from alerts.models import UNRESOLVED, Alert, Notification, ReconcilerState
+from custody.models import Facility
 from custody.selectors import visible_facility_ids
 
 
@@ -23,3 +27,13 @@ def open_alerts(*, user, facility=None) -> QuerySet[Alert]:
 
 def notification_list(*, alert: Alert) -> QuerySet[Notification]:
     return alert.notifications.select_related("channel").order_by("created_at", "id")
+
+
+def reconciler_oldest_pass() -> datetime | None:
+    """The last pass of the facility reconciled longest ago (its creation, if
+    never reconciled): the watchdog's rule (``alerts.services.watchdog``) in
+    one query, cheap enough for the red banner on every page. None without
+    facilities."""
+    last_pass = ReconcilerState.objects.filter(facility=OuterRef("pk")).values("last_pass_at")
+    oldest = Min(Coalesce(Subquery(last_pass[:1]), "created_at"))
+    return Facility.objects.aggregate(oldest=oldest)["oldest"]

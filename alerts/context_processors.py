@@ -1,0 +1,30 @@
+"""The red banner of invariant 8, on every page rendered with a request."""
+
+from django.utils import timezone
+
+from alerts.selectors import reconciler_oldest_pass
+from alerts.services.policy import reconcile_period
+
+NO_BANNER = {"reconciler_stale": False, "reconciler_last_pass_at": None}
+
+
+def reconciler_banner(request) -> dict:
+    """``reconciler_stale`` when some facility's last pass (or creation, never
+    reconciled) is older than twice the period, as ``/healthz`` decides; and
+    ``reconciler_last_pass_at``, since when. One query, once per request, for
+    signed-in people only: the sign-in page stays free of database reads
+    (anyone may load it, as often as they like), and ``/healthz`` already
+    tells the outside world."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return NO_BANNER
+    state = getattr(request, "_reconciler_banner", None)
+    if state is None:
+        oldest = reconciler_oldest_pass()
+        horizon = timezone.now() - 2 * reconcile_period()
+        state = {
+            "reconciler_stale": oldest is not None and oldest < horizon,
+            "reconciler_last_pass_at": oldest,
+        }
+        request._reconciler_banner = state
+    return state
