@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from custody.models import Device, Facility, Inmate, Location, Movement
 
@@ -26,10 +27,11 @@ class AlertKind(models.TextChoices):
 
 
 class Severity(models.TextChoices):
-    CRITICAL = "critical", _("Critical")
-    HIGH = "high", _("High")
-    MEDIUM = "medium", _("Medium")
-    LOW = "low", _("Low")
+    # A context: "Medium" is also a security level, and Spanish says them apart.
+    CRITICAL = "critical", pgettext_lazy("severity", "Critical")
+    HIGH = "high", pgettext_lazy("severity", "High")
+    MEDIUM = "medium", pgettext_lazy("severity", "Medium")
+    LOW = "low", pgettext_lazy("severity", "Low")
 
 
 # DESIGN.md's table; the dashboard sorts by rank (0 first).
