@@ -5,19 +5,13 @@ from django.utils import timezone
 from alerts.selectors import reconciler_oldest_pass
 from alerts.services.policy import reconcile_period
 
-NO_BANNER = {"reconciler_stale": False, "reconciler_last_pass_at": None}
-
 
 def reconciler_banner(request) -> dict:
     """``reconciler_stale`` when some facility's last pass (or creation, never
     reconciled) is older than twice the period, as ``/healthz`` decides; and
-    ``reconciler_last_pass_at``, since when. One query, once per request, for
-    signed-in people only: the sign-in page stays free of database reads
-    (anyone may load it, as often as they like), and ``/healthz`` already
-    tells the outside world."""
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return NO_BANNER
+    ``reconciler_last_pass_at``, since when. One query, once per request,
+    on every page, the sign-in page included: a guard starting a shift sees
+    it before anything else."""
     state = getattr(request, "_reconciler_banner", None)
     if state is None:
         oldest = reconciler_oldest_pass()

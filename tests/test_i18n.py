@@ -31,6 +31,7 @@ def _default_language_afterwards():
 # --- Pages ------------------------------------------------------------------
 
 
+@pytest.mark.django_db
 def test_login_page_is_spanish_by_default(client):
     response = client.get("/login/")
     page = response.content.decode()
@@ -40,6 +41,7 @@ def test_login_page_is_spanish_by_default(client):
     assert "Sign in" not in page
 
 
+@pytest.mark.django_db
 def test_login_page_is_english_when_the_browser_asks(client):
     page = client.get("/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert '<html lang="en">' in page
@@ -47,6 +49,7 @@ def test_login_page_is_english_when_the_browser_asks(client):
     assert "Iniciar sesión" not in page
 
 
+@pytest.mark.django_db
 def test_language_switcher_turns_the_pages_english(client):
     response = client.post("/i18n/setlang/", {"language": "en", "next": "/login/"})
     assert response.status_code == 302
