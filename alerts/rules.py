@@ -259,32 +259,30 @@ class ImpossibleTravel:
         if not window:
             return []
         fresh = _new_checkins(ctx)
+        neighbours = due.checkins_near(fresh, window)
         findings = {}
-        for start in range(0, len(fresh), due.QUERY_CHUNK):
-            chunk = fresh[start : start + due.QUERY_CHUNK]
-            neighbours = due.checkins_near(chunk, window)
-            for row in chunk:
-                for other in neighbours.get(row["inmate_id"], []):
-                    if (
-                        other["id"] != row["id"]
-                        and abs(other["observed_at"] - row["observed_at"]) < window
-                        and ctx.zone_of(other["location_id"]) != ctx.zone_of(row["location_id"])
-                    ):
-                        first, second = sorted((row, other), key=lambda r: r["observed_at"])
-                        findings[row["inmate_id"]] = Finding(
-                            kind=self.kind,
-                            subject=f"inmate:{row['inmate_id']}",
-                            due_at=second["observed_at"],
-                            inmate_id=row["inmate_id"],
-                            location_id=second["location_id"],
-                            details={
-                                "first": _checkin_observation(first),
-                                "second": _checkin_observation(second),
-                                "seconds_apart": (
-                                    second["observed_at"] - first["observed_at"]
-                                ).total_seconds(),
-                            },
-                        )
+        for row in fresh:
+            for other in neighbours.get(row["inmate_id"], []):
+                if (
+                    other["id"] != row["id"]
+                    and abs(other["observed_at"] - row["observed_at"]) < window
+                    and ctx.zone_of(other["location_id"]) != ctx.zone_of(row["location_id"])
+                ):
+                    first, second = sorted((row, other), key=lambda r: r["observed_at"])
+                    findings[row["inmate_id"]] = Finding(
+                        kind=self.kind,
+                        subject=f"inmate:{row['inmate_id']}",
+                        due_at=second["observed_at"],
+                        inmate_id=row["inmate_id"],
+                        location_id=second["location_id"],
+                        details={
+                            "first": _checkin_observation(first),
+                            "second": _checkin_observation(second),
+                            "seconds_apart": (
+                                second["observed_at"] - first["observed_at"]
+                            ).total_seconds(),
+                        },
+                    )
         return list(findings.values())
 
     def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:

@@ -8,6 +8,7 @@ index each query relies on is named beside it.
 
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Q
 
 from custody.models import (
@@ -66,22 +67,48 @@ def checkins_received(
     return list(rows.values(*CHECKIN_FIELDS))
 
 
+NEAR_SQL = """
+SELECT DISTINCT n.id, n.inmate_id, n.observed_at, n.location_id, l.code, n.method
+FROM unnest(%s::bigint[], %s::timestamptz[]) AS c (inmate_id, observed_at)
+JOIN custody_checkin n
+  ON n.inmate_id = c.inmate_id
+ AND n.observed_at > c.observed_at - %s AND n.observed_at < c.observed_at + %s
+JOIN custody_location l ON l.id = n.location_id
+"""
+
+
 def checkins_near(rows: list[dict], window: timedelta) -> dict[int, list[dict]]:
     """By inmate, every scan within ``window`` of one of ``rows`` (same
-    person), one query per ``QUERY_CHUNK`` rows (``checkin_inmate_time``)."""
+    person), on ``checkin_inmate_time``: one joined query on PostgreSQL,
+    one per ``QUERY_CHUNK`` rows elsewhere."""
     near: dict[int, list[dict]] = {}
-    for start in range(0, len(rows), QUERY_CHUNK):
-        condition = Q()
-        for row in rows[start : start + QUERY_CHUNK]:
-            condition |= Q(
-                inmate_id=row["inmate_id"],
-                observed_at__gt=row["observed_at"] - window,
-                observed_at__lt=row["observed_at"] + window,
+    if not rows:
+        return near
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                NEAR_SQL,
+                [
+                    [row["inmate_id"] for row in rows],
+                    [row["observed_at"] for row in rows],
+                    window,
+                    window,
+                ],
             )
-        for other in CheckIn.objects.filter(condition).values(*CHECKIN_FIELDS):
-            bucket = near.setdefault(other["inmate_id"], [])
-            if other not in bucket:
-                bucket.append(other)
+            found = [dict(zip(CHECKIN_FIELDS, values, strict=True)) for values in cursor]
+    else:
+        found = []
+        for start in range(0, len(rows), QUERY_CHUNK):
+            condition = Q()
+            for row in rows[start : start + QUERY_CHUNK]:
+                condition |= Q(
+                    inmate_id=row["inmate_id"],
+                    observed_at__gt=row["observed_at"] - window,
+                    observed_at__lt=row["observed_at"] + window,
+                )
+            found.extend(CheckIn.objects.filter(condition).values(*CHECKIN_FIELDS).distinct())
+    for other in found:
+        near.setdefault(other["inmate_id"], []).append(other)
     return near
 
 
