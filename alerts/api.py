@@ -67,6 +67,14 @@ class ResolveSerializer(serializers.Serializer):
         max_length=4000,
         help_text=_("What happened and what was done (required, kept in the ledger)."),
     )
+    declare = serializers.ChoiceField(
+        choices=[("missing", _("Missing")), ("escaped", _("Escaped"))],
+        required=False,
+        help_text=_(
+            "Also record the person as missing or escaped (from in custody): they leave "
+            "the check schedule and stay unaccounted until a return movement."
+        ),
+    )
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -129,7 +137,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         """Close the alert with a written reason (at least 10 characters)."""
         serializer = ResolveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return self._act(services.alert_resolve, resolution=serializer.validated_data["resolution"])
+        return self._act(services.alert_resolve, **serializer.validated_data)
 
     @extend_schema(responses={200: NotificationSerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)

@@ -152,7 +152,10 @@ def alert_resolve(request, pk):
         request,
         pk,
         lambda alert: services.alert_resolve(
-            alert=alert, by=request.user, resolution=request.POST.get("resolution", "")
+            alert=alert,
+            by=request.user,
+            resolution=request.POST.get("resolution", ""),
+            declare=request.POST.get("declare") or None,
         ),
         _("Alert resolved."),
     )

@@ -263,3 +263,64 @@ def test_a_stopped_reconciler_fails_healthz_opens_an_alert_and_the_gap_is_kept(w
     assert alert.status == AlertStatus.RESOLVED
     assert alert.resolved_by_observation["gap_seconds"] == pytest.approx(36.0)
     assert ReconcilerState.objects.get(facility=w["facility"]).last_pass_at == resumed
+
+
+# --- Declaring a person gone ------------------------------------------------
+
+
+def test_resolving_as_missing_records_the_person_gone_until_a_return(w, api_as):
+    from custody import services
+    from custody.models import Inmate
+
+    alert = _missed(w)
+    reason = "No está en su celda ni en el sector; búsqueda en curso."
+    with time_machine.travel(MISSED + timedelta(minutes=1), tick=False):
+        response = api_as(w["sup"]).post(
+            f"/api/v1/alerts/{alert.pk}/resolve/",
+            {"resolution": reason, "declare": "missing"},
+            format="json",
+        )
+    assert response.status_code == 200, response.content
+    person = Inmate.objects.get(pk=w["inmate"].pk)
+    assert person.status == "missing" and person.cell is not None
+    event = LedgerEvent.objects.get(action="inmate.declared_missing")
+    assert event.data["reason"] == reason and event.actor == f"user:{w['sup'].username}"
+    # Off the schedule: no new missed check-in, however long; still unaccounted.
+    reconcile(w["facility"], MISSED + timedelta(hours=5))
+    assert Alert.objects.filter(kind=AlertKind.MISSED_CHECKIN).count() == 1
+    counts = api_as(w["sup"]).get(f"/api/v1/facilities/{w['facility'].code}/headcount/").json()
+    assert counts["unaccounted"] == 1 and counts["present"] == 0
+    # Found: a return movement brings them back into custody and the schedule.
+    with time_machine.travel(MISSED + timedelta(hours=6), tick=False):
+        back = services.movement_request(
+            inmate=person, kind="return", by=w["sup"], to_location=person.cell
+        )
+        services.movement_approve(movement=back, by=w["sup"])
+        services.movement_arrive(movement=back, by=w["sup"])
+    assert Inmate.objects.get(pk=person.pk).status == "in_custody"
+
+
+def test_only_a_person_in_custody_behind_an_alert_can_be_declared_gone(w, api_as):
+    alert = _missed(w)
+    client = api_as(w["sup"])
+    bad = client.post(
+        f"/api/v1/alerts/{alert.pk}/resolve/",
+        {"resolution": "Se fue por el muro norte.", "declare": "vanished"},
+        format="json",
+    )
+    assert bad.status_code == 400 and "declare" in bad.json()["errors"]
+    reader_alert = Alert.objects.create(
+        facility=w["facility"],
+        kind=AlertKind.DEVICE_OFFLINE,
+        severity="medium",
+        dedup_key="device_offline:device:test",
+        opened_at=timezone.now(),
+    )
+    refused = client.post(
+        f"/api/v1/alerts/{reader_alert.pk}/resolve/",
+        {"resolution": "El lector fue robado del sector.", "declare": "escaped"},
+        format="json",
+    )
+    assert refused.status_code == 400
+    reader_alert.refresh_from_db()
+    assert reader_alert.status == AlertStatus.OPEN  # nothing half done

@@ -208,6 +208,23 @@ def test_supervisor_acknowledges_then_resolves_with_a_written_reason(client, w):
     assert f'id="alert-{alert.pk}"' not in page(response)
 
 
+def test_a_supervisor_can_declare_the_person_missing_while_resolving(client, w):
+    from custody.models import Inmate, LedgerEvent
+
+    signed_in(client, w.sup)
+    alert = open_alert(AlertKind.MISSED_CHECKIN)
+    live = page(client.get(dashboard_url(w.facility, "live/"), **HTMX))
+    assert f'id="declare-{alert.pk}"' in live and "búsqueda en curso" in live
+    response = client.post(
+        f"/dashboard/alerts/{alert.pk}/resolve/",
+        {"resolution": "No aparece en el sector A; se inicia la búsqueda.", "declare": "missing"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert Inmate.objects.get(pk=alert.inmate_id).status == "missing"
+    assert LedgerEvent.objects.filter(action="inmate.declared_missing").count() == 1
+
+
 def test_without_javascript_the_buttons_post_and_come_back_to_the_dashboard(client, w):
     signed_in(client, w.sup)
     alert = open_alert(AlertKind.OVERDUE_TRANSFER)

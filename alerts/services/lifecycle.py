@@ -9,9 +9,9 @@ from alerts.models import UNRESOLVED, Alert, AlertStatus
 from alerts.services.notify import notify_resolved
 from alerts.services.recording import alert_event_data, alert_subject, record_alert_events
 from custody.exceptions import Conflict
-from custody.models import Role
+from custody.models import InmateStatus, Role
 from custody.selectors import visible_facility_ids
-from custody.services import ledger_append
+from custody.services import inmate_declare_absent, ledger_append
 
 ACTING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 MIN_RESOLUTION_LENGTH = 10
@@ -66,10 +66,16 @@ def alert_acknowledge(*, alert: Alert, by) -> Alert:
     return alert
 
 
+# Outcomes of a resolution that change the custody record too.
+DECLARATIONS = (InmateStatus.MISSING, InmateStatus.ESCAPED)
+
+
 @transaction.atomic
-def alert_resolve(*, alert: Alert, by, resolution: str) -> Alert:
+def alert_resolve(*, alert: Alert, by, resolution: str, declare: str | None = None) -> Alert:
     """Closes the alert with ``by``'s written reason; whoever heard of it
-    hears it is over."""
+    hears it is over. ``declare`` ("missing" or "escaped") also records the
+    person as gone, in the same transaction: they leave the observation
+    schedule and stay unaccounted until a return movement."""
     resolution = (resolution or "").strip()
     if len(resolution) < MIN_RESOLUTION_LENGTH:
         raise InvalidResolution(
@@ -78,6 +84,10 @@ def alert_resolve(*, alert: Alert, by, resolution: str) -> Alert:
     alert = _lock(alert, by)
     if alert.status not in UNRESOLVED:
         raise Conflict(_("This alert is already resolved."))
+    if declare:
+        if declare not in DECLARATIONS or alert.inmate_id is None:
+            raise InvalidResolution(_("Only a person can be declared missing or escaped."))
+        inmate_declare_absent(inmate=alert.inmate, status=declare, by=by, reason=resolution)
     now = timezone.now()
     alert.status = AlertStatus.RESOLVED
     alert.resolved_at = now

@@ -35,6 +35,7 @@ from custody.services.ledger import (
     ledger_verify,
 )
 from custody.services.movements import (
+    inmate_declare_absent,
     movement_approve,
     movement_arrive,
     movement_cancel,
@@ -51,6 +52,7 @@ __all__ = [
     "facility_create",
     "facility_update",
     "inmate_admit",
+    "inmate_declare_absent",
     "inmate_update",
     "inmates_admit_bulk",
     "ledger_append",

@@ -426,3 +426,38 @@ def _record(movement: Movement, *, by, inmate: Inmate | None = None, facility=No
         subject=inmate_subject(inmate),
         data=movement_event_data(movement, **extra),
     )
+
+
+ABSENT_STATUSES = (InmateStatus.MISSING, InmateStatus.ESCAPED)
+
+
+@transaction.atomic
+def inmate_declare_absent(*, inmate: Inmate, status: str, by, reason: str) -> Inmate:
+    """A supervisor records that a person in custody is not there: missing
+    (being searched for) or escaped. They leave the schedule (no more
+    missed check-ins) but stay expected and unaccounted in the headcount, in
+    their cell's unit, until a ``return`` movement brings them back."""
+    if status not in ABSENT_STATUSES:
+        raise ValidationError({"status": _("Declare a person missing or escaped.")})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Say why.")})
+    inmate.refresh_from_db(
+        from_queryset=Inmate.objects.select_for_update().select_related("facility")
+    )
+    _require_officer(by, inmate.facility)
+    _require_inmate_status(inmate, InmateStatus.IN_CUSTODY)
+    inmate.status = status
+    inmate.save(update_fields=["status", "updated_at"])
+    ledger_append(
+        facility=inmate.facility,
+        actor=by,
+        action=f"inmate.declared_{status}",
+        subject=inmate_subject(inmate),
+        data={
+            "status": status,
+            "cell": inmate.cell.code if inmate.cell_id else None,
+            "last_seen_at": inmate.last_seen_at,
+            "reason": reason.strip(),
+        },
+    )
+    return inmate
