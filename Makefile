@@ -53,7 +53,8 @@ messages: $(STAMP)
 	$(BIN)/python manage.py compilemessages -l es $(I18N_IGNORE)
 
 # Benchmarks (tests/bench/): figures printed and written to var/bench/, a
-# scratch database of their own (BENCH_DATABASE_URL, default custody_bench).
+# scratch database of their own (BENCH_DATABASE_URL; default custody_bench,
+# custody_bench_reconcile, custody_bench_lag), dropped and recreated each run.
 # One only, with its options: make bench BENCH_ARGS="ingest --checkins 50000".
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)

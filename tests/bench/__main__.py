@@ -7,7 +7,7 @@ its name to ``BENCHMARKS`` and ``make bench`` runs it too.
 import importlib
 import sys
 
-BENCHMARKS = ["ingest"]
+BENCHMARKS = ["ingest", "reconcile", "lag"]
 
 
 def main(argv: list[str]) -> int:

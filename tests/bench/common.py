@@ -50,9 +50,12 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def service_env(database_url: str = DATABASE_URL) -> dict:
+def service_env(database_url: str = DATABASE_URL, extra_env: dict | None = None) -> dict:
+    """The server processes' environment; ``extra_env`` overrides (e.g. another
+    ``REDIS_URL``, ``RECONCILE_EVERY_SECONDS``)."""
     env = dict(os.environ)
     env.update(SERVICE_ENV, DATABASE_URL=database_url, REDIS_URL=REDIS_URL)
+    env.update(extra_env or {})
     return env
 
 
@@ -88,7 +91,7 @@ def manage(database_url: str, *args: str) -> str:
     return _run([str(BIN / "python"), "manage.py", *args], service_env(database_url))
 
 
-def django_call(database_url: str, target: str, **kwargs):
+def django_call(database_url: str, target: str, *, extra_env: dict | None = None, **kwargs):
     """Runs ``module:function(**kwargs)`` under Django's settings in a
     subprocess and returns what it returns (JSON-serialisable). The benchmark
     process itself never imports Django: it only plays the clients."""
@@ -100,7 +103,9 @@ def django_call(database_url: str, target: str, **kwargs):
         "result = f(**json.loads(sys.argv[1]))\n"
         "print('\\n' + json.dumps(result))\n"
     )
-    out = _run([str(BIN / "python"), "-c", code, json.dumps(kwargs)], service_env(database_url))
+    out = _run(
+        [str(BIN / "python"), "-c", code, json.dumps(kwargs)], service_env(database_url, extra_env)
+    )
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -152,7 +157,12 @@ class Server:
 
 
 def start_gunicorn(
-    *, database_url: str = DATABASE_URL, workers: int, worker_class: str = "sync", name: str
+    *,
+    database_url: str = DATABASE_URL,
+    workers: int,
+    worker_class: str = "sync",
+    name: str,
+    extra_env: dict | None = None,
 ) -> Server:
     """gunicorn on a free loopback port, as in the Procfile; waits for /healthz."""
     port = free_port()
@@ -174,7 +184,11 @@ def start_gunicorn(
         cmd.append("--no-control-socket")
     with open(log_path, "wb") as out:
         process = subprocess.Popen(
-            cmd, cwd=REPO, env=service_env(database_url), stdout=out, stderr=subprocess.STDOUT
+            cmd,
+            cwd=REPO,
+            env=service_env(database_url, extra_env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     server = Server(process, port, workers, worker_class, log_path)
     try:
