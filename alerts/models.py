@@ -65,8 +65,15 @@ class Alert(models.Model):
     occurrence after resolution is a new alert.
     """
 
+    # Foreign keys without an index of their own: the composite indexes below
+    # start with facility and inmate, and locations, devices and movements are
+    # never deleted. Each index costs on every pass that opens alerts.
     facility = models.ForeignKey(
-        Facility, on_delete=models.PROTECT, related_name="alerts", verbose_name=_("facility")
+        Facility,
+        on_delete=models.PROTECT,
+        related_name="alerts",
+        verbose_name=_("facility"),
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=32, choices=AlertKind.choices)
     severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices)
@@ -78,16 +85,16 @@ class Alert(models.Model):
     # kind + subject (``missed_checkin:inmate:42``): invariant 5.
     dedup_key = models.CharField(_("deduplication key"), max_length=128)
     inmate = models.ForeignKey(
-        Inmate, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Inmate, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     location = models.ForeignKey(
-        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     device = models.ForeignKey(
-        Device, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Device, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     movement = models.ForeignKey(
-        Movement, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Movement, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     # The deadline or observation that made it fire.
     due_at = models.DateTimeField(_("due at"), null=True, blank=True)
@@ -138,13 +145,8 @@ class Alert(models.Model):
             ),
         ]
         indexes = [
-            # The escalation sweep (alerts.services.escalation.escalate_due).
-            models.Index(
-                fields=["facility", "next_escalation_at"],
-                name="alert_escalation_due",
-                condition=Q(status="open"),
-            ),
-            # Dashboard and auto-resolution: a facility's unresolved alerts.
+            # Each pass locks its facility's unresolved alerts (auto-resolution,
+            # escalation); the dashboard lists them.
             models.Index(
                 fields=["facility", "kind"],
                 name="alert_unresolved",
@@ -260,7 +262,10 @@ class Notification(models.Model):
     receiver deduplicates on ``X-Custody-Delivery``.
     """
 
-    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="notifications")
+    # one_delivery_per_step starts with alert: no index of its own.
+    alert = models.ForeignKey(
+        Alert, on_delete=models.PROTECT, related_name="notifications", db_index=False
+    )
     channel = models.ForeignKey(
         NotificationChannel, on_delete=models.PROTECT, related_name="deliveries"
     )

@@ -58,6 +58,15 @@ class PassContext:
     checkins_since: datetime
     checkins_until: datetime
     _zones: dict | None = None
+    _new_checkins: list | None = None
+
+    def new_checkins(self) -> list[dict]:
+        """Scans received since the last pass, read once for every rule."""
+        if self._new_checkins is None:
+            self._new_checkins = due.checkins_received(
+                facility=self.facility, since=self.checkins_since, until=self.checkins_until
+            )
+        return self._new_checkins
 
     def zone_of(self, location_id: int) -> int:
         """The unit a location lies in: sightings in one zone are steps apart."""
@@ -197,12 +206,6 @@ class OverdueTransfer(_OverdueMovement):
     kinds = (MovementKind.TRANSFER,)
 
 
-def _new_checkins(ctx: PassContext, **filters) -> list[dict]:
-    return due.checkins_received(
-        facility=ctx.facility, since=ctx.checkins_since, until=ctx.checkins_until, **filters
-    )
-
-
 class OutOfPlace:
     """A new scan where neither the cell nor an open movement puts the person
     (the check-in service marks it; ``checkin_out_of_place`` finds it)."""
@@ -211,7 +214,7 @@ class OutOfPlace:
 
     def find(self, ctx: PassContext) -> list[Finding]:
         latest = {}
-        for row in _new_checkins(ctx, out_of_place=True):
+        for row in (r for r in ctx.new_checkins() if r["out_of_place"]):
             if (
                 row["inmate_id"] not in latest
                 or row["observed_at"] > latest[row["inmate_id"]]["observed_at"]
@@ -258,7 +261,7 @@ class ImpossibleTravel:
         window = ctx.travel_between_units
         if not window:
             return []
-        fresh = _new_checkins(ctx)
+        fresh = ctx.new_checkins()
         neighbours = due.checkins_near(fresh, window)
         findings = {}
         for row in fresh:

@@ -14,15 +14,16 @@ def first_escalation_at(ladder: tuple[Rung, ...], now: datetime) -> datetime | N
     return now + wait if wait else None
 
 
-def escalate_due(*, facility: Facility, now: datetime) -> list[Alert]:
-    """Moves every open alert past its time one rung up. The caller holds the
-    facility's pass lock and the alerts' row locks."""
-    due = list(
-        Alert.objects.select_for_update(of=("self",))
-        .select_related("facility", "inmate", "location")
-        .filter(facility=facility, status=AlertStatus.OPEN, next_escalation_at__lte=now)
-        .order_by("id")
-    )
+def escalate_due(*, facility: Facility, unresolved: list[Alert], now: datetime) -> list[Alert]:
+    """Moves every open alert past its time one rung up. ``unresolved`` are the
+    facility's unresolved alerts, already locked by the caller's pass."""
+    due = [
+        alert
+        for alert in unresolved
+        if alert.status == AlertStatus.OPEN
+        and alert.next_escalation_at is not None
+        and alert.next_escalation_at <= now
+    ]
     if not due:
         return []
     ladder = escalation_ladder(facility)

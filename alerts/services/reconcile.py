@@ -99,7 +99,8 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
         clearances.update(_stale_cleared(state, unresolved, now))
         opened = _open(facility, findings, unresolved, now)
         resolved = _auto_resolve(unresolved, clearances, now)
-        escalated = escalate_due(facility=facility, now=now)
+        still_open = [a for a in unresolved if a.status != AlertStatus.RESOLVED]
+        escalated = escalate_due(facility=facility, unresolved=still_open, now=now)
         notifications_create(
             steps=[Step(a, "opened", a.escalation_level) for a in opened]
             + [Step(a, "escalated", a.escalation_level) for a in escalated],

@@ -43,4 +43,5 @@ def record_alert_events(
         )
         for a in resolved
     ]
-    ledger_append_many(facility=facility, events=events)
+    if events:  # a quiet pass sends nothing (not even a savepoint)
+        ledger_append_many(facility=facility, events=events)

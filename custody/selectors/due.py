@@ -12,6 +12,8 @@ from django.db import connection
 from django.db.models import Q
 
 from custody.models import (
+    CLOCK_SKEW,
+    MAX_CHECKIN_AGE,
     CheckIn,
     Device,
     Facility,
@@ -35,7 +37,9 @@ def inmates_overdue(*, facility: Facility, deadline_before: datetime) -> list[tu
             facility=facility,
             status=InmateStatus.IN_CUSTODY,
             next_due_at__lt=deadline_before,
-        ).values_list("id", "cell_id", "next_due_at", "last_seen_at")
+        )
+        .order_by()
+        .values_list("id", "cell_id", "next_due_at", "last_seen_at")
     )
 
 
@@ -56,15 +60,22 @@ def checkins_at(pairs: list[tuple[int, datetime]]) -> dict[tuple[int, datetime],
     return found
 
 
-def checkins_received(
-    *, facility: Facility, since: datetime, until: datetime, out_of_place: bool | None = None
-) -> list[dict]:
-    """Scans that arrived in (since, until]: ``checkin_out_of_place`` for the
-    out-of-place ones, the BRIN ``checkin_received_brin`` for all."""
-    rows = CheckIn.objects.filter(facility=facility, received_at__gt=since, received_at__lte=until)
-    if out_of_place is not None:
-        rows = rows.filter(out_of_place=out_of_place)
-    return list(rows.values(*CHECKIN_FIELDS))
+def checkins_received(*, facility: Facility, since: datetime, until: datetime) -> list[dict]:
+    """Scans that arrived in (since, until], on the BRIN ``checkin_received_brin``.
+    A scan is stored only if observed at most ``MAX_CHECKIN_AGE`` before and
+    ``CLOCK_SKEW`` after its arrival, so bounding ``observed_at`` as well
+    prunes the search to this month's partition (and maybe the last)."""
+    return list(
+        CheckIn.objects.filter(
+            facility=facility,
+            received_at__gt=since,
+            received_at__lte=until,
+            observed_at__gte=since - MAX_CHECKIN_AGE - CLOCK_SKEW,
+            observed_at__lte=until + CLOCK_SKEW,
+        )
+        .order_by()
+        .values(*CHECKIN_FIELDS, "out_of_place")
+    )
 
 
 NEAR_SQL = """
@@ -125,7 +136,9 @@ def movements_overdue(
             status=MovementStatus.DEPARTED,
             kind__in=kinds,
             **{f"{deadline_field}__lt": before},
-        ).values_list("id", "inmate_id", "kind", deadline_field, "to_facility__code", "destination")
+        )
+        .order_by()
+        .values_list("id", "inmate_id", "kind", deadline_field, "to_facility__code", "destination")
     )
 
 
@@ -150,6 +163,7 @@ def devices_silent(*, facility: Facility, since: datetime) -> list[tuple]:
     devices not heard from since ``since`` (never heard: created before it)."""
     return list(
         Device.objects.filter(facility=facility, is_active=True)
+        .order_by()
         .filter(
             Q(last_heartbeat_at__lt=since) | Q(last_heartbeat_at__isnull=True, created_at__lt=since)
         )
