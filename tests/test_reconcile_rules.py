@@ -290,3 +290,18 @@ def test_a_pass_costs_the_same_queries_for_3_or_30_people_due(db):
     many = _pass_queries(factories.FacilityFactory(), 30, at)
     assert few == many, (few, many)
     assert few[1] < few[0] <= 40  # opening writes more than a quiet pass, both bounded
+
+
+def test_a_facility_sets_its_own_limits(w):
+    from alerts.models import AlertPolicy
+
+    AlertPolicy.objects.create(
+        facility=w.facility, device_offline_after_seconds=120, travel_between_units_seconds=0
+    )
+    keep_reader_alive(w, T0)
+    at = T0 + timedelta(minutes=2, seconds=1)
+    scan(w.key, w.inmate, w.a1, at - timedelta(seconds=40))
+    scan(w.key, w.inmate, w.b1, at - timedelta(seconds=30))  # the walk check is off
+    keep_reader_alive(w, T0)
+    reconcile(w.facility, at)
+    assert sorted(a.kind for a in alerts()) == [AlertKind.DEVICE_OFFLINE, AlertKind.OUT_OF_PLACE]

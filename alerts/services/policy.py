@@ -46,8 +46,12 @@ def rung_after(ladder: tuple[Rung, ...], level: int) -> Rung | None:
 
 
 def alert_policy(facility: Facility) -> AlertPolicy:
-    """The facility's row, or the defaults (unsaved) when it has none."""
-    return AlertPolicy.objects.filter(facility=facility).first() or AlertPolicy(facility=facility)
+    """The facility's row, or the defaults (unsaved) when it has none; no
+    query when it came with ``select_related("alert_policy")``."""
+    try:
+        return facility.alert_policy
+    except AlertPolicy.DoesNotExist:
+        return AlertPolicy(facility=facility)
 
 
 def reconcile_period() -> timedelta:

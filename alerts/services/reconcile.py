@@ -57,8 +57,11 @@ class _NoState(Exception):
 
 def _lock_state(facility: Facility) -> ReconcilerState | None:
     """The facility's state row, locked; None while another pass holds it."""
+    # The facility's alert policy comes along (one query, not two); only the
+    # state row is locked.
     state = (
-        ReconcilerState.objects.select_for_update(skip_locked=True)
+        ReconcilerState.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("facility__alert_policy")
         .filter(facility=facility)
         .first()
     )
@@ -122,7 +125,7 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
 
 
 def _context(facility: Facility, state: ReconcilerState, now: datetime) -> rules.PassContext:
-    policy = alert_policy(facility)
+    policy = alert_policy(state.facility)
     until = now - CHECKIN_SETTLE
     since = state.checkins_read_until or (now - FIRST_LOOK_BACK)
     return rules.PassContext(

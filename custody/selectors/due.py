@@ -85,6 +85,8 @@ JOIN custody_checkin n
   ON n.inmate_id = c.inmate_id
  AND n.observed_at > c.observed_at - %s AND n.observed_at < c.observed_at + %s
 JOIN custody_location l ON l.id = n.location_id
+-- Constant bounds as well, so the planner prunes to the months concerned.
+WHERE n.observed_at > %s AND n.observed_at < %s
 """
 
 
@@ -104,6 +106,8 @@ def checkins_near(rows: list[dict], window: timedelta) -> dict[int, list[dict]]:
                     [row["observed_at"] for row in rows],
                     window,
                     window,
+                    min(row["observed_at"] for row in rows) - window,
+                    max(row["observed_at"] for row in rows) + window,
                 ],
             )
             found = [dict(zip(CHECKIN_FIELDS, values, strict=True)) for values in cursor]
