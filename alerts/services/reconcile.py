@@ -170,26 +170,39 @@ def _open(facility: Facility, findings, unresolved: list[Alert], now: datetime) 
     silenced = _recently_resolved_by_hand(facility, candidates, now)
     ladder = escalation_ladder(facility)
     rows = [
-        Alert(
-            facility=facility,
-            kind=f.kind,
-            severity=SEVERITY_OF[f.kind],
-            severity_rank=SEVERITY_RANK[SEVERITY_OF[f.kind]],
-            dedup_key=key,
-            inmate_id=f.inmate_id,
-            location_id=f.location_id,
-            device_id=f.device_id,
-            movement_id=f.movement_id,
-            due_at=f.due_at,
-            details=f.details,
-            opened_at=now,
-            escalation_level=ladder[0].level,
-            next_escalation_at=first_escalation_at(ladder, now),
-        )
+        alert_build(facility=facility, finding=f, ladder=ladder, now=now)
         for key, f in candidates.items()
         if key not in silenced
     ]
-    # The partial unique index is the last word when two passes race.
+    return alerts_insert_new(facility=facility, rows=rows, now=now)
+
+
+def alert_build(*, facility: Facility, finding: rules.Finding, ladder, now: datetime) -> Alert:
+    """An unsaved alert for ``finding``, on the first rung of ``ladder``."""
+    return Alert(
+        facility=facility,
+        kind=finding.kind,
+        severity=SEVERITY_OF[finding.kind],
+        severity_rank=SEVERITY_RANK[SEVERITY_OF[finding.kind]],
+        dedup_key=finding.dedup_key,
+        inmate_id=finding.inmate_id,
+        location_id=finding.location_id,
+        device_id=finding.device_id,
+        movement_id=finding.movement_id,
+        due_at=finding.due_at,
+        details=finding.details,
+        opened_at=now,
+        escalation_level=ladder[0].level,
+        next_escalation_at=first_escalation_at(ladder, now),
+    )
+
+
+def alerts_insert_new(*, facility: Facility, rows: list[Alert], now: datetime) -> list[Alert]:
+    """Inserts ``rows`` and returns those that opened: the partial unique
+    index is the last word when two passes race, so a key already open is
+    skipped, never doubled."""
+    if not rows:
+        return []
     Alert.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     return list(
         Alert.objects.filter(

@@ -8,10 +8,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from alerts.models import SEVERITY_OF, SEVERITY_RANK, Alert, AlertKind, ReconcilerState
-from alerts.services.escalation import first_escalation_at
+from alerts.models import Alert, AlertKind, ReconcilerState
+from alerts.rules import Finding
 from alerts.services.notify import Step, notifications_create
 from alerts.services.policy import escalation_ladder, reconcile_period
+from alerts.services.reconcile import alert_build, alerts_insert_new
 from alerts.services.recording import record_alert_events
 from custody.models import Facility
 from custody.selectors import due
@@ -70,34 +71,26 @@ def stale_alerts_open(*, now: datetime | None = None) -> list[Alert]:
 
 
 def _open_stale(facility: Facility, now: datetime) -> Alert | None:
-    kind = AlertKind.RECONCILER_STALE
-    key = f"{kind}:facility:{facility.pk}"
     last = (
         ReconcilerState.objects.filter(facility=facility)
         .values_list("last_pass_at", flat=True)
         .first()
     )
-    ladder = escalation_ladder(facility)
-    Alert.objects.bulk_create(
-        [
-            Alert(
-                facility=facility,
-                kind=kind,
-                severity=SEVERITY_OF[kind],
-                severity_rank=SEVERITY_RANK[SEVERITY_OF[kind]],
-                dedup_key=key,
-                due_at=(last or facility.created_at) + 2 * reconcile_period(),
-                details={"last_pass_at": last.isoformat() if last else None},
-                opened_at=now,
-                escalation_level=ladder[0].level,
-                next_escalation_at=first_escalation_at(ladder, now),
-            )
-        ],
-        ignore_conflicts=True,
+    finding = Finding(
+        kind=AlertKind.RECONCILER_STALE,
+        subject=f"facility:{facility.pk}",
+        due_at=(last or facility.created_at) + 2 * reconcile_period(),
+        details={"last_pass_at": last.isoformat() if last else None},
     )
-    alert = Alert.objects.filter(dedup_key=key, opened_at=now).select_related("facility").first()
-    if alert is None:
+    ladder = escalation_ladder(facility)
+    opened = alerts_insert_new(
+        facility=facility,
+        rows=[alert_build(facility=facility, finding=finding, ladder=ladder, now=now)],
+        now=now,
+    )
+    if not opened:  # already open
         return None
+    alert = opened[0]
     notifications_create(steps=[Step(alert, "opened", alert.escalation_level)], now=now)
     record_alert_events(facility=facility, opened=[alert])
     return alert
