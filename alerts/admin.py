@@ -22,7 +22,16 @@ class EscalationLevelAdmin(RecordAdmin):
 
 @admin.register(NotificationChannel)
 class NotificationChannelAdmin(RecordAdmin):
-    list_display = ["facility", "level", "name", "kind", "target", "min_severity", "is_active"]
+    list_display = [
+        "facility",
+        "level",
+        "name",
+        "kind",
+        "target",
+        "unit",
+        "min_severity",
+        "is_active",
+    ]
     list_filter = ["facility", "kind", "is_active"]
 
 

@@ -5,13 +5,14 @@ the reconciliation rules in ``alerts.rules``.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from custody.models import Device, Facility, Inmate, Location, Movement
+from custody.models import Device, Facility, Inmate, Location, LocationKind, Movement
 
 
 class AlertKind(models.TextChoices):
@@ -227,6 +228,16 @@ class NotificationChannel(models.Model):
         choices=Severity.choices,
         default=Severity.MEDIUM,
     )
+    # A unit supervisor's pager hears only about their own unit.
+    unit = models.ForeignKey(
+        Location,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("only this unit"),
+        help_text=_("Empty: alerts of the whole facility."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -239,6 +250,29 @@ class NotificationChannel(models.Model):
 
     def __str__(self):
         return f"{self.facility.code} L{self.level} {self.name}"
+
+    def clean(self):
+        if self.unit_id and (
+            self.unit.facility_id != self.facility_id or self.unit.kind != LocationKind.UNIT
+        ):
+            raise ValidationError({"unit": _("Choose a unit of this facility.")})
+
+    def hears(self, alert: "Alert") -> bool:
+        """Whether this channel is told about ``alert`` (rung aside)."""
+        if self.facility_id != alert.facility_id:
+            return False
+        if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[self.min_severity]:
+            return False
+        return self.unit_id is None or self.unit_id == alert_unit_id(alert)
+
+
+def alert_unit_id(alert: "Alert") -> int | None:
+    """The unit an alert's place lies in: the place itself if it is a unit,
+    else its parent (a cell's unit). Needs ``alert.location`` loaded."""
+    location = alert.location if alert.location_id else None
+    if location is None:
+        return None
+    return location.pk if location.kind == LocationKind.UNIT else location.parent_id
 
 
 class NotificationEvent(models.TextChoices):

@@ -321,3 +321,26 @@ def test_only_a_person_in_custody_behind_an_alert_can_be_declared_gone(w, api_as
     assert refused.status_code == 400
     reader_alert.refresh_from_db()
     assert reader_alert.status == AlertStatus.OPEN  # nothing half done
+
+
+def test_a_unit_supervisors_channel_hears_only_about_that_unit(w):
+    from django.core.exceptions import ValidationError
+
+    a_unit = w["inmate"].cell.parent
+    with time_machine.travel(T0, tick=False):
+        b_cell = factories.CellFactory(facility=w["facility"], code="B-01")
+        factories.InmateFactory(
+            facility=w["facility"], cell=b_cell, booking_number="GT-2", admitted_at=T0
+        )
+    NotificationChannel.objects.filter(facility=w["facility"]).delete()
+    pager_a = NotificationChannel.objects.create(
+        facility=w["facility"], name="Sector A", kind="email", target="a@fj2.gob.gt", unit=a_unit
+    )
+    reconcile(w["facility"], MISSED)
+    heard = Notification.objects.filter(channel=pager_a)
+    assert [n.alert.inmate.booking_number for n in heard] == ["GT-1"]
+    # A unit of another facility, or a cell, is refused.
+    with pytest.raises(ValidationError):
+        NotificationChannel(
+            facility=w["facility"], name="x", kind="email", target="x@x.gt", unit=b_cell
+        ).full_clean()

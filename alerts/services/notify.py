@@ -23,7 +23,6 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from alerts.models import (
-    SEVERITY_RANK,
     Alert,
     ChannelKind,
     DeliveryStatus,
@@ -73,13 +72,8 @@ def notifications_create(*, steps: list[Step], now: datetime) -> int:
     )
     rows = []
     for step in steps:
-        rank = SEVERITY_RANK[step.alert.severity]
         for channel in channels:
-            if (
-                channel.facility_id == step.alert.facility_id
-                and channel.level == step.level
-                and rank <= SEVERITY_RANK[channel.min_severity]
-            ):
+            if channel.level == step.level and channel.hears(step.alert):
                 rows.append(
                     Notification(
                         alert=step.alert,
