@@ -305,3 +305,14 @@ def test_a_facility_sets_its_own_limits(w):
     keep_reader_alive(w, T0)
     reconcile(w.facility, at)
     assert sorted(a.kind for a in alerts()) == [AlertKind.DEVICE_OFFLINE, AlertKind.OUT_OF_PLACE]
+
+
+def test_a_missing_person_seen_by_a_reader_raises_out_of_place(w):
+    """Declared missing, then scanned: the reader saw someone no movement
+    puts anywhere, and the supervisor must hear it at once."""
+    Inmate.objects.filter(pk=w.inmate.pk).update(status="missing")
+    at = T0 + timedelta(hours=2)
+    scan(w.key, w.inmate, w.a1, at)
+    reconcile(w.facility, at + timedelta(seconds=10))
+    [alert] = alerts(AlertKind.OUT_OF_PLACE)
+    assert alert.inmate == w.inmate and alert.location == w.a1
