@@ -59,6 +59,15 @@ class PassContext:
     checkins_until: datetime
     _zones: dict | None = None
     _new_checkins: list | None = None
+    _overdue_movements: list | None = None
+
+    def overdue_movements(self) -> list[dict]:
+        """Late returns and late arrivals, read once for both rules."""
+        if self._overdue_movements is None:
+            self._overdue_movements = due.movements_overdue(
+                facility=self.facility, outings=OUTINGS, before=self.now - self.movement_grace
+            )
+        return self._overdue_movements
 
     def new_checkins(self) -> list[dict]:
         """Scans received since the last pass, read once for every rule."""
@@ -153,26 +162,21 @@ class _OverdueMovement:
     kinds: tuple
 
     def find(self, ctx: PassContext) -> list[Finding]:
-        rows = due.movements_overdue(
-            facility=ctx.facility,
-            kinds=self.kinds,
-            deadline_field=self.deadline,
-            before=ctx.now - ctx.movement_grace,
-        )
         return [
             Finding(
                 kind=self.kind,
-                subject=f"movement:{movement_id}",
-                due_at=deadline,
-                inmate_id=inmate_id,
-                movement_id=movement_id,
+                subject=f"movement:{row['id']}",
+                due_at=row[self.deadline],
+                inmate_id=row["inmate_id"],
+                movement_id=row["id"],
                 details={
-                    "movement_kind": kind,
-                    "to_facility": to_facility,
-                    "destination": destination,
+                    "movement_kind": row["kind"],
+                    "to_facility": row["to_facility__code"],
+                    "destination": row["destination"],
                 },
             )
-            for movement_id, inmate_id, kind, deadline, to_facility, destination in rows
+            for row in ctx.overdue_movements()
+            if row["kind"] in self.kinds
         ]
 
     def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:

@@ -22,6 +22,7 @@ from custody.models import (
     Location,
     LocationKind,
     Movement,
+    MovementKind,
     MovementStatus,
 )
 
@@ -127,22 +128,26 @@ def checkins_near(rows: list[dict], window: timedelta) -> dict[int, list[dict]]:
     return near
 
 
-def movements_overdue(
-    *, facility: Facility, kinds, deadline_field: str, before: datetime
-) -> list[tuple]:
-    """(id, inmate_id, kind, deadline, to_facility code, destination) of
-    departed movements past ``deadline_field`` (``movement_return_due`` /
-    ``movement_arrival_due``)."""
-    assert deadline_field in ("expected_back_at", "expected_arrival_at")
+def movements_overdue(*, facility: Facility, outings, before: datetime) -> list[dict]:
+    """Departed movements past their time, in one query: outings (``outings``
+    kinds) past ``expected_back_at`` (``movement_return_due``) and transfers
+    past ``expected_arrival_at`` (``movement_arrival_due``)."""
     return list(
-        Movement.objects.filter(
-            facility=facility,
-            status=MovementStatus.DEPARTED,
-            kind__in=kinds,
-            **{f"{deadline_field}__lt": before},
+        Movement.objects.filter(facility=facility, status=MovementStatus.DEPARTED)
+        .filter(
+            Q(kind__in=outings, expected_back_at__lt=before)
+            | Q(kind=MovementKind.TRANSFER, expected_arrival_at__lt=before)
         )
         .order_by()
-        .values_list("id", "inmate_id", "kind", deadline_field, "to_facility__code", "destination")
+        .values(
+            "id",
+            "inmate_id",
+            "kind",
+            "expected_back_at",
+            "expected_arrival_at",
+            "to_facility__code",
+            "destination",
+        )
     )
 
 
