@@ -28,7 +28,7 @@ from alerts.models import (
 )
 from alerts.services.escalation import escalate_due, first_escalation_at
 from alerts.services.notify import Step, notifications_create, notify_resolved
-from alerts.services.policy import alert_policy, escalation_ladder, realert_after, reconcile_period
+from alerts.services.policy import alert_policy, escalation_ladder, realert_after
 from alerts.services.recording import record_alert_events
 from custody.models import Facility
 
@@ -246,7 +246,3 @@ def _auto_resolve(unresolved: list[Alert], clearances: dict, now: datetime) -> l
         batch_size=500,
     )
     return resolved
-
-
-def reconcile_period_seconds() -> float:
-    return reconcile_period().total_seconds()
