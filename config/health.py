@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from alerts.services import reconciler_health, stale_alerts_open
+from alerts.services.notify import deliver_in_background
 from config.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,9 @@ def reconciler_state() -> tuple[str, str | None]:
     health = reconciler_health()
     if not health.ok:
         try:
-            stale_alerts_open()
+            opened = stale_alerts_open()
+            if opened:  # no worker may be alive to send them: send from here
+                deliver_in_background([alert.pk for alert in opened])
         except Exception:  # health must answer even if recording fails
             logger.exception("could not record the stale reconciler")
     last = health.last_reconciled_at.isoformat() if health.last_reconciled_at else None

@@ -344,3 +344,27 @@ def test_a_unit_supervisors_channel_hears_only_about_that_unit(w):
         NotificationChannel(
             facility=w["facility"], name="x", kind="email", target="x@x.gt", unit=b_cell
         ).full_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_every_worker_dead_the_web_process_sends_the_stale_alert(client, mailoutbox):
+    """No pass for a minute and no worker to send anything: the first
+    /healthz call records the stale reconciler and e-mails the ladder's
+    first rung from the web process itself."""
+    import threading
+
+    with time_machine.travel(T0, tick=False):
+        facility = factories.FacilityFactory()
+    NotificationChannel.objects.create(
+        facility=facility, level=0, name="Guardia", kind="email", target="jefe@fj2.gob.gt"
+    )
+    assert client.get("/healthz").status_code == 503
+    for thread in threading.enumerate():
+        if thread.name == "alert-delivery":
+            thread.join(timeout=10)
+    [message] = mailoutbox
+    assert message.to == ["jefe@fj2.gob.gt"] and facility.code in message.subject
+    delivery = Notification.objects.get()
+    assert delivery.status == "sent" and delivery.alert.kind == AlertKind.RECONCILER_STALE
+    client.get("/healthz")  # still stale: nothing opened or sent twice
+    assert len(mailoutbox) == 1 and Alert.objects.count() == 1

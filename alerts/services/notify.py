@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import smtplib
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -130,14 +131,16 @@ def wake_delivery() -> None:
         logger.warning("could not wake the notification worker: %s", exc)
 
 
-def _claim(now: datetime, limit: int) -> list[Notification]:
+def _claim(now: datetime, limit: int, alert_ids=None) -> list[Notification]:
+    due = Notification.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    if alert_ids is not None:
+        due = due.filter(alert_id__in=alert_ids)
     with transaction.atomic():
         rows = list(
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            due.select_for_update(skip_locked=True, of=("self",))
             .select_related(
                 "alert", "alert__facility", "alert__inmate", "alert__location", "channel"
             )
-            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
             .order_by("next_attempt_at", "id")[:limit]
         )
         if rows:
@@ -149,7 +152,7 @@ def _claim(now: datetime, limit: int) -> list[Notification]:
     return rows
 
 
-def deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+def deliver_due(*, now: datetime | None = None, limit: int = 200, alert_ids=None) -> dict[str, int]:
     """Sends what is due, a few rows at a time. Each row is claimed (attempt
     counted, lease set) before sending, so two workers never send the same
     row at once; a claim is small enough to be sent within its lease even if
@@ -158,13 +161,32 @@ def deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, i
     outcome = {"sent": 0, "retry": 0, "failed": 0}
     handled = 0
     while handled < limit:
-        rows = _claim(now, min(CLAIM_BATCH, limit - handled))
+        rows = _claim(now, min(CLAIM_BATCH, limit - handled), alert_ids)
         if not rows:
             break
         handled += len(rows)
         for row in rows:
             outcome[_deliver(row)] += 1
     return outcome
+
+
+def deliver_in_background(alert_ids: list[int]) -> threading.Thread:
+    """Sends these alerts' messages from this process, in a thread: for
+    ``reconciler_stale``, raised by the web process when the workers may be
+    the very thing that died. A live worker sweeping at the same time cannot
+    send a row twice (the claim), and the request does not wait."""
+
+    def run():
+        try:
+            deliver_due(alert_ids=alert_ids)
+        except Exception:
+            logger.exception("could not send the stale-reconciler alerts %s", alert_ids)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    thread = threading.Thread(target=run, name="alert-delivery", daemon=True)
+    thread.start()
+    return thread
 
 
 def _deliver(row: Notification) -> str:
