@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from django.db.models import Min, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from alerts.models import UNRESOLVED, Alert, Notification, ReconcilerState
+from alerts.models import UNRESOLVED, Alert, DeliveryStatus, Notification, ReconcilerState
 from custody.models import Facility
 from custody.selectors import visible_facility_ids
 
@@ -22,7 +22,16 @@ def open_alerts(*, user, facility=None) -> QuerySet[Alert]:
     alerts = alert_list(user=user).filter(status__in=UNRESOLVED)
     if facility is not None:
         alerts = alerts.filter(facility=facility)
-    return alerts.select_related("inmate__cell").order_by("severity_rank", "opened_at", "id")
+    # A message that could not be delivered is itself a gap a supervisor must see.
+    return (
+        alerts.select_related("inmate__cell")
+        .annotate(
+            deliveries_failed=Count(
+                "notifications", filter=Q(notifications__status=DeliveryStatus.FAILED)
+            )
+        )
+        .order_by("severity_rank", "opened_at", "id")
+    )
 
 
 def notification_list(*, alert: Alert) -> QuerySet[Notification]:

@@ -528,3 +528,27 @@ def test_the_banner_costs_one_query_and_shows_before_sign_in_too(
     with CaptureQueriesContext(connection) as ctx:
         assert 'class="banner-danger"' in page(client.get("/"))
     assert sum("reconcilerstate" in q["sql"] for q in ctx.captured_queries) == 1
+
+
+def test_an_undelivered_notification_is_shown_on_the_alert(client, w):
+    from alerts.models import Notification, NotificationChannel
+
+    alert = open_alert(AlertKind.MISSED_CHECKIN)
+    channel = NotificationChannel.objects.create(
+        facility=w.facility, name="Radio", kind="webhook", target="http://127.0.0.1:1/"
+    )
+    live = page(signed_in(client, w.sup).get(dashboard_url(w.facility, "live/"), **HTMX))
+    assert "no se pudo entregar" not in live
+    Notification.objects.create(
+        alert=alert,
+        channel=channel,
+        event="opened",
+        level=0,
+        status="failed",
+        attempts=10,
+        created_at=NOW,
+        next_attempt_at=NOW,
+        last_error="HTTP 410",
+    )
+    live = page(client.get(dashboard_url(w.facility, "live/"), **HTMX))
+    assert "1 aviso no se pudo entregar" in live
