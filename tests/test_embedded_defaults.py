@@ -82,6 +82,9 @@ def _embedded_env(var_dir: Path, port: int, run_dir: Path) -> dict:
         # gunicorn puts its control socket here instead of ~/.gunicorn, where
         # it would replace the socket of a gunicorn the developer has running.
         XDG_RUNTIME_DIR=str(run_dir),
+        # `run: export DEMO_READERS ?= 1`; a short period so the test is quick.
+        DEMO_READERS="1",
+        RECONCILE_EVERY_SECONDS="2",
     )
     assert not {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} & env.keys()
     return env
@@ -192,6 +195,7 @@ def stack(tmp_path_factory):
     # The `make run` recipe, step by step.
     _manage(env, "migrate", "--noinput")
     _manage(env, "seed_demo", "--inmates", "50")
+    _manage(env, "seed_demo_alerts")
     _manage(env, "collectstatic", "--noinput", "-v0")
     assert (var_dir / "custody.sqlite3").is_file(), "the embedded SQLite file is missing"
 
@@ -227,11 +231,19 @@ def stack(tmp_path_factory):
 
 
 def test_healthz_reports_sqlite_and_file_broker(stack):
-    status, body = stack.healthz
-    assert status == 200, (body, stack.log_tail())
+    _status, body = stack.healthz
     health = json.loads(body)
-    assert health["db"] == "ok", health
+    assert health["db"] == "ok", (health, stack.log_tail())
     assert health["broker"] == "ok", health
+    # Until beat's first pass the reconciler may rightly be stale; then 200.
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = _get(f"{stack.base_url}/healthz")
+        if status == 200:
+            break
+        assert time.monotonic() < deadline, (body, stack.log_tail())
+        time.sleep(0.5)
+    assert json.loads(body)["reconciler"] == "ok"
 
 
 def test_api_docs_and_their_assets_are_served_same_origin(stack):
@@ -297,3 +309,45 @@ def test_beat_runs_and_keeps_its_schedule_under_var(stack):
         if any(Path(arg).name == "celery" for arg in argv) and "beat" in argv
     ]
     assert beats, f"no live celery beat under honcho\n{stack.log_tail()}"
+
+
+def test_the_reconciler_catches_a_missed_check_in_on_the_embedded_defaults(stack):
+    """beat → file broker → worker → a pass on SQLite: a person overdue
+    gets a missed_checkin alert within a few periods."""
+    shell = (
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from custody.models import Device, Inmate\n"
+        "from alerts.models import Alert\n"
+        "import sys\n"
+        "if sys.argv[-1] == 'overdue':\n"
+        "    # The demo readers would scan them: retire the readers first.\n"
+        "    Device.objects.update(is_active=False)\n"
+        "    person = Inmate.objects.order_by('pk').first()\n"
+        "    Inmate.objects.filter(pk=person.pk).update(\n"
+        "        next_due_at=timezone.now() - timedelta(hours=1), last_seen_at=None)\n"
+        "    print(person.pk)\n"
+        "else:\n"
+        "    print(Alert.objects.filter(kind='missed_checkin').count())\n"
+    )
+
+    def run(arg: str) -> str:
+        done = subprocess.run(
+            [str(BIN / "python"), "-c", "import django; django.setup()\n" + shell, arg],
+            cwd=REPO,
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        return done.stdout.strip().splitlines()[-1]
+
+    run("overdue")
+    deadline = time.monotonic() + 40
+    while run("count") == "0":
+        assert time.monotonic() < deadline, f"no alert from the worker\n{stack.log_tail()}"
+        time.sleep(1)
+    status, body = _get(f"{stack.base_url}/healthz")
+    health = json.loads(body)
+    assert status == 200 and health["reconciler"] == "ok", (health, stack.log_tail())
