@@ -351,3 +351,20 @@ def test_the_reconciler_catches_a_missed_check_in_on_the_embedded_defaults(stack
     status, body = _get(f"{stack.base_url}/healthz")
     health = json.loads(body)
     assert status == 200 and health["reconciler"] == "ok", (health, stack.log_tail())
+
+
+def test_the_embedded_database_keeps_every_append_only_trigger(stack):
+    """SQLite rebuilds a table to alter it and drops its triggers with the
+    old one: after every migration, each guarded table still refuses."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(stack.var_dir / "custody.sqlite3")) as db:
+        triggers = {
+            name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        }
+    expected = {
+        f"{table}_no_{op}"
+        for table in ("custody_checkin", "custody_quarantinedcheckin", "custody_ledgerevent")
+        for op in ("update", "delete")
+    } | {"alerts_alert_no_delete", "alerts_alert_frozen", "alerts_notification_no_delete"}
+    assert expected <= triggers, expected - triggers

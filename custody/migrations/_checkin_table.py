@@ -95,9 +95,10 @@ def _append_only_sql(table: str, vendor: str) -> list[str]:
             f"CREATE TRIGGER custody_append_only_truncate BEFORE TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION custody_refuse_change()",
         ]
-    # SQLite (the embedded demo): no TRUNCATE statement to guard.
+    # SQLite (the embedded demo): no TRUNCATE statement to guard. IF NOT
+    # EXISTS: reinstall_sqlite_append_only runs them again after a rebuild.
     return [
-        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN "
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN "
         f"SELECT RAISE(ABORT, '{op} on {table} refused: the custody record is append-only'); END"
         for op in ("UPDATE", "DELETE")
     ]
@@ -148,3 +149,14 @@ def remove_append_only(apps, schema_editor):
         else:
             for op in ("update", "delete"):
                 schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}", params=None)
+
+
+def reinstall_sqlite_append_only(apps, schema_editor):
+    """SQLite alters a table by building a new one and dropping the old, and
+    its triggers go with the old one; after such a migration, put them back.
+    PostgreSQL alters in place and keeps them."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for table in APPEND_ONLY_TABLES:
+        for statement in _append_only_sql(table, "sqlite"):
+            schema_editor.execute(statement, params=None)
