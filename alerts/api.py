@@ -12,25 +12,21 @@ from alerts.filters import AlertFilter
 from alerts.models import Alert, Notification
 from config.schema import ErrorSerializer
 from custody.models import Role
-from custody.serializers import FacilityTimeField
-
-
-def _slug(field: str, **kwargs):
-    return serializers.SlugRelatedField(slug_field=field, read_only=True, **kwargs)
+from custody.serializers import FacilityTimeField, natural_key
 
 
 class AlertSerializer(serializers.ModelSerializer):
-    facility = _slug("code")
-    location = _slug("code", allow_null=True)
-    inmate = _slug("booking_number", allow_null=True)
+    facility = natural_key("code")
+    location = natural_key("code", allow_null=True)
+    inmate = natural_key("booking_number", allow_null=True)
     device = serializers.CharField(source="device.name", read_only=True, allow_null=True)
     movement = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     opened_at = FacilityTimeField(read_only=True)
     due_at = FacilityTimeField(read_only=True, allow_null=True)
     acknowledged_at = FacilityTimeField(read_only=True, allow_null=True)
-    acknowledged_by = _slug("username", allow_null=True)
+    acknowledged_by = natural_key("username", allow_null=True)
     resolved_at = FacilityTimeField(read_only=True, allow_null=True)
-    resolved_by = _slug("username", allow_null=True)
+    resolved_by = natural_key("username", allow_null=True)
     next_escalation_at = FacilityTimeField(read_only=True, allow_null=True)
     details = serializers.DictField(read_only=True)
     resolved_by_observation = serializers.DictField(read_only=True, allow_null=True)

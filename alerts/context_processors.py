@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from alerts.selectors import reconciler_oldest_pass
-from alerts.services.policy import reconcile_period
+from alerts.services.policy import stale_before
 
 
 def reconciler_banner(request) -> dict:
@@ -15,9 +15,8 @@ def reconciler_banner(request) -> dict:
     state = getattr(request, "_reconciler_banner", None)
     if state is None:
         oldest = reconciler_oldest_pass()
-        horizon = timezone.now() - 2 * reconcile_period()
         state = {
-            "reconciler_stale": oldest is not None and oldest < horizon,
+            "reconciler_stale": oldest is not None and oldest < stale_before(timezone.now()),
             "reconciler_last_pass_at": oldest,
         }
         request._reconciler_banner = state

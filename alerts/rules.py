@@ -54,6 +54,8 @@ class PassContext:
     movement_grace: timedelta
     device_silence: timedelta
     travel_between_units: timedelta
+    # The facility's previous pass (None: this is its first).
+    last_pass_at: datetime | None
     # New check-ins are those received in (since, until].
     checkins_since: datetime
     checkins_until: datetime
@@ -93,6 +95,13 @@ def _checkin_observation(row: dict) -> dict:
     }
 
 
+def _last_sightings(people: dict) -> dict[int, dict | None]:
+    """For each alert id, the check-in at its person's last sighting (None if
+    that sighting was no check-in: a gate, an admission), in one query."""
+    rows = due.checkins_at([(p.pk, p.last_seen_at) for p in people.values()])
+    return {alert_id: rows.get((p.pk, p.last_seen_at)) for alert_id, p in people.items()}
+
+
 class MissedCheckIn:
     """``now > next_due_at + grace`` for a person in custody (invariant 2)."""
 
@@ -123,10 +132,10 @@ class MissedCheckIn:
             and people[a.inmate_id].next_due_at > a.due_at
             and people[a.inmate_id].last_seen_at
         }
-        checkins = due.checkins_at([(p.pk, p.last_seen_at) for p in seen_again.values()])
+        sightings = _last_sightings(seen_again)
         result = {}
         for alert_id, person in seen_again.items():
-            row = checkins.get((person.pk, person.last_seen_at))
+            row = sightings[alert_id]
             observation = (
                 _checkin_observation(row)
                 if row
@@ -245,10 +254,9 @@ class OutOfPlace:
             for a in alerts
             if people[a.inmate_id].last_seen_at and people[a.inmate_id].last_seen_at > a.due_at
         }
-        checkins = due.checkins_at([(p.pk, p.last_seen_at) for p in later.values()])
+        sightings = _last_sightings(later)
         result = {}
-        for alert_id, person in later.items():
-            row = checkins.get((person.pk, person.last_seen_at))
+        for alert_id, row in sightings.items():
             if row and not row["out_of_place"]:
                 result[alert_id] = Clearance(_("Seen back in place."), _checkin_observation(row))
         return result
@@ -338,6 +346,26 @@ class DeviceOffline:
         return result
 
 
+class ReconcilerStale:
+    """Opened by the watchdog when passes stop (``alerts.services.watchdog``);
+    a pass running is the world fixing it, and the gap stays in the record."""
+
+    kind = AlertKind.RECONCILER_STALE
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        return []
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        gap = (ctx.now - ctx.last_pass_at).total_seconds() if ctx.last_pass_at else None
+        return {
+            alert.pk: Clearance(
+                _("Reconciliation resumed."),
+                {"resumed_at": ctx.now.isoformat(), "gap_seconds": gap},
+            )
+            for alert in alerts
+        }
+
+
 # missed_rollcall and count_discrepancy join when roll calls exist (issue 5).
 RULES = (
     MissedCheckIn(),
@@ -346,4 +374,5 @@ RULES = (
     OutOfPlace(),
     ImpossibleTravel(),
     DeviceOffline(),
+    ReconcilerStale(),
 )

@@ -22,6 +22,12 @@ from custody.models import (
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
+def natural_key(field: str, **kwargs) -> serializers.SlugRelatedField:
+    """A read-only reference shown by its natural key (API.md: a facility by
+    ``code``, an inmate by ``booking_number``, a user by ``username``)."""
+    return serializers.SlugRelatedField(slug_field=field, read_only=True, **kwargs)
+
+
 class FacilityTimeField(serializers.DateTimeField):
     """A time shown with the offset of the record's own facility (API.md)."""
 

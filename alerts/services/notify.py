@@ -85,10 +85,7 @@ def notifications_create(*, steps: list[Step], now: datetime) -> int:
                         next_attempt_at=now,
                     )
                 )
-    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    if rows:
-        transaction.on_commit(wake_delivery)
-    return len(rows)
+    return _enqueue(rows)
 
 
 def resolved_steps(alerts: list[Alert]) -> list[tuple[Alert, set[int]]]:
@@ -114,6 +111,12 @@ def notify_resolved(*, alerts: list[Alert], now: datetime) -> int:
         for alert, channel_ids in resolved_steps(alerts)
         for channel_id in channel_ids
     ]
+    return _enqueue(rows)
+
+
+def _enqueue(rows: list[Notification]) -> int:
+    """Writes the rows (a step announced twice is one row) and wakes a
+    worker once the transaction commits."""
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     if rows:
         transaction.on_commit(wake_delivery)

@@ -2,7 +2,7 @@
 that has not set its own (an alert must always have someone to climb to)."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +56,12 @@ def alert_policy(facility: Facility) -> AlertPolicy:
 
 def reconcile_period() -> timedelta:
     return timedelta(seconds=settings.RECONCILE_EVERY_SECONDS)
+
+
+def stale_before(now: datetime) -> datetime:
+    """Invariant 8: a facility whose last pass (never reconciled: whose
+    creation) is older than this has a stale reconciler."""
+    return now - 2 * reconcile_period()
 
 
 def realert_after() -> timedelta:

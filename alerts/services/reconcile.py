@@ -22,7 +22,6 @@ from alerts.models import (
     SEVERITY_RANK,
     UNRESOLVED,
     Alert,
-    AlertKind,
     AlertStatus,
     ReconcilerState,
 )
@@ -99,7 +98,6 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
             .order_by("id")
         )
         findings, clearances = _evaluate(context, unresolved)
-        clearances.update(_stale_cleared(state, unresolved, now))
         opened = _open(facility, findings, unresolved, now)
         resolved = _auto_resolve(unresolved, clearances, now)
         still_open = [a for a in unresolved if a.status != AlertStatus.RESOLVED]
@@ -135,6 +133,7 @@ def _context(facility: Facility, state: ReconcilerState, now: datetime) -> rules
         movement_grace=timedelta(seconds=policy.movement_grace_seconds),
         device_silence=timedelta(seconds=policy.device_offline_after_seconds),
         travel_between_units=timedelta(seconds=policy.travel_between_units_seconds),
+        last_pass_at=state.last_pass_at,
         checkins_since=min(since, until),
         checkins_until=until,
     )
@@ -146,20 +145,6 @@ def _evaluate(context, unresolved: list[Alert]):
         findings.extend(rule.find(context))
         clearances.update(rule.cleared(context, [a for a in unresolved if a.kind == rule.kind]))
     return findings, clearances
-
-
-def _stale_cleared(state: ReconcilerState, unresolved: list[Alert], now: datetime) -> dict:
-    """A pass running is the world fixing ``reconciler_stale``; the gap it
-    closes stays in the record."""
-    gap = (now - state.last_pass_at).total_seconds() if state.last_pass_at else None
-    return {
-        alert.pk: rules.Clearance(
-            translation.gettext("Reconciliation resumed."),
-            {"resumed_at": now.isoformat(), "gap_seconds": gap},
-        )
-        for alert in unresolved
-        if alert.kind == AlertKind.RECONCILER_STALE
-    }
 
 
 def _open(facility: Facility, findings, unresolved: list[Alert], now: datetime) -> list[Alert]:

@@ -6,12 +6,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone, translation
 
 from alerts.models import Alert, AlertKind, ReconcilerState
 from alerts.rules import Finding
+from alerts.selectors import reconciler_oldest_pass
 from alerts.services.notify import Step, notifications_create
-from alerts.services.policy import escalation_ladder, reconcile_period
+from alerts.services.policy import escalation_ladder, reconcile_period, stale_before
 from alerts.services.reconcile import alert_build, alerts_insert_new
 from alerts.services.recording import record_alert_events
 from custody.models import Facility
@@ -22,37 +24,29 @@ from custody.selectors import due
 class ReconcilerHealth:
     state: str  # "ok" | "stale" | "unknown" (no facility yet)
     last_reconciled_at: datetime | None
-    stale_facilities: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.state != "stale"
 
 
-def _last_passes() -> dict[int, datetime | None]:
-    return dict(ReconcilerState.objects.values_list("facility_id", "last_pass_at"))
-
-
-def stale_facilities(now: datetime, facilities=None, passes=None) -> list[Facility]:
-    """Facilities whose last pass (or, never reconciled, whose creation) is
-    older than twice the period: two queries over facilities (100, not 200,000)."""
-    horizon = now - 2 * reconcile_period()
-    facilities = due.facilities_all() if facilities is None else facilities
-    passes = _last_passes() if passes is None else passes
-    return [f for f in facilities if (passes.get(f.pk) or f.created_at) < horizon]
-
-
 def reconciler_health(now: datetime | None = None) -> ReconcilerHealth:
-    now = now or timezone.now()
-    facilities = due.facilities_all()
-    if not facilities:
+    """The rule the red banner applies too (``reconciler_oldest_pass``), and
+    the oldest pass actually made."""
+    oldest = reconciler_oldest_pass()
+    if oldest is None:
         return ReconcilerHealth("unknown", None)
-    passes = _last_passes()
-    stale = stale_facilities(now, facilities, passes)
-    known = [passes[f.pk] for f in facilities if passes.get(f.pk)]
-    return ReconcilerHealth(
-        "stale" if stale else "ok", min(known) if known else None, tuple(f.code for f in stale)
-    )
+    stale = oldest < stale_before(now or timezone.now())
+    last = ReconcilerState.objects.aggregate(last=Min("last_pass_at"))["last"]
+    return ReconcilerHealth("stale" if stale else "ok", last)
+
+
+def stale_facilities(now: datetime) -> list[Facility]:
+    """Each facility whose last pass (never reconciled: whose creation) is
+    older than the limit: two queries over facilities (100, not 200,000)."""
+    horizon = stale_before(now)
+    passes = dict(ReconcilerState.objects.values_list("facility_id", "last_pass_at"))
+    return [f for f in due.facilities_all() if (passes.get(f.pk) or f.created_at) < horizon]
 
 
 def stale_alerts_open(*, now: datetime | None = None) -> list[Alert]:

@@ -11,14 +11,10 @@ from config.schema import ErrorSerializer
 from custody import selectors, services
 from custody.filters import CellAssignmentFilter, MovementFilter
 from custody.models import CellAssignment, Facility, LocationKind, Movement, MovementKind, Role
-from custody.serializers import FacilityTimeField, LocationCodeField, resolve_location
+from custody.serializers import FacilityTimeField, LocationCodeField, natural_key, resolve_location
 from custody.services.movements import OUT_KINDS
 
 WRITE_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR})
-
-
-def _slug(field: str, **kwargs):
-    return serializers.SlugRelatedField(slug_field=field, read_only=True, **kwargs)
 
 
 # --- Serializers ---------------------------------------------------------------
@@ -28,22 +24,22 @@ class MovementSerializer(serializers.ModelSerializer):
     """A movement as the API shows it: natural keys, times in the origin
     facility's zone."""
 
-    inmate = _slug("booking_number")
-    facility = _slug("code", help_text=_("Where the movement starts."))
-    to_facility = _slug("code", allow_null=True)
+    inmate = natural_key("booking_number")
+    facility = natural_key("code", help_text=_("Where the movement starts."))
+    to_facility = natural_key("code", allow_null=True)
     from_location = LocationCodeField(read_only=True)
     to_location = LocationCodeField(read_only=True)
     expected_back_at = FacilityTimeField(read_only=True, allow_null=True)
     expected_arrival_at = FacilityTimeField(read_only=True, allow_null=True)
-    requested_by = _slug("username", allow_null=True)
+    requested_by = natural_key("username", allow_null=True)
     requested_at = FacilityTimeField(read_only=True)
-    approved_by = _slug("username", allow_null=True)
+    approved_by = natural_key("username", allow_null=True)
     approved_at = FacilityTimeField(read_only=True, allow_null=True)
-    departed_by = _slug("username", allow_null=True)
+    departed_by = natural_key("username", allow_null=True)
     departed_at = FacilityTimeField(read_only=True, allow_null=True)
-    completed_by = _slug("username", allow_null=True)
+    completed_by = natural_key("username", allow_null=True)
     completed_at = FacilityTimeField(read_only=True, allow_null=True)
-    cancelled_by = _slug("username", allow_null=True)
+    cancelled_by = natural_key("username", allow_null=True)
     cancelled_at = FacilityTimeField(read_only=True, allow_null=True)
 
     class Meta:
@@ -169,8 +165,8 @@ class CancelSerializer(serializers.Serializer):
 
 
 class CellAssignmentSerializer(serializers.ModelSerializer):
-    inmate = _slug("booking_number")
-    cell = _slug("code")
+    inmate = natural_key("booking_number")
+    cell = natural_key("code")
     facility = serializers.CharField(source="cell.facility.code", read_only=True)
     started_at = FacilityTimeField(read_only=True)
     ended_at = FacilityTimeField(read_only=True, allow_null=True)
