@@ -6,6 +6,7 @@ index-backed: each read costs O(what is due), never a scan of history. The
 index each query relies on is named beside it.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
@@ -15,6 +16,8 @@ from custody.models import (
     CLOCK_SKEW,
     MAX_CHECKIN_AGE,
     CheckIn,
+    CountCall,
+    CountSchedule,
     Device,
     Facility,
     Inmate,
@@ -24,7 +27,10 @@ from custody.models import (
     Movement,
     MovementKind,
     MovementStatus,
+    RollCall,
+    RollCallStatus,
 )
+from custody.selectors.rollcalls import counting_units
 
 QUERY_CHUNK = 500
 CHECKIN_FIELDS = ("id", "inmate_id", "observed_at", "location_id", "location__code", "method")
@@ -211,3 +217,98 @@ def facilities_all() -> list[Facility]:
 
 def facility_by_id(pk: int) -> Facility | None:
     return Facility.objects.filter(pk=pk).first()
+
+
+@dataclass(frozen=True)
+class CountSlot:
+    """A count owed: of ``location_id``, at ``at``, submitted by ``deadline``."""
+
+    location_id: int
+    at: datetime
+    deadline: datetime
+    kind: str
+    schedule_id: int | None = None
+    call_id: int | None = None
+
+
+def count_slots_due(*, facility: Facility, since: datetime, until: datetime) -> list[CountSlot]:
+    """Counts whose deadline (time + grace) fell in (since, until]: each day's
+    scheduled counts, in the facility's zone (a schedule for no unit owes one
+    per unit), and every unit's count after an emergency call."""
+    units = None
+    slots = []
+    tz = facility.tzinfo
+    for schedule in CountSchedule.objects.filter(facility=facility, is_active=True):
+        grace = timedelta(minutes=schedule.grace_minutes)
+        day = (since - grace).astimezone(tz).date()
+        while day <= until.astimezone(tz).date():
+            at = datetime.combine(day, schedule.time_of_day, tzinfo=tz)
+            day += timedelta(days=1)
+            if not since < at + grace <= until or at < schedule.created_at:
+                continue
+            if schedule.location_id is None and units is None:
+                units = [u.pk for u in counting_units(facility)]
+            for location_id in [schedule.location_id] if schedule.location_id else units:
+                slots.append(
+                    CountSlot(location_id, at, at + grace, schedule.kind, schedule_id=schedule.pk)
+                )
+    for call in CountCall.objects.filter(
+        facility=facility, called_at__gt=since - timedelta(hours=2), called_at__lte=until
+    ):
+        deadline = call.called_at + timedelta(minutes=call.grace_minutes)
+        if not since < deadline <= until:
+            continue
+        if units is None:
+            units = [u.pk for u in counting_units(facility)]
+        slots.extend(
+            CountSlot(pk, call.called_at, deadline, "emergency", call_id=call.pk) for pk in units
+        )
+    return slots
+
+
+def counts_started_since(*, facility: Facility, since: datetime) -> list[dict]:
+    """Counts of the facility started after ``since``, cancelled ones aside
+    (``rollcall_facility_started``)."""
+    return list(
+        RollCall.objects.filter(facility=facility, started_at__gte=since)
+        .exclude(status=RollCallStatus.CANCELLED)
+        .order_by()
+        .values("id", "location_id", "kind", "status", "started_at", "submitted_at")
+    )
+
+
+COUNT_RESULT_FIELDS = (
+    "id",
+    "location_id",
+    "kind",
+    "recount_of_id",
+    "submitted_at",
+    "submitted_by__username",
+    "unaccounted_count",
+    "unaccounted",
+)
+
+
+def counts_submitted_between(*, facility: Facility, since: datetime, until: datetime) -> list[dict]:
+    """Counts submitted in (since, until] (``rollcall_facility_submitted``)."""
+    return list(
+        RollCall.objects.filter(facility=facility, submitted_at__gt=since, submitted_at__lte=until)
+        .order_by("submitted_at")
+        .values(*COUNT_RESULT_FIELDS)
+    )
+
+
+def count_chains(root_ids) -> dict[str, list[dict]]:
+    """By first count: it and its recounts that were submitted, in order."""
+    roots = [str(pk) for pk in root_ids]
+    chains: dict[str, list[dict]] = {pk: [] for pk in roots}
+    if not roots:
+        return chains
+    for row in (
+        RollCall.objects.filter(Q(pk__in=roots) | Q(recount_of_id__in=roots))
+        .filter(submitted_at__isnull=False)
+        .order_by("submitted_at")
+        .values(*COUNT_RESULT_FIELDS)
+    ):
+        chains[str(row["recount_of_id"] or row["id"])].append(row)
+    return chains

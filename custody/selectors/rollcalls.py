@@ -1,0 +1,189 @@
+"""Reads of roll calls: rosters, marks, the units that can be counted and
+when their last count cleared. Scoped by the caller's facilities where a
+person asks; the roster helpers serve the services."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Max, Q, QuerySet
+
+from custody.models import (
+    CountSchedule,
+    Facility,
+    Inmate,
+    InmateStatus,
+    Location,
+    LocationKind,
+    Movement,
+    MovementStatus,
+    RollCall,
+    RollCallEntry,
+    RollCallExpected,
+    RollCallStatus,
+)
+from custody.selectors.records import visible_facility_ids
+
+# An emergency count answers the latest call made within this long.
+EMERGENCY_CALL_WINDOW = timedelta(hours=6)
+ROSTER_STATUSES = (InmateStatus.IN_CUSTODY, InmateStatus.OUT_AUTHORIZED)
+SETTLED = (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED)
+
+
+def rollcall_list(*, user) -> QuerySet[RollCall]:
+    return RollCall.objects.filter(facility_id__in=visible_facility_ids(user)).select_related(
+        "facility", "location", "started_by", "submitted_by", "verified_by", "cancelled_by"
+    )
+
+
+def count_schedule_list(*, user) -> QuerySet[CountSchedule]:
+    return CountSchedule.objects.filter(facility_id__in=visible_facility_ids(user)).select_related(
+        "facility", "location", "created_by"
+    )
+
+
+def locations_within(location: Location) -> set[int]:
+    """The location and what lies in it, two levels down (unit → wing → cell),
+    as placement and check-ins see it."""
+    return set(
+        Location.objects.filter(
+            Q(pk=location.pk) | Q(parent=location) | Q(parent__parent=location)
+        ).values_list("pk", flat=True)
+    )
+
+
+def counting_units(facility: Facility) -> list[Location]:
+    """What a count is taken of: locations holding cells, and cells with no
+    unit above them; ordered by code."""
+    return list(
+        Location.objects.filter(facility=facility)
+        .filter(
+            Q(children__kind=LocationKind.CELL) | Q(kind=LocationKind.CELL, parent__isnull=True)
+        )
+        .distinct()
+        .order_by("code")
+    )
+
+
+def roster_candidates(location: Location) -> list[dict]:
+    """Who a count of ``location`` expects right now: everyone whose cell
+    lies in it, in custody or out on an authorised movement (with where)."""
+    rows = list(
+        Inmate.objects.filter(cell_id__in=locations_within(location), status__in=ROSTER_STATUSES)
+        .order_by()
+        .values_list("pk", "cell_id", "status")
+    )
+    away = {
+        m["inmate_id"]: m
+        for m in Movement.objects.filter(
+            inmate_id__in=[pk for pk, _, status in rows if status == InmateStatus.OUT_AUTHORIZED],
+            status=MovementStatus.DEPARTED,
+        ).values("inmate_id", "pk", "kind", "destination", "to_location__code")
+    }
+    roster = []
+    for pk, cell_id, status in rows:
+        movement = away.get(pk)
+        roster.append(
+            {
+                "inmate_id": pk,
+                "cell_id": cell_id,
+                "status": status,
+                "movement_id": movement["pk"] if movement else None,
+                "whereabouts": _whereabouts(movement),
+            }
+        )
+    return roster
+
+
+def _whereabouts(movement: dict | None) -> str:
+    if movement is None:
+        return ""
+    parts = [movement["kind"], movement["to_location__code"] or "", movement["destination"]]
+    return " · ".join(p for p in parts if p)[:200]
+
+
+def latest_marks(rollcall: RollCall) -> dict[int, str]:
+    """Each person's latest mark on the count, by the mark's own time (then
+    arrival): a guard who taps the wrong person corrects by marking again."""
+    marks = {}
+    for inmate_id, status in (
+        RollCallEntry.objects.filter(rollcall=rollcall)
+        .order_by("inmate_id", "observed_at", "received_at")
+        .values_list("inmate_id", "status")
+    ):
+        marks[inmate_id] = status
+    return marks
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    booking_number: str
+    name: str
+    cell: str
+    status: str  # at the start
+    whereabouts: str
+    mark: str | None
+
+
+def rollcall_roster(rollcall: RollCall) -> list[RosterLine]:
+    """The frozen roster with each person's latest mark, in cell order (two queries)."""
+    marks = latest_marks(rollcall)
+    return [
+        RosterLine(
+            booking_number=booking,
+            name=f"{first} {last}",
+            cell=cell,
+            status=status,
+            whereabouts=where,
+            mark=marks.get(inmate_id),
+        )
+        for inmate_id, booking, first, last, cell, status, where in RollCallExpected.objects.filter(
+            rollcall=rollcall
+        )
+        .order_by("cell__code", "inmate__booking_number")
+        .values_list(
+            "inmate_id",
+            "inmate__booking_number",
+            "inmate__first_name",
+            "inmate__last_name",
+            "cell__code",
+            "status",
+            "whereabouts",
+        )
+    ]
+
+
+def last_counts_by_unit(facility: Facility) -> dict[str, dict]:
+    """Per counted unit code: when its last count was submitted and when one
+    last cleared (nobody unaccounted); one query."""
+    rows = (
+        RollCall.objects.filter(facility=facility, status__in=SETTLED)
+        .values("location__code")
+        .annotate(
+            last_at=Max("submitted_at"),
+            last_cleared_at=Max("submitted_at", filter=Q(unaccounted_count=0)),
+        )
+        .order_by()
+    )
+    return {row["location__code"]: row for row in rows}
+
+
+def counts_in_progress(facility: Facility) -> dict[int, RollCall]:
+    return {
+        rc.location_id: rc
+        for rc in RollCall.objects.filter(
+            facility=facility, status=RollCallStatus.IN_PROGRESS
+        ).select_related("started_by")
+    }
+
+
+def counts_awaiting_verification(*, user) -> QuerySet[RollCall]:
+    return (
+        rollcall_list(user=user)
+        .filter(status=RollCallStatus.SUBMITTED, kind="formal")
+        .order_by("submitted_at")
+    )
+
+
+def recount_root(rollcall: RollCall) -> RollCall:
+    """Recounts all point at the first count of their chain."""
+    return rollcall.recount_of if rollcall.recount_of_id else rollcall

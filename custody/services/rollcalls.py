@@ -1,0 +1,577 @@
+"""Roll calls (API.md "Roll calls"): start, mark, submit, verify, cancel.
+
+A count is a list of named people, never a number someone writes down:
+
+- **start** freezes the roster: everyone whose cell lies in the unit and who
+  is in custody or out on an authorised movement (the latter appear as
+  ``out_authorized`` with where they are);
+- **entries** are marks made by the tablet, each with its own id (the
+  idempotency key: a queued entry posted twice is stored once) and its own
+  time (trusted within the clock rules of API.md, and never before the count
+  started); a ``present`` mark is also a check-in, so it moves the person's
+  ``last_seen_at`` like a reader's scan;
+- **submit** settles the count: present, out (authorised at the start or by a
+  movement since), or unaccounted; a count with anyone unaccounted is what
+  ``alerts`` turns into ``count_discrepancy``;
+- **verify** is a second officer's word: never someone who started,
+  submitted or marked the count.
+
+Lock order: the roll call's row, then (through check-in ingestion) inmate
+rows, then the facility's ledger head, as everywhere else.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from custody import selectors
+from custody.exceptions import Conflict
+from custody.models import (
+    CLOCK_SKEW,
+    CheckInMethod,
+    CountCall,
+    CountKind,
+    EntryStatus,
+    Facility,
+    InmateStatus,
+    Location,
+    Role,
+    RollCall,
+    RollCallEntry,
+    RollCallExpected,
+    RollCallStatus,
+)
+from custody.selectors.rollcalls import (
+    EMERGENCY_CALL_WINDOW,
+    latest_marks,
+    locations_within,
+    recount_root,
+    roster_candidates,
+)
+from custody.services import checkins as ingestion
+from custody.services.checkin_items import clock_problem
+from custody.services.ledger import PendingEvent, actor_label, ledger_append, ledger_append_many
+
+MAX_ENTRIES = 1000
+COUNTING_ROLES = frozenset({Role.GUARD, Role.SUPERVISOR, Role.ADMIN})
+SUPERVISING_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+# Statuses in which someone is away from the unit with the record's blessing.
+AWAY_WITH_LEAVE = frozenset(
+    {InmateStatus.OUT_AUTHORIZED, InmateStatus.IN_TRANSIT, InmateStatus.RELEASED}
+)
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+
+
+def rollcall_subject(rollcall: RollCall) -> str:
+    return f"rollcall:{rollcall.pk}"
+
+
+def require_counter(user, facility: Facility) -> None:
+    """Guards, supervisors and administrators of ``facility`` take counts."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.role is None:
+        raise PermissionDenied(_("Counts are taken by a signed-in officer."))
+    if user.role not in COUNTING_ROLES:
+        raise PermissionDenied(_("Your role may read counts but not take them."))
+    if facility.pk not in selectors.visible_facility_ids(user):
+        raise PermissionDenied(
+            _("You are not assigned to facility %(facility)s.") % {"facility": facility.code}
+        )
+
+
+def require_supervisor(user, facility: Facility) -> None:
+    require_counter(user, facility)
+    if user.role not in SUPERVISING_ROLES:
+        raise PermissionDenied(_("Only a supervisor or an administrator may do this."))
+
+
+# --- Start -------------------------------------------------------------------
+
+
+def rollcall_start(
+    *,
+    location: Location,
+    kind: str,
+    by,
+    rollcall_id: UUID | None = None,
+    recount_of: RollCall | None = None,
+    now=None,
+) -> tuple[RollCall, bool]:
+    """Starts a count of ``location`` and freezes its roster; answers
+    ``(count, created)``. Starting again with the same ``rollcall_id`` (a
+    tablet retrying on a bad network) answers the same count, not a second."""
+    require_counter(by, location.facility)
+    now = now or timezone.now()
+    if rollcall_id is not None:
+        existing = RollCall.objects.filter(pk=rollcall_id).first()
+        if existing is not None:
+            if existing.location_id != location.pk or existing.started_by_id != by.pk:
+                raise Conflict(_("This count id is already used for another count."))
+            return existing, False
+    if kind not in CountKind.values:
+        raise ValidationError({"kind": _("Use one of: %s.") % ", ".join(CountKind.values)})
+    if recount_of is not None:
+        _check_recount(recount_of, location)
+        recount_of = recount_root(recount_of)
+    call = _open_call(location.facility, now) if kind == CountKind.EMERGENCY else None
+    with transaction.atomic():
+        roster = roster_candidates(location)
+        rollcall = RollCall(
+            facility=location.facility,
+            location=location,
+            kind=kind,
+            call=call,
+            recount_of=recount_of,
+            started_at=now,
+            started_by=by,
+            expected_count=len(roster),
+        )
+        if rollcall_id is not None:
+            rollcall.pk = rollcall_id
+        try:
+            with transaction.atomic():
+                rollcall.save(force_insert=True)
+        except IntegrityError:
+            raise Conflict(_in_progress_message(location)) from None
+        RollCallExpected.objects.bulk_create(
+            [RollCallExpected(rollcall=rollcall, **row) for row in roster], batch_size=1000
+        )
+        out = sum(1 for row in roster if row["status"] == InmateStatus.OUT_AUTHORIZED)
+        ledger_append(
+            facility=location.facility,
+            actor=by,
+            action="rollcall.started",
+            subject=rollcall_subject(rollcall),
+            data={
+                "location": location.code,
+                "kind": kind,
+                "expected": len(roster),
+                "out_authorized": out,
+                "recount_of": str(recount_of.pk) if recount_of else None,
+                "call": call.pk if call else None,
+            },
+            at=now,
+        )
+    return rollcall, True
+
+
+def _in_progress_message(location: Location) -> str:
+    current = RollCall.objects.filter(location=location, status=RollCallStatus.IN_PROGRESS).first()
+    if current is None:
+        return _("Another count of %(unit)s has just started.") % {"unit": location.code}
+    return _(
+        "A count of %(unit)s is already in progress (%(id)s): join it instead of starting another."
+    ) % {"unit": location.code, "id": current.pk}
+
+
+def _check_recount(original: RollCall, location: Location) -> None:
+    if original.location_id != location.pk:
+        raise ValidationError({"recount_of": _("A recount is of the same unit.")})
+    if original.status not in (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED):
+        raise ValidationError({"recount_of": _("Only a submitted count can be recounted.")})
+
+
+def _open_call(facility: Facility, now) -> CountCall | None:
+    """The emergency call an emergency count answers: the latest one, if recent."""
+    return (
+        CountCall.objects.filter(facility=facility, called_at__gte=now - EMERGENCY_CALL_WINDOW)
+        .order_by("-called_at")
+        .first()
+    )
+
+
+# --- Entries -----------------------------------------------------------------
+
+
+@dataclass
+class EntryResult:
+    id: str
+    status: str = ""
+    errors: dict = field(default_factory=dict)
+
+    def reject(self, name: str, message) -> None:
+        self.errors.setdefault(name, []).append(str(message))
+
+
+@dataclass
+class _Entry:
+    result: EntryResult
+    uuid: UUID | None = None
+    inmate: str = ""
+    status: str = ""
+    method: str = ""
+    observed_at: object = None
+
+
+def rollcall_record_entries(*, rollcall: RollCall, raw_entries: list, by, now=None):
+    """Stores the good marks of a batch and answers one result per item, in
+    order (``accepted``, ``duplicate`` or ``rejected`` with its errors).
+    Rejected marks are named in the ledger event, never silently dropped."""
+    require_counter(by, rollcall.facility)
+    now = now or timezone.now()
+    with transaction.atomic():
+        rollcall = RollCall.objects.select_for_update(of=("self",)).get(pk=rollcall.pk)
+        entries = [_parse_entry(raw, rollcall=rollcall, now=now) for raw in raw_entries]
+        _mark_known(entries, rollcall)
+        if rollcall.status != RollCallStatus.IN_PROGRESS:
+            for entry in entries:
+                if not entry.result.status and not entry.result.errors:
+                    entry.result.reject(
+                        "non_field_errors",
+                        _("This count is %(status)s: no more marks.")
+                        % {"status": rollcall.get_status_display().lower()},
+                    )
+        roster = dict(
+            RollCallExpected.objects.filter(rollcall=rollcall).values_list(
+                "inmate__booking_number", "inmate_id"
+            )
+        )
+        fresh = []
+        for entry in entries:
+            if entry.result.status or entry.result.errors:
+                continue
+            if entry.inmate not in roster:
+                entry.result.reject(
+                    "inmate",
+                    _("%(number)s is not on this count's roster.") % {"number": entry.inmate},
+                )
+                continue
+            entry.result.status = ACCEPTED
+            fresh.append(entry)
+        RollCallEntry.objects.bulk_create(
+            [
+                RollCallEntry(
+                    id=e.uuid,
+                    rollcall=rollcall,
+                    inmate_id=roster[e.inmate],
+                    status=e.status,
+                    method=e.method,
+                    observed_at=e.observed_at,
+                    received_at=now,
+                    recorded_by=by,
+                )
+                for e in fresh
+            ],
+            batch_size=1000,
+        )
+        _present_as_checkins(fresh, rollcall=rollcall, by=by, now=now)
+        _record_entries(entries, fresh, rollcall=rollcall, by=by, now=now)
+    for entry in entries:
+        if entry.result.errors:
+            entry.result.status = REJECTED
+    return [entry.result for entry in entries]
+
+
+def _parse_entry(raw, *, rollcall: RollCall, now) -> _Entry:
+    entry = _Entry(result=EntryResult(id=""))
+    if not isinstance(raw, dict):
+        entry.result.reject("non_field_errors", _("Each entry must be a JSON object."))
+        return entry
+    value = raw.get("id")
+    entry.result.id = str(value)[:64] if value is not None else ""
+    try:
+        entry.uuid = UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        entry.uuid = None
+    if entry.uuid is None:
+        entry.result.reject("id", _("A UUID made by the tablet is required."))
+    else:
+        entry.result.id = str(entry.uuid)
+    inmate = raw.get("inmate")
+    if not isinstance(inmate, str) or not inmate or len(inmate) > 32:
+        entry.result.reject("inmate", _("Give the person's booking number."))
+    else:
+        entry.inmate = inmate
+    status = raw.get("status")
+    if status not in EntryStatus.values:
+        entry.result.reject("status", _("Use one of: %s.") % ", ".join(EntryStatus.values))
+    else:
+        entry.status = status
+    method = raw.get("method", CheckInMethod.VISUAL)
+    if method not in CheckInMethod.values:
+        entry.result.reject("method", _("Use one of: %s.") % ", ".join(CheckInMethod.values))
+    else:
+        entry.method = method
+    _parse_time(entry, raw.get("observed_at"), rollcall=rollcall, now=now)
+    return entry
+
+
+def _parse_time(entry: _Entry, value, *, rollcall: RollCall, now) -> None:
+    at = None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            at = parse_datetime(value)
+        except ValueError:
+            at = None
+    if at is None or at.tzinfo is None:
+        entry.result.reject(
+            "observed_at",
+            _("Give the time of the mark in ISO 8601 with its offset, e.g. %(example)s.")
+            % {"example": "2026-11-24T06:02:11-06:00"},
+        )
+        return
+    problem = clock_problem(at, now=now)
+    if problem:
+        entry.result.reject("observed_at", problem[1])
+    elif at < rollcall.started_at - CLOCK_SKEW:
+        entry.result.reject("observed_at", _("Before the count started: check the tablet's clock."))
+    else:
+        entry.observed_at = at
+
+
+def _mark_known(entries: list[_Entry], rollcall: RollCall) -> None:
+    """Repeats (in the batch, or stored before) are duplicates: stored once."""
+    ids = [e.uuid for e in entries if e.uuid is not None]
+    stored = dict(RollCallEntry.objects.filter(id__in=ids).values_list("id", "rollcall_id"))
+    seen = set()
+    for entry in entries:
+        if entry.uuid is None:
+            continue
+        owner = stored.get(entry.uuid)
+        if owner is not None and owner != rollcall.pk:
+            entry.result.errors = {}
+            entry.result.reject("id", _("This entry id belongs to another count."))
+        elif owner is not None or entry.uuid in seen:
+            entry.result.errors = {}
+            entry.result.status = DUPLICATE
+        seen.add(entry.uuid)
+
+
+def _present_as_checkins(fresh: list[_Entry], *, rollcall: RollCall, by, now) -> None:
+    """A present mark is a positive observation: stored as a check-in (same
+    id) at the counted unit, so the person's next check moves forward."""
+    present = [e for e in fresh if e.status == EntryStatus.PRESENT]
+    if not present:
+        return
+    sender = ingestion.Sender(
+        principal=by,
+        device=None,
+        user=by,
+        facility_ids=frozenset({rollcall.facility_id}),
+    )
+    ingestion.checkins_ingest(
+        raw_items=[
+            {
+                "id": str(e.uuid),
+                "inmate": e.inmate,
+                "location": rollcall.location.code,
+                "method": e.method,
+                "observed_at": e.observed_at.isoformat(),
+            }
+            for e in present
+        ],
+        sender=sender,
+        now=now,
+    )
+
+
+def _record_entries(entries, fresh, *, rollcall: RollCall, by, now) -> None:
+    rejected = [e for e in entries if e.result.errors]
+    if not fresh and not rejected:
+        return  # only repeats: nothing new to record
+    marks = Counter(e.status for e in fresh)
+    ledger_append_many(
+        facility=rollcall.facility,
+        events=[
+            PendingEvent(
+                action="rollcall.entries",
+                subject=rollcall_subject(rollcall),
+                actor=actor_label(by),
+                data={
+                    "accepted": len(fresh),
+                    "present": marks[EntryStatus.PRESENT],
+                    "absent": marks[EntryStatus.ABSENT],
+                    "out_authorized": marks[EntryStatus.OUT_AUTHORIZED],
+                    "visual": sum(1 for e in fresh if e.method == CheckInMethod.VISUAL),
+                    "entries": [str(e.uuid) for e in fresh],
+                    "rejected": [{"id": e.result.id, "errors": e.result.errors} for e in rejected],
+                },
+            )
+        ],
+        at=now,
+    )
+
+
+# --- Submit, verify, cancel ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settlement:
+    present: int
+    out: int
+    unaccounted: list[dict]
+
+
+def rollcall_settle(rollcall: RollCall) -> Settlement:
+    """What the count says of each person on its roster, as of now:
+
+    - **present**: the latest mark (by its own time) is ``present``;
+    - **out**: not present, and away with the record's blessing: out on an
+      authorised movement at the start, or moved by one since (departed,
+      transferred, released, or to a cell outside the unit). A guard's
+      ``out_authorized`` mark without such a movement is not enough;
+    - **unaccounted**: everyone else, including anyone declared missing.
+    """
+    roster = list(
+        RollCallExpected.objects.filter(rollcall=rollcall)
+        .order_by()
+        .values_list(
+            "inmate_id",
+            "inmate__booking_number",
+            "inmate__first_name",
+            "inmate__last_name",
+            "cell__code",
+            "status",
+            "inmate__status",
+            "inmate__cell_id",
+        )
+    )
+    marks = latest_marks(rollcall)
+    inside = locations_within(rollcall.location)
+    present = out = 0
+    unaccounted = []
+    for inmate_id, booking, first, last, cell, at_start, now_status, now_cell in roster:
+        mark = marks.get(inmate_id)
+        if mark == EntryStatus.PRESENT:
+            present += 1
+        elif (
+            at_start == InmateStatus.OUT_AUTHORIZED
+            or now_status in AWAY_WITH_LEAVE
+            or (now_status == InmateStatus.IN_CUSTODY and now_cell not in inside)
+        ):
+            out += 1
+        else:
+            unaccounted.append(
+                {
+                    "inmate": booking,
+                    "name": f"{first} {last}",
+                    "cell": cell,
+                    "marked": mark,
+                    "status": now_status,
+                }
+            )
+    return Settlement(present=present, out=out, unaccounted=unaccounted)
+
+
+def _lock(rollcall: RollCall) -> RollCall:
+    return (
+        RollCall.objects.select_for_update(of=("self",))
+        .select_related("facility", "location")
+        .get(pk=rollcall.pk)
+    )
+
+
+def _require_status(rollcall: RollCall, *statuses: str, step: str) -> None:
+    if rollcall.status not in statuses:
+        raise Conflict(
+            _("This count is %(status)s: it cannot be %(step)s.")
+            % {"status": rollcall.get_status_display().lower(), "step": step}
+        )
+
+
+@transaction.atomic
+def rollcall_submit(*, rollcall: RollCall, by, now=None) -> RollCall:
+    """Closes the count and records what it found; anyone unaccounted is a
+    discrepancy (``alerts`` opens it within one reconcile period)."""
+    require_counter(by, rollcall.facility)
+    now = now or timezone.now()
+    rollcall = _lock(rollcall)
+    _require_status(rollcall, RollCallStatus.IN_PROGRESS, step=_("submitted"))
+    result = rollcall_settle(rollcall)
+    rollcall.status = RollCallStatus.SUBMITTED
+    rollcall.submitted_at = now
+    rollcall.submitted_by = by
+    rollcall.present_count = result.present
+    rollcall.out_count = result.out
+    rollcall.unaccounted_count = len(result.unaccounted)
+    rollcall.unaccounted = result.unaccounted
+    rollcall.save(
+        update_fields=[
+            "status",
+            "submitted_at",
+            "submitted_by",
+            "present_count",
+            "out_count",
+            "unaccounted_count",
+            "unaccounted",
+        ]
+    )
+    ledger_append(
+        facility=rollcall.facility,
+        actor=by,
+        action="rollcall.submitted",
+        subject=rollcall_subject(rollcall),
+        data={
+            "location": rollcall.location.code,
+            "kind": rollcall.kind,
+            "expected": rollcall.expected_count,
+            "present": result.present,
+            "out_authorized": result.out,
+            "unaccounted": [row["inmate"] for row in result.unaccounted],
+        },
+        at=now,
+    )
+    return rollcall
+
+
+@transaction.atomic
+def rollcall_verify(*, rollcall: RollCall, by, now=None) -> RollCall:
+    """A second officer vouches for a submitted count: never one who
+    started, submitted or marked it (invariant 7's spirit, for counts)."""
+    require_counter(by, rollcall.facility)
+    now = now or timezone.now()
+    rollcall = _lock(rollcall)
+    _require_status(rollcall, RollCallStatus.SUBMITTED, step=_("verified"))
+    counted = by.pk in (rollcall.started_by_id, rollcall.submitted_by_id) or (
+        RollCallEntry.objects.filter(rollcall=rollcall, recorded_by=by).exists()
+    )
+    if counted:
+        raise PermissionDenied(_("You took part in this count; a second officer must verify it."))
+    rollcall.status = RollCallStatus.VERIFIED
+    rollcall.verified_at = now
+    rollcall.verified_by = by
+    rollcall.save(update_fields=["status", "verified_at", "verified_by"])
+    ledger_append(
+        facility=rollcall.facility,
+        actor=by,
+        action="rollcall.verified",
+        subject=rollcall_subject(rollcall),
+        data={"location": rollcall.location.code, "unaccounted": rollcall.unaccounted_count},
+        at=now,
+    )
+    return rollcall
+
+
+@transaction.atomic
+def rollcall_cancel(*, rollcall: RollCall, by, reason: str, now=None) -> RollCall:
+    """Abandons a count in progress (started by mistake, tablet lost): its
+    starter or a supervisor, with a reason. A cancelled count answers no
+    schedule; its marks stay in the record."""
+    require_counter(by, rollcall.facility)
+    now = now or timezone.now()
+    rollcall = _lock(rollcall)
+    if by.pk != rollcall.started_by_id:
+        require_supervisor(by, rollcall.facility)
+    _require_status(rollcall, RollCallStatus.IN_PROGRESS, step=_("cancelled"))
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise ValidationError({"reason": _("Say why, in at least 10 characters.")})
+    rollcall.status = RollCallStatus.CANCELLED
+    rollcall.cancelled_at = now
+    rollcall.cancelled_by = by
+    rollcall.cancel_reason = reason
+    rollcall.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason"])
+    ledger_append(
+        facility=rollcall.facility,
+        actor=by,
+        action="rollcall.cancelled",
+        subject=rollcall_subject(rollcall),
+        data={"location": rollcall.location.code, "reason": reason},
+        at=now,
+    )
+    return rollcall
