@@ -286,6 +286,10 @@ SPECTACULAR_SETTINGS = {
         "DeviceKindEnum": "custody.models.DeviceKind",
         "MovementKindEnum": "custody.models.MovementKind",
         "MovementStatusEnum": "custody.models.MovementStatus",
+        "CountKindEnum": "custody.models.CountKind",
+        "RollCallStatusEnum": "custody.models.RollCallStatus",
+        "EntryStatusEnum": "custody.models.EntryStatus",
+        "ItemResultEnum": ["accepted", "duplicate", "rejected"],
     },
 }
 

@@ -7,7 +7,7 @@ from rest_framework.routers import DefaultRouter
 from alerts.api import AlertViewSet
 from config.health import healthz
 from custody import views
-from custody.api import checkins, ledger, movements
+from custody.api import checkins, ledger, movements, rollcalls
 from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
@@ -22,6 +22,9 @@ router.register("quarantine", checkins.QuarantineViewSet, basename="quarantine")
 router.register("devices", api.DeviceViewSet, basename="device")
 router.register("users", api.UserViewSet, basename="user")
 router.register("ledger", ledger.LedgerViewSet, basename="ledger")
+router.register("rollcalls", rollcalls.RollCallViewSet, basename="rollcall")
+router.register("count-schedules", rollcalls.CountScheduleViewSet, basename="count-schedule")
+router.register("count-calls", rollcalls.CountCallViewSet, basename="count-call")
 router.register("alerts", AlertViewSet, basename="alert")
 
 urlpatterns = [

@@ -7,12 +7,14 @@ from django_filters.rest_framework import FilterSet
 from custody.models import (
     CellAssignment,
     CheckIn,
+    CountSchedule,
     Device,
     Inmate,
     Location,
     Movement,
     QuarantinedCheckIn,
     Role,
+    RollCall,
     User,
 )
 
@@ -159,3 +161,31 @@ class CellAssignmentFilter(StrictFilterSet):
     class Meta:
         model = CellAssignment
         fields = ["facility", "inmate", "cell"]
+
+
+class RollCallFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    location = django_filters.CharFilter(
+        field_name="location__code", help_text=gettext_lazy("Unit code.")
+    )
+    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = RollCall
+        fields = ["facility", "location", "kind", "status", "started_after", "started_before"]
+
+
+class CountScheduleFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    location = django_filters.CharFilter(
+        field_name="location__code", help_text=gettext_lazy("Unit code.")
+    )
+
+    class Meta:
+        model = CountSchedule
+        fields = ["facility", "location", "kind", "is_active"]

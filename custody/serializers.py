@@ -42,6 +42,7 @@ class FacilityTimeField(serializers.DateTimeField):
         return super().get_attribute(instance)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class VisibleFacilityField(serializers.SlugRelatedField):
     """A facility by its code, among those the caller may see."""
 

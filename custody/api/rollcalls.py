@@ -1,0 +1,473 @@
+"""Roll calls API (API.md "Roll calls"), count schedules and emergency calls.
+Thin: scope, resolve natural keys, call ``custody.services.rollcalls``."""
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from config.schema import ErrorSerializer
+from custody import selectors
+from custody.filters import CountScheduleFilter, RollCallFilter
+from custody.models import (
+    MAX_COUNT_GRACE_MINUTES,
+    CountCall,
+    CountKind,
+    EntryStatus,
+    Role,
+    RollCall,
+    RollCallEntry,
+    RollCallStatus,
+)
+from custody.selectors.rollcalls import count_schedule_list, rollcall_list, rollcall_roster
+from custody.serializers import (
+    FacilityTimeField,
+    LocationCodeField,
+    VisibleFacilityField,
+    natural_key,
+    resolve_location,
+)
+from custody.services import count_schedules, rollcalls
+
+COUNTING_ROLES = frozenset({Role.GUARD, Role.SUPERVISOR, Role.ADMIN})
+SUPERVISING_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+
+
+# --- Serializers ---------------------------------------------------------------
+
+
+class RosterLineSerializer(serializers.Serializer):
+    inmate = serializers.CharField(source="booking_number")
+    name = serializers.CharField()
+    cell = serializers.CharField()
+    status = serializers.CharField(help_text=gettext_lazy("At the start of the count."))
+    whereabouts = serializers.CharField(
+        help_text=gettext_lazy("Where someone out on an authorised movement is.")
+    )
+    mark = serializers.ChoiceField(
+        choices=EntryStatus.choices,
+        allow_null=True,
+        help_text=gettext_lazy("The person's latest mark on this count, if any."),
+    )
+
+
+class EntrySerializer(serializers.ModelSerializer):
+    inmate = natural_key("booking_number")
+    recorded_by = natural_key("username")
+    observed_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+
+    class Meta:
+        model = RollCallEntry
+        fields = ["id", "inmate", "status", "method", "observed_at", "received_at", "recorded_by"]
+        read_only_fields = fields
+
+
+class TotalsSerializer(serializers.Serializer):
+    expected = serializers.IntegerField()
+    present = serializers.IntegerField()
+    out_authorized = serializers.IntegerField()
+    unaccounted = serializers.IntegerField(
+        allow_null=True, help_text=gettext_lazy("Known once the count is submitted.")
+    )
+    unmarked = serializers.IntegerField(help_text=gettext_lazy("Nobody has marked them yet."))
+
+
+class RollCallSummarySerializer(serializers.ModelSerializer):
+    facility = natural_key("code")
+    location = natural_key("code")
+    started_at = FacilityTimeField(read_only=True)
+    started_by = natural_key("username")
+    submitted_at = FacilityTimeField(read_only=True, allow_null=True)
+    submitted_by = natural_key("username", allow_null=True)
+    verified_at = FacilityTimeField(read_only=True, allow_null=True)
+    verified_by = natural_key("username", allow_null=True)
+    cancelled_at = FacilityTimeField(read_only=True, allow_null=True)
+    cancelled_by = natural_key("username", allow_null=True)
+    needs_verification = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = RollCall
+        fields = [
+            "id",
+            "facility",
+            "location",
+            "kind",
+            "status",
+            "started_at",
+            "started_by",
+            "submitted_at",
+            "submitted_by",
+            "verified_at",
+            "verified_by",
+            "cancelled_at",
+            "cancelled_by",
+            "cancel_reason",
+            "recount_of",
+            "call",
+            "expected_count",
+            "present_count",
+            "out_count",
+            "unaccounted_count",
+            "unaccounted",
+            "needs_verification",
+        ]
+        read_only_fields = fields
+
+
+class RollCallSerializer(RollCallSummarySerializer):
+    """The whole count: the frozen roster with each person's mark, and every entry."""
+
+    expected = RosterLineSerializer(many=True, read_only=True)
+    entries = EntrySerializer(many=True, read_only=True)
+    totals = TotalsSerializer(read_only=True)
+
+    class Meta(RollCallSummarySerializer.Meta):
+        fields = [*RollCallSummarySerializer.Meta.fields, "totals", "expected", "entries"]
+        read_only_fields = fields
+
+
+class RollCallStartSerializer(serializers.Serializer):
+    location = serializers.CharField(
+        max_length=32, help_text=gettext_lazy("Code of the unit to count.")
+    )
+    kind = serializers.ChoiceField(choices=CountKind.choices)
+    facility = VisibleFacilityField(
+        required=False,
+        help_text=gettext_lazy("Facility code; needed only if you work in several."),
+    )
+    id = serializers.UUIDField(
+        required=False,
+        help_text=gettext_lazy(
+            "A UUID made by the tablet: starting again with it answers the same count."
+        ),
+    )
+    recount_of = serializers.UUIDField(
+        required=False, help_text=gettext_lazy("The submitted count this one recounts.")
+    )
+
+    def validate(self, attrs):
+        user = self.context["request"].user
+        facility = attrs.get("facility")
+        if facility is None:
+            facilities = list(selectors.facilities_visible_to(user)[:2])
+            if len(facilities) != 1:
+                raise ValidationError({"facility": [_("Name the facility of the unit.")]})
+            facility = facilities[0]
+        attrs["location"] = resolve_location(
+            facility=facility, code=attrs["location"], field="location"
+        )
+        if "recount_of" in attrs:
+            original = rollcall_list(user=user).filter(pk=attrs["recount_of"]).first()
+            if original is None:
+                raise ValidationError({"recount_of": [_("No such count in your facilities.")]})
+            attrs["recount_of"] = original
+        return attrs
+
+
+ENTRY_SCHEMA = {
+    "type": "array",
+    "maxItems": rollcalls.MAX_ENTRIES,
+    "items": {
+        "type": "object",
+        "required": ["id", "inmate", "status", "observed_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "inmate": {"type": "string", "description": "Booking number."},
+            "status": {"type": "string", "enum": EntryStatus.values},
+            "method": {
+                "type": "string",
+                "enum": ["fingerprint", "face", "iris", "rfid", "visual"],
+                "default": "visual",
+            },
+            "observed_at": {"type": "string", "format": "date-time"},
+        },
+    },
+}
+
+
+class EntryResultSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class EntryBatchResultSerializer(serializers.Serializer):
+    results = EntryResultSerializer(many=True)
+    accepted = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+
+
+class RollCallCancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(min_length=10, max_length=2000)
+
+
+_CONFLICT = OpenApiResponse(
+    ErrorSerializer,
+    description=gettext_lazy(
+        "Not possible from the count's status, or another count of the unit is in progress."
+    ),
+)
+
+
+# --- Views -------------------------------------------------------------------
+
+
+class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Counts of named people: start (roster frozen), mark, submit, verify.
+    Never edited or deleted; each step is its own ledger event."""
+
+    serializer_class = RollCallSummarySerializer
+    filterset_class = RollCallFilter
+    write_roles = COUNTING_ROLES
+    http_method_names = ["get", "post", "head", "options"]
+    ordering_fields = ["started_at", "submitted_at"]
+
+    def get_queryset(self):
+        return rollcall_list(user=self.request.user).order_by("-started_at", "id")
+
+    def get_serializer_class(self):
+        return RollCallSerializer if self.action != "list" else RollCallSummarySerializer
+
+    @extend_schema(responses={200: RollCallSerializer})
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self._shown(self.get_object()))
+
+    @extend_schema(
+        request=RollCallStartSerializer,
+        responses={200: RollCallSerializer, 201: RollCallSerializer, 409: _CONFLICT},
+    )
+    def create(self, request, *args, **kwargs):
+        """Start a count; the roster is frozen now. 200 when ``id`` names a
+        count you already started (a retry), 201 when it is new."""
+        serializer = RollCallStartSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        rollcall, created = rollcalls.rollcall_start(
+            location=data["location"],
+            kind=data["kind"],
+            by=request.user,
+            rollcall_id=data.get("id"),
+            recount_of=data.get("recount_of"),
+        )
+        return Response(
+            self._shown(rollcall), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @extend_schema(
+        request={"application/json": ENTRY_SCHEMA},
+        responses={200: EntryBatchResultSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def entries(self, request, pk=None):
+        """Mark people (a list of up to 1,000); idempotent by ``id``, each
+        item answered in order; good items are stored even beside bad ones."""
+        rollcall = self.get_object()
+        body = request.data
+        if isinstance(body, dict):
+            body = [body]
+        if not isinstance(body, list):
+            raise ValidationError({"non_field_errors": [_("Send a JSON object or a list.")]})
+        if len(body) > rollcalls.MAX_ENTRIES:
+            raise ValidationError(
+                {
+                    "non_field_errors": [
+                        _("At most %(max)s entries per request; nothing was stored.")
+                        % {"max": rollcalls.MAX_ENTRIES}
+                    ]
+                }
+            )
+        results = rollcalls.rollcall_record_entries(
+            rollcall=rollcall, raw_entries=body, by=request.user
+        )
+        counts = {
+            s: sum(1 for r in results if r.status == s)
+            for s in ("accepted", "duplicate", "rejected")
+        }
+        return Response(
+            {
+                "results": [{"id": r.id, "status": r.status, "errors": r.errors} for r in results],
+                **counts,
+            }
+        )
+
+    @extend_schema(request=None, responses={200: RollCallSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        """Close the count; anyone expected, not present and not authorised
+        out is unaccounted, and raises ``count_discrepancy``."""
+        rollcall = rollcalls.rollcall_submit(rollcall=self.get_object(), by=request.user)
+        return Response(self._shown(rollcall))
+
+    @extend_schema(request=None, responses={200: RollCallSerializer, 409: _CONFLICT})
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None):
+        """A second officer vouches for a submitted count (not one who took it)."""
+        rollcall = rollcalls.rollcall_verify(rollcall=self.get_object(), by=request.user)
+        return Response(self._shown(rollcall))
+
+    @extend_schema(
+        request=RollCallCancelSerializer, responses={200: RollCallSerializer, 409: _CONFLICT}
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Abandon a count in progress, with a reason (its starter or a supervisor)."""
+        serializer = RollCallCancelSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        rollcall = rollcalls.rollcall_cancel(
+            rollcall=self.get_object(), by=request.user, reason=serializer.validated_data["reason"]
+        )
+        return Response(self._shown(rollcall))
+
+    def _shown(self, rollcall: RollCall) -> dict:
+        # Re-read as the list shows it, then the roster and the marks.
+        rollcall = self.get_queryset().get(pk=rollcall.pk)
+        roster = rollcall_roster(rollcall)
+        entries = rollcall.entries.select_related("inmate", "recorded_by").order_by(
+            "observed_at", "received_at"
+        )
+        return {
+            **RollCallSummarySerializer(rollcall).data,
+            "totals": rollcall_totals(rollcall, roster),
+            "expected": RosterLineSerializer(roster, many=True).data,
+            "entries": EntrySerializer(entries, many=True).data,
+        }
+
+
+def rollcall_totals(rollcall: RollCall, roster) -> dict:
+    """Tallies for a count: settled figures once submitted, live marks before."""
+    unmarked = sum(1 for line in roster if line.mark is None)
+    if rollcall.status in (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED):
+        return {
+            "expected": rollcall.expected_count,
+            "present": rollcall.present_count,
+            "out_authorized": rollcall.out_count,
+            "unaccounted": rollcall.unaccounted_count,
+            "unmarked": unmarked,
+        }
+    return {
+        "expected": rollcall.expected_count,
+        "present": sum(1 for line in roster if line.mark == EntryStatus.PRESENT),
+        "out_authorized": sum(
+            1 for line in roster if line.status == "out_authorized" and line.mark != "present"
+        ),
+        "unaccounted": None,
+        "unmarked": unmarked,
+    }
+
+
+# --- Schedules and emergency calls ----------------------------------------------
+
+
+class CountScheduleSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    facility = VisibleFacilityField()
+    location = LocationCodeField(help_text=gettext_lazy("Unit code; empty: every unit."))
+    time_of_day = serializers.TimeField(
+        help_text=gettext_lazy("HH:MM in the facility's time zone.")
+    )
+    kind = serializers.ChoiceField(
+        choices=[CountKind.FORMAL, CountKind.INFORMAL], default=CountKind.FORMAL
+    )
+    grace_minutes = serializers.IntegerField(
+        min_value=1, max_value=MAX_COUNT_GRACE_MINUTES, default=15
+    )
+    is_active = serializers.BooleanField(default=True)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, allow_null=True
+    )
+
+    def validate(self, attrs):
+        facility = attrs.get("facility") or getattr(self.instance, "facility", None)
+        if "location" in attrs and facility is not None:
+            attrs["location"] = resolve_location(
+                facility=facility, code=attrs["location"], field="location"
+            )
+        return attrs
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["location"] = instance.location.code if instance.location_id else None
+        return data
+
+
+class CountScheduleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """When each unit is counted, every day (supervisors edit; retire with
+    ``is_active: false``: schedules are never deleted)."""
+
+    serializer_class = CountScheduleSerializer
+    filterset_class = CountScheduleFilter
+    write_roles = SUPERVISING_ROLES
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return count_schedule_list(user=self.request.user).order_by("time_of_day", "id")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = count_schedules.count_schedule_create(
+            facility=data["facility"],
+            location=data.get("location"),
+            time_of_day=data["time_of_day"],
+            kind=data["kind"],
+            grace_minutes=data["grace_minutes"],
+            by=self.request.user,
+        )
+
+    def perform_update(self, serializer):
+        changes = dict(serializer.validated_data)
+        changes.pop("facility", None)
+        changes.pop("location", None)
+        serializer.instance = count_schedules.count_schedule_update(
+            schedule=serializer.instance, by=self.request.user, **changes
+        )
+
+
+class CountCallSerializer(serializers.ModelSerializer):
+    facility = VisibleFacilityField()
+    called_at = FacilityTimeField(read_only=True)
+    called_by = natural_key("username")
+    grace_minutes = serializers.IntegerField(
+        min_value=1, max_value=MAX_COUNT_GRACE_MINUTES, default=15
+    )
+    reason = serializers.CharField(min_length=5, max_length=2000)
+
+    class Meta:
+        model = CountCall
+        fields = ["id", "facility", "called_at", "called_by", "grace_minutes", "reason"]
+
+
+class CountCallViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Emergency counts: a supervisor calls one and every unit's count is
+    due within its grace (``missed_rollcall`` otherwise)."""
+
+    serializer_class = CountCallSerializer
+    write_roles = SUPERVISING_ROLES
+
+    def get_queryset(self):
+        return (
+            CountCall.objects.filter(
+                facility_id__in=selectors.visible_facility_ids(self.request.user)
+            )
+            .select_related("facility", "called_by")
+            .order_by("-called_at", "-id")
+        )
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = count_schedules.count_call_create(
+            facility=data["facility"],
+            by=self.request.user,
+            reason=data["reason"],
+            grace_minutes=data["grace_minutes"],
+        )
