@@ -40,6 +40,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("counts/", include("custody.pages.urls")),
     path("", include("alerts.urls")),
     path("", views.home, name="home"),
 ]

@@ -1,0 +1,3 @@
+"""Tablet pages of the count flow (filled in by the tablet work)."""
+
+urlpatterns = []

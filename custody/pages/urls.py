@@ -1,0 +1,8 @@
+"""Pages under /counts/: the tablet count flow and the count schedules."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("schedules/", include("custody.pages.schedules")),
+    path("", include("custody.pages.tablet")),
+]
