@@ -32,6 +32,8 @@ class Finding:
     device_id: object = None
     movement_id: int | None = None
     details: dict = field(default_factory=dict, compare=False, hash=False)
+    # The lowest rung the alert must stand on (a failed recount climbs at once).
+    min_rung: int = field(default=0, compare=False, hash=False)
 
     @property
     def dedup_key(self) -> str:
@@ -59,6 +61,8 @@ class PassContext:
     # New check-ins are those received in (since, until].
     checkins_since: datetime
     checkins_until: datetime
+    # Count deadlines and submissions after this are new to the pass.
+    counts_since: datetime
     _zones: dict | None = None
     _new_checkins: list | None = None
     _overdue_movements: list | None = None
@@ -366,7 +370,127 @@ class ReconcilerStale:
         }
 
 
-# missed_rollcall and count_discrepancy join when roll calls exist (issue 5).
+class MissedRollcall:
+    """A count owed (a unit's scheduled count, or every unit's after an
+    emergency call) not submitted by its time + grace. Each deadline is
+    judged once, by the pass that sees it go by."""
+
+    kind = AlertKind.MISSED_ROLLCALL
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        slots = due.count_slots_due(facility=ctx.facility, since=ctx.counts_since, until=ctx.now)
+        if not slots:
+            return []
+        counts = due.counts_started_since(
+            facility=ctx.facility, since=min(s.opens_at for s in slots)
+        )
+        findings = []
+        for slot in slots:
+            answering = _answering(counts, slot.location_id, slot.opens_at)
+            if any(c["submitted_at"] for c in answering):
+                continue
+            findings.append(
+                Finding(
+                    kind=self.kind,
+                    subject=f"count:{slot.location_id}:{int(slot.at.timestamp())}",
+                    due_at=slot.deadline,
+                    location_id=slot.location_id,
+                    details={
+                        "slot_at": slot.at.isoformat(),
+                        "opens_at": slot.opens_at.isoformat(),
+                        "count_kind": slot.kind,
+                        "schedule": slot.schedule_id,
+                        "call": slot.call_id,
+                        "in_progress": [str(c["id"]) for c in answering],
+                    },
+                )
+            )
+        return findings
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        if not alerts:
+            return {}
+        opens = {a.pk: datetime.fromisoformat(a.details["opens_at"]) for a in alerts}
+        counts = due.counts_started_since(facility=ctx.facility, since=min(opens.values()))
+        result = {}
+        for alert in alerts:
+            for count in _answering(counts, alert.location_id, opens[alert.pk]):
+                if count["submitted_at"]:
+                    late = (count["submitted_at"] - alert.due_at).total_seconds()
+                    result[alert.pk] = Clearance(
+                        _("The count was submitted late."),
+                        {
+                            "rollcall": str(count["id"]),
+                            "submitted_at": count["submitted_at"].isoformat(),
+                            "late_seconds": max(late, 0),
+                        },
+                    )
+                    break
+        return result
+
+
+def _answering(counts: list[dict], location_id: int, opens_at: datetime) -> list[dict]:
+    return [c for c in counts if c["location_id"] == location_id and c["started_at"] >= opens_at]
+
+
+class CountDiscrepancy:
+    """A submitted count with someone expected, not present and not
+    authorised out. One alert per count and its recounts (the subject is the
+    first count): a recount that still does not clear climbs the ladder at
+    once; a clean recount closes it."""
+
+    kind = AlertKind.COUNT_DISCREPANCY
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        submitted = due.counts_submitted_between(
+            facility=ctx.facility, since=ctx.counts_since, until=ctx.now
+        )
+        roots = {str(c["recount_of_id"] or c["id"]) for c in submitted if c["unaccounted_count"]}
+        findings = []
+        for root, chain in due.count_chains(roots).items():
+            latest = chain[-1]
+            if not latest["unaccounted_count"]:
+                continue  # a later recount already cleared it
+            failed = sum(1 for c in chain if c["unaccounted_count"])
+            findings.append(
+                Finding(
+                    kind=self.kind,
+                    subject=f"rollcall:{root}",
+                    due_at=latest["submitted_at"],
+                    location_id=latest["location_id"],
+                    details={
+                        "rollcall": str(latest["id"]),
+                        "first_count": root,
+                        "counts": len(chain),
+                        "submitted_by": latest["submitted_by__username"],
+                        "unaccounted": latest["unaccounted"],
+                        "recount_needed": True,
+                    },
+                    min_rung=failed - 1,
+                )
+            )
+        return findings
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        if not alerts:
+            return {}
+        chains = due.count_chains(a.details["first_count"] for a in alerts)
+        result = {}
+        for alert in alerts:
+            chain = chains.get(alert.details["first_count"]) or []
+            if chain and not chain[-1]["unaccounted_count"]:
+                latest = chain[-1]
+                result[alert.pk] = Clearance(
+                    _("A recount found everyone."),
+                    {
+                        "rollcall": str(latest["id"]),
+                        "submitted_at": latest["submitted_at"].isoformat(),
+                        "submitted_by": latest["submitted_by__username"],
+                    },
+                )
+        return result
+
+
 RULES = (
     MissedCheckIn(),
     OverdueReturn(),
@@ -374,5 +498,7 @@ RULES = (
     OutOfPlace(),
     ImpossibleTravel(),
     DeviceOffline(),
+    MissedRollcall(),
+    CountDiscrepancy(),
     ReconcilerStale(),
 )

@@ -5,7 +5,7 @@ and the periodic pass, never by long Celery countdowns."""
 from datetime import datetime
 
 from alerts.models import Alert, AlertStatus
-from alerts.services.policy import Rung, escalation_ladder, rung_after
+from alerts.services.policy import Rung, escalation_ladder, rung_after, rung_at_least
 from custody.models import Facility
 
 
@@ -39,4 +39,28 @@ def escalate_due(*, facility: Facility, unresolved: list[Alert], now: datetime) 
             )
             climbed.append(alert)
     Alert.objects.bulk_update(due, ["escalation_level", "next_escalation_at"], batch_size=500)
+    return climbed
+
+
+def escalate_demanded(
+    *, facility: Facility, unresolved: list[Alert], rungs: dict[str, int], now: datetime
+) -> list[Alert]:
+    """Puts alerts whose finding demands a higher rung there at once (a recount
+    that still does not clear), acknowledged or not: the rung above must know."""
+    if not rungs:
+        return []
+    ladder = escalation_ladder(facility)
+    climbed = []
+    for alert in unresolved:
+        rung = rung_at_least(ladder, rungs.get(alert.dedup_key, 0))
+        if rung is None or alert.escalation_level >= rung.level:
+            continue
+        alert.escalation_level = rung.level
+        alert.next_escalation_at = (
+            now + rung.acknowledge_within
+            if alert.status == AlertStatus.OPEN and rung.acknowledge_within
+            else None
+        )
+        climbed.append(alert)
+    Alert.objects.bulk_update(climbed, ["escalation_level", "next_escalation_at"], batch_size=500)
     return climbed

@@ -45,6 +45,13 @@ def rung_after(ladder: tuple[Rung, ...], level: int) -> Rung | None:
     return next((rung for rung in ladder if rung.level > level), None)
 
 
+def rung_at_least(ladder: tuple[Rung, ...], index: int) -> Rung | None:
+    """The ``index``-th rung (0: the first), or the top one if the ladder is shorter."""
+    if not ladder:
+        return None
+    return ladder[min(index, len(ladder) - 1)]
+
+
 def alert_policy(facility: Facility) -> AlertPolicy:
     """The facility's row, or the defaults (unsaved) when it has none; no
     query when it came with ``select_related("alert_policy")``."""

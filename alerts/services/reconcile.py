@@ -25,9 +25,13 @@ from alerts.models import (
     AlertStatus,
     ReconcilerState,
 )
-from alerts.services.escalation import escalate_due, first_escalation_at
+from alerts.services.escalation import (
+    escalate_demanded,
+    escalate_due,
+    first_escalation_at,
+)
 from alerts.services.notify import Step, notifications_create, notify_resolved
-from alerts.services.policy import alert_policy, escalation_ladder, realert_after
+from alerts.services.policy import alert_policy, escalation_ladder, realert_after, rung_at_least
 from alerts.services.recording import record_alert_events
 from custody.models import Facility
 
@@ -38,6 +42,10 @@ logger = logging.getLogger(__name__)
 CHECKIN_SETTLE = timedelta(seconds=5)
 # The first pass of a facility looks this far back for new check-ins.
 FIRST_LOOK_BACK = timedelta(minutes=10)
+# Count deadlines and submissions are read from the previous pass on, with
+# this overlap: a submission commits a moment after its ``submitted_at``.
+COUNT_SETTLE = timedelta(seconds=60)
+FIRST_COUNT_LOOK_BACK = timedelta(hours=1)
 
 
 @dataclass
@@ -101,7 +109,15 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
         opened = _open(facility, findings, unresolved, now)
         resolved = _auto_resolve(unresolved, clearances, now)
         still_open = [a for a in unresolved if a.status != AlertStatus.RESOLVED]
-        escalated = escalate_due(facility=facility, unresolved=still_open, now=now)
+        demanded = escalate_demanded(
+            facility=facility,
+            unresolved=still_open,
+            rungs={f.dedup_key: f.min_rung for f in findings if f.min_rung},
+            now=now,
+        )
+        escalated = demanded + escalate_due(
+            facility=facility, unresolved=[a for a in still_open if a not in demanded], now=now
+        )
         notifications_create(
             steps=[Step(a, "opened", a.escalation_level) for a in opened]
             + [Step(a, "escalated", a.escalation_level) for a in escalated],
@@ -136,6 +152,7 @@ def _context(facility: Facility, state: ReconcilerState, now: datetime) -> rules
         last_pass_at=state.last_pass_at,
         checkins_since=min(since, until),
         checkins_until=until,
+        counts_since=(state.last_pass_at or now - FIRST_COUNT_LOOK_BACK) - COUNT_SETTLE,
     )
 
 
@@ -163,7 +180,9 @@ def _open(facility: Facility, findings, unresolved: list[Alert], now: datetime) 
 
 
 def alert_build(*, facility: Facility, finding: rules.Finding, ladder, now: datetime) -> Alert:
-    """An unsaved alert for ``finding``, on the first rung of ``ladder``."""
+    """An unsaved alert for ``finding``, on the first rung of ``ladder`` (or
+    higher, where the finding demands it)."""
+    rung = rung_at_least(ladder, finding.min_rung)
     return Alert(
         facility=facility,
         kind=finding.kind,
@@ -177,8 +196,8 @@ def alert_build(*, facility: Facility, finding: rules.Finding, ladder, now: date
         due_at=finding.due_at,
         details=finding.details,
         opened_at=now,
-        escalation_level=ladder[0].level,
-        next_escalation_at=first_escalation_at(ladder, now),
+        escalation_level=rung.level if rung else ladder[0].level,
+        next_escalation_at=first_escalation_at((rung,) if rung else ladder, now),
     )
 
 

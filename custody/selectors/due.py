@@ -221,10 +221,12 @@ def facility_by_id(pk: int) -> Facility | None:
 
 @dataclass(frozen=True)
 class CountSlot:
-    """A count owed: of ``location_id``, at ``at``, submitted by ``deadline``."""
+    """A count owed: of ``location_id``, at ``at``, submitted by ``deadline``;
+    a count started from ``opens_at`` on answers it."""
 
     location_id: int
     at: datetime
+    opens_at: datetime
     deadline: datetime
     kind: str
     schedule_id: int | None = None
@@ -232,7 +234,7 @@ class CountSlot:
 
 
 def count_slots_due(*, facility: Facility, since: datetime, until: datetime) -> list[CountSlot]:
-    """Counts whose deadline (time + grace) fell in (since, until]: each day's
+    """Counts whose deadline (time + grace) fell in [since, until): each day's
     scheduled counts, in the facility's zone (a schedule for no unit owes one
     per unit), and every unit's count after an emergency call."""
     units = None
@@ -244,24 +246,33 @@ def count_slots_due(*, facility: Facility, since: datetime, until: datetime) -> 
         while day <= until.astimezone(tz).date():
             at = datetime.combine(day, schedule.time_of_day, tzinfo=tz)
             day += timedelta(days=1)
-            if not since < at + grace <= until or at < schedule.created_at:
+            if not since <= at + grace < until or at < schedule.created_at:
                 continue
             if schedule.location_id is None and units is None:
                 units = [u.pk for u in counting_units(facility)]
             for location_id in [schedule.location_id] if schedule.location_id else units:
                 slots.append(
-                    CountSlot(location_id, at, at + grace, schedule.kind, schedule_id=schedule.pk)
+                    CountSlot(
+                        location_id,
+                        at,
+                        at - grace,
+                        at + grace,
+                        schedule.kind,
+                        schedule_id=schedule.pk,
+                    )
                 )
     for call in CountCall.objects.filter(
         facility=facility, called_at__gt=since - timedelta(hours=2), called_at__lte=until
     ):
         deadline = call.called_at + timedelta(minutes=call.grace_minutes)
-        if not since < deadline <= until:
+        if not since <= deadline < until:
             continue
         if units is None:
             units = [u.pk for u in counting_units(facility)]
+        # Only counts started after the call answer it.
         slots.extend(
-            CountSlot(pk, call.called_at, deadline, "emergency", call_id=call.pk) for pk in units
+            CountSlot(pk, call.called_at, call.called_at, deadline, "emergency", call_id=call.pk)
+            for pk in units
         )
     return slots
 
