@@ -263,6 +263,15 @@ class TokenResponseSerializer(serializers.Serializer):
     )
 
 
+class ZonedTimeField(serializers.DateTimeField):
+    """A time in the zone the root serializer puts in its context (``tz``)."""
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        return value.astimezone(self.context.get("tz")).isoformat()
+
+
 class HeadcountLocationSerializer(serializers.Serializer):
     location = serializers.CharField(
         allow_null=True,
@@ -275,6 +284,13 @@ class HeadcountLocationSerializer(serializers.Serializer):
     present = serializers.IntegerField(min_value=0)
     out_authorized = serializers.IntegerField(min_value=0)
     unaccounted = serializers.IntegerField(min_value=0)
+    last_count_at = ZonedTimeField(
+        allow_null=True, help_text=_("When the unit's last roll call was submitted.")
+    )
+    last_cleared_count_at = ZonedTimeField(
+        allow_null=True,
+        help_text=_("When a roll call of the unit last found everyone (nobody unaccounted)."),
+    )
 
 
 class HeadcountSerializer(serializers.Serializer):
@@ -310,3 +326,7 @@ class HeadcountSerializer(serializers.Serializer):
     )
     by_location = HeadcountLocationSerializer(many=True)
     as_of = FacilityTimeField(help_text=_("The moment of the count, in the facility's zone."))
+
+    def to_representation(self, instance):
+        self.context["tz"] = instance.facility.tzinfo  # for the per-unit times
+        return super().to_representation(instance)

@@ -362,9 +362,25 @@ def test_the_embedded_database_keeps_every_append_only_trigger(stack):
         triggers = {
             name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         }
-    expected = {
-        f"{table}_no_{op}"
-        for table in ("custody_checkin", "custody_quarantinedcheckin", "custody_ledgerevent")
-        for op in ("update", "delete")
-    } | {"alerts_alert_no_delete", "alerts_alert_frozen", "alerts_notification_no_delete"}
+    expected = (
+        {
+            f"{table}_no_{op}"
+            for table in ("custody_checkin", "custody_quarantinedcheckin", "custody_ledgerevent")
+            for op in ("update", "delete")
+        }
+        | {
+            f"{table}_no_{op}"
+            for table in ("custody_rollcallexpected", "custody_rollcallentry")
+            for op in ("update", "delete")
+        }
+        | {
+            "alerts_alert_no_delete",
+            "alerts_alert_frozen",
+            "alerts_notification_no_delete",
+            "custody_rollcall_no_delete",
+            "custody_rollcall_final",
+            "custody_rollcall_identity",
+            "custody_rollcall_result",
+        }
+    )
     assert expected <= triggers, expected - triggers

@@ -27,14 +27,16 @@ class HistoryEntrySerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=HISTORY_TYPES, source="entry_type")
     id = serializers.CharField(
         source="entry_id",
-        help_text=_("Check-in UUID, movement id or ledger event id, by type."),
+        help_text=_("Check-in UUID, count entry UUID, movement id or ledger event id, by type."),
     )
     summary = serializers.DictField(
         source="entry_summary",
         help_text=_(
             "checkin: facility, location, method, biometric, score, out_of_place, device, "
-            "device_name, recorded_by, received_at. movement: facility, kind, status, "
-            "from_location, to_location, to_facility, destination, reason, requested_by, "
+            "device_name, recorded_by, received_at. count_entry: facility, location, rollcall, "
+            "count_kind, status, method, recorded_by, received_at. "
+            "movement: facility, kind, status, from_location, to_location, to_facility, "
+            "destination, reason, requested_by, "
             "approved_by and the times of each step. ledger: facility, seq, actor, action, data."
         ),
     )

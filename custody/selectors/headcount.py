@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from custody.models import Facility, Inmate, InmateStatus
+from custody.selectors.rollcalls import last_counts_by_unit
 
 # The facility answers for these people: they are on its count.
 EXPECTED_STATUSES = (
@@ -25,6 +26,9 @@ class LocationHeadcount:
     present: int
     out_authorized: int
     unaccounted: int
+    # The unit's last submitted roll call, and the last one that found everyone.
+    last_count_at: datetime | None = None
+    last_cleared_count_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,14 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
       always add up to the totals.
     - **as_of**: ``now``, the moment every number above was taken at.
 
-    One SQL query, whatever the size of the facility (the ``inmate_facility_status``
-    index serves it). The caller scopes: pass only a facility the requester may see.
+    - **last_count_at** / **last_cleared_count_at** per unit: when its last
+      roll call was submitted, and when one last found everyone (nobody
+      unaccounted); None if never.
+
+    Two SQL queries, whatever the size of the facility (the
+    ``inmate_facility_status`` index serves the first; the second reads the
+    roll calls per unit). The caller scopes: pass only a facility the
+    requester may see.
     """
     now = now or timezone.now()
     # next_due_at + grace >= now  <=>  next_due_at >= now - grace: compared on
@@ -90,6 +100,7 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
         )
         .order_by(F("unit").asc(nulls_last=True))
     )
+    counts = last_counts_by_unit(facility)
     by_location = []
     in_transit = 0
     for row in rows:
@@ -103,6 +114,8 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
                 present=row["present"],
                 out_authorized=row["out_authorized"],
                 unaccounted=row["expected"] - row["present"] - row["out_authorized"],
+                last_count_at=counts.get(row["unit"], {}).get("last_at"),
+                last_cleared_count_at=counts.get(row["unit"], {}).get("last_cleared_at"),
             )
         )
     return Headcount(

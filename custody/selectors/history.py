@@ -12,11 +12,11 @@ from django.db import connection
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast, JSONObject, LPad
 
-from custody.models import CheckIn, Inmate, LedgerEvent, Movement
+from custody.models import CheckIn, Inmate, LedgerEvent, Movement, RollCallEntry
 from custody.selectors.records import visible_facility_ids
 
-CHECKIN, LEDGER, MOVEMENT = "checkin", "ledger", "movement"
-HISTORY_TYPES = (CHECKIN, LEDGER, MOVEMENT)
+CHECKIN, COUNT_ENTRY, LEDGER, MOVEMENT = "checkin", "count_entry", "ledger", "movement"
+HISTORY_TYPES = (CHECKIN, COUNT_ENTRY, LEDGER, MOVEMENT)
 
 # Keys of ``entry_summary`` holding times; the API shows them in facility time.
 SUMMARY_TIMES = frozenset(
@@ -32,14 +32,22 @@ SUMMARY_TIMES = frozenset(
 )
 
 
-def _entry(queryset, *, entry_type: str, at: str, summary: JSONObject, numeric_id: bool):
+def _entry(
+    queryset,
+    *,
+    entry_type: str,
+    at: str,
+    summary: JSONObject,
+    numeric_id: bool,
+    facility: str = "facility",
+):
     text_id = Cast("id", CharField())
     return queryset.order_by().values(
         entry_at=F(at),
         entry_type=Value(entry_type, output_field=CharField()),
         entry_id=text_id,
         entry_sort=LPad(text_id, 20, Value("0")) if numeric_id else text_id,
-        entry_tz=F("facility__timezone"),
+        entry_tz=F(f"{facility}__timezone"),
         entry_summary=summary,
     )
 
@@ -90,6 +98,27 @@ def _movements(inmate: Inmate, facility_ids: list[int]):
             cancelled_at=F("cancelled_at"),
             expected_back_at=F("expected_back_at"),
             expected_arrival_at=F("expected_arrival_at"),
+        ),
+    )
+
+
+def _count_entries(inmate: Inmate, facility_ids: list[int]):
+    """Marks on roll calls (present, absent, out), on ``entry_inmate_time``."""
+    return _entry(
+        RollCallEntry.objects.filter(inmate=inmate, rollcall__facility_id__in=facility_ids),
+        entry_type=COUNT_ENTRY,
+        at="observed_at",
+        numeric_id=False,
+        facility="rollcall__facility",
+        summary=JSONObject(
+            facility=F("rollcall__facility__code"),
+            location=F("rollcall__location__code"),
+            rollcall=Cast("rollcall_id", CharField()),
+            count_kind=F("rollcall__kind"),
+            status=F("status"),
+            method=F("method"),
+            recorded_by=F("recorded_by__username"),
+            received_at=F("received_at"),
         ),
     )
 
@@ -145,14 +174,15 @@ class Timeline:
 
 
 def inmate_history(*, inmate: Inmate, user) -> Timeline:
-    """Every check-in, movement and ledger event of ``inmate`` in the
+    """Every check-in, roll-call mark, movement and ledger event of ``inmate`` in the
     caller's facilities, oldest first. Slice it to page it."""
     facility_ids = visible_facility_ids(user)
     return Timeline(
         [
             _checkins(inmate, facility_ids),
+            _count_entries(inmate, facility_ids),
             _movements(inmate, facility_ids),
+            # Alerts about the person are ledger events (alert.*) on their subject.
             _ledger_events(inmate, facility_ids),
-            # Roll-call entries and alerts join here as branches of the same shape.
         ]
     )
