@@ -207,12 +207,113 @@ def _requests(w):
             {"resolution": "Encontrado en el taller, lector averiado."},
             ADMIN_AND_SUPERVISOR,
         ),
+        ("roll call list", "get", "/api/v1/rollcalls/", None, EVERYONE),
+        ("roll call detail", "get", lambda: f"/api/v1/rollcalls/{_count(w).pk}/", None, EVERYONE),
+        (
+            "roll call start",
+            "post",
+            "/api/v1/rollcalls/",
+            lambda: {"location": _unit(w).code, "kind": "formal"},
+            OFFICERS,
+        ),
+        (
+            "roll call entries",
+            "post",
+            lambda: f"/api/v1/rollcalls/{_count(w).pk}/entries/",
+            lambda: [
+                {
+                    "id": str(uuid.uuid4()),
+                    "inmate": "GT-1",
+                    "status": "present",
+                    "observed_at": timezone.now().isoformat(),
+                }
+            ],
+            OFFICERS,
+        ),
+        (
+            "roll call submit",
+            "post",
+            lambda: f"/api/v1/rollcalls/{_count(w).pk}/submit/",
+            None,
+            OFFICERS,
+        ),
+        (
+            "roll call verify",
+            "post",
+            lambda: f"/api/v1/rollcalls/{_count(w, submitted=True).pk}/verify/",
+            None,
+            OFFICERS,
+        ),
+        (
+            "roll call cancel",
+            "post",
+            lambda: f"/api/v1/rollcalls/{_count(w).pk}/cancel/",
+            {"reason": "Tableta equivocada, se reinicia."},
+            ADMIN_AND_SUPERVISOR,
+        ),
+        ("count schedule list", "get", "/api/v1/count-schedules/", None, EVERYONE),
+        (
+            "count schedule create",
+            "post",
+            "/api/v1/count-schedules/",
+            lambda: {"facility": f, "location": _unit(w).code, "time_of_day": "06:00"},
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "count schedule edit",
+            "patch",
+            lambda: f"/api/v1/count-schedules/{_schedule(w).pk}/",
+            {"grace_minutes": 20},
+            ADMIN_AND_SUPERVISOR,
+        ),
+        ("count call list", "get", "/api/v1/count-calls/", None, EVERYONE),
+        (
+            "count call create",
+            "post",
+            "/api/v1/count-calls/",
+            {"facility": f, "reason": "Simulacro de recuento"},
+            ADMIN_AND_SUPERVISOR,
+        ),
         # Each call signs in afresh (one token per sign-in), so signing out is safe here.
         ("sign out", "post", "/api/v1/auth/token/revoke/", None, EVERYONE),
     ]
 
 
 _alert_numbers = itertools.count()
+_unit_numbers = itertools.count()
+
+
+def _unit(w):
+    """A fresh unit (one count in progress per unit) holding the world's cell's neighbour."""
+    unit = factories.LocationFactory(facility=w["facility"], code=f"U{next(_unit_numbers)}")
+    factories.CellFactory(facility=w["facility"], parent=unit)
+    return unit
+
+
+def _count(w, *, submitted=False):
+    """A fresh count of the world's unit, started (and submitted) by another guard."""
+    from custody.models import RollCall
+    from custody.services import rollcalls
+
+    RollCall.objects.filter(location=w["cell"].parent, status="in_progress").update(
+        status="cancelled", cancelled_at=timezone.now(), cancel_reason="test"
+    )
+    if "counter" not in w:  # made when first needed: other tests count the guards
+        w["counter"] = factories.UserFactory(role="guard", facilities=[w["facility"]])
+    rollcall, _ = rollcalls.rollcall_start(
+        location=w["cell"].parent, kind="formal", by=w["counter"]
+    )
+    if submitted:
+        rollcall = rollcalls.rollcall_submit(rollcall=rollcall, by=w["counter"])
+    return rollcall
+
+
+def _schedule(w):
+    from custody.models import CountSchedule
+
+    return CountSchedule.objects.create(
+        facility=w["facility"], location=_unit(w), time_of_day="06:00"
+    )
 
 
 def _open_alert(w):

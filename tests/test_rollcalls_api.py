@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from custody import services
 from custody.models import CheckIn, Inmate, LedgerEvent, RollCall, RollCallEntry
+from tests import factories
 from tests.rollcall_world import count_world, entry
 
 pytestmark = pytest.mark.django_db
@@ -293,3 +294,12 @@ def test_bad_bodies_are_400_and_store_nothing(w, api_as):
         ).status_code
         == 400
     )
+
+
+def test_a_place_without_cells_cannot_be_counted(w, api_as):
+    yard = factories.LocationFactory(facility=w.facility, code="PATIO", kind="yard")
+    response = api_as(w.users["guard"]).post(
+        "/api/v1/rollcalls/", {"location": yard.code, "kind": "formal"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "no cells" in response.json()["errors"]["location"][0]

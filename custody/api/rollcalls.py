@@ -153,13 +153,23 @@ class RollCallStartSerializer(serializers.Serializer):
         user = self.context["request"].user
         facility = attrs.get("facility")
         if facility is None:
-            facilities = list(selectors.facilities_visible_to(user)[:2])
-            if len(facilities) != 1:
+            # A unit code is enough when only one of the caller's facilities has it.
+            matches = list(selectors.location_list(user=user).filter(code=attrs["location"])[:2])
+            if len(matches) > 1:
                 raise ValidationError({"facility": [_("Name the facility of the unit.")]})
-            facility = facilities[0]
-        attrs["location"] = resolve_location(
-            facility=facility, code=attrs["location"], field="location"
-        )
+            if not matches:
+                raise ValidationError(
+                    {
+                        "location": [
+                            _("No location with code %s in your facilities.") % attrs["location"]
+                        ]
+                    }
+                )
+            attrs["location"] = matches[0]
+        else:
+            attrs["location"] = resolve_location(
+                facility=facility, code=attrs["location"], field="location"
+            )
         if "recount_of" in attrs:
             original = rollcall_list(user=user).filter(pk=attrs["recount_of"]).first()
             if original is None:

@@ -115,6 +115,13 @@ def rollcall_start(
             return existing, False
     if kind not in CountKind.values:
         raise ValidationError({"kind": _("Use one of: %s.") % ", ".join(CountKind.values)})
+    if not Location.objects.filter(pk__in=locations_within(location), kind="cell").exists():
+        raise ValidationError(
+            {
+                "location": _("%(code)s holds no cells: count a unit or a cell.")
+                % {"code": location.code}
+            }
+        )
     if recount_of is not None:
         _check_recount(recount_of, location)
         recount_of = recount_root(recount_of)
