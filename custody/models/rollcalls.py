@@ -87,6 +87,8 @@ class CountSchedule(models.Model):
             models.UniqueConstraint(
                 fields=["facility", "location", "time_of_day"],
                 condition=Q(is_active=True),
+                # "Every unit" (no location) is one slot too.
+                nulls_distinct=False,
                 name="one_active_count_per_slot",
             ),
             models.CheckConstraint(

@@ -35,6 +35,22 @@ def _check(facility: Facility, location: Location | None, kind: str) -> None:
 
 
 def _save(schedule: CountSchedule) -> None:
+    # The unique index decides on PostgreSQL; SQLite (the demo) cannot index
+    # "every unit" (a null unit) as one slot, so ask first there too.
+    taken = (
+        CountSchedule.objects.filter(
+            facility=schedule.facility,
+            location=schedule.location,
+            time_of_day=schedule.time_of_day,
+            is_active=True,
+        )
+        .exclude(pk=schedule.pk)
+        .exists()
+    )
+    if schedule.is_active and taken:
+        raise ValidationError(
+            {"time_of_day": _("This unit already has a count scheduled at that time.")}
+        )
     try:
         with transaction.atomic():
             schedule.full_clean(exclude=["facility", "location", "created_by"])

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from custody import services
 from custody.models import (
+    CountSchedule,
     Device,
     DeviceKind,
     Facility,
@@ -248,7 +249,28 @@ def seed(*, inmates: int, now: datetime) -> Outcome:
     outcome.inmates_created = inmates_ensure(facility, cells, people, rng, now)
     outcome.devices = devices_ensure(facility, units)
     outcome.users = users_ensure(facility)
+    count_schedules_ensure(facility)
     return outcome
+
+
+# Formal counts of every unit, in the facility's time (typical of the region).
+COUNT_TIMES = ("06:00", "12:00", "18:00", "22:00")
+
+
+def count_schedules_ensure(facility: Facility) -> None:
+    """Four formal counts a day of every unit; left as they are if any exist
+    (they are the operator's to change)."""
+    if CountSchedule.objects.filter(facility=facility).exists():
+        return
+    CountSchedule.objects.bulk_create(
+        CountSchedule(
+            facility=facility,
+            time_of_day=datetime.strptime(at, "%H:%M").time(),
+            kind="formal",
+            grace_minutes=15,
+        )
+        for at in COUNT_TIMES
+    )
 
 
 def facility_ensure() -> tuple[Facility, bool]:
