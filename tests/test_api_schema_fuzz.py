@@ -46,7 +46,7 @@ def test_fuzzing_the_public_schema_finds_nothing(live_server, tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=420,
+        timeout=900,
         cwd=tmp_path,
     )
     report = result.stdout[-6000:] + result.stderr[-2000:]
