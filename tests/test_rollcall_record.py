@@ -169,3 +169,16 @@ def test_the_dashboard_shows_when_each_unit_was_last_counted_clean(w, client):
     assert "Last clean count" in html
     assert "latest count: discrepancy" in html
     assert "never" in html  # the other unit
+
+
+def test_a_count_discrepancy_card_names_who_is_missing_and_links_the_recount(w, client):
+    from alerts.services import reconcile_facility
+    from tests.factories import PASSWORD
+
+    rollcall = counted(w, present=range(5))
+    reconcile_facility(facility=w.facility)
+    client.login(username=w.users["supervisor"].username, password=PASSWORD)
+    html = client.get(f"/dashboard/{w.facility.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Count discrepancy" in html
+    assert w.booking(5) in html
+    assert f"/counts/{rollcall.pk}/" in html
