@@ -1,0 +1,247 @@
+"""A guard counts a unit on a real browser (headless Chromium, 1024x768 like
+a tablet), loses the network half-way, reloads the page, and when the
+network is back every mark reaches the database exactly once.
+
+Needs Debian's chromium and chromium-driver (.ci/run installs them). Their
+absence fails the test: CI must run it, never skip it. Screenshots go to
+var/test-artifacts/.
+"""
+
+import os
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from custody.models import RollCall, RollCallEntry
+from custody.services import rollcalls
+from tests import factories
+from tests.rollcall_world import count_world
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # reported by the fixture, as a failure
+    webdriver = None
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(settings.BASE_DIR) / "var" / "test-artifacts"
+WIDTH, HEIGHT = 1024, 768
+WAIT_SECONDS = 30
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+@pytest.fixture
+def browser():
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing: install Debian's browser for this test with "
+            "`apt-get install -y chromium chromium-driver` (.ci/run does it)."
+        )
+    if webdriver is None:
+        pytest.fail("selenium is not installed: run `make install` (it is a dev dependency).")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={WIDTH},{HEIGHT}",
+        "--lang=es",
+    ):
+        options.add_argument(argument)
+    # Spanish first, as a tablet of the Sistema Penitenciario asks for it.
+    options.add_experimental_option("prefs", {"intl.accept_languages": "es-GT,es"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # The page itself is 1024x768, as on a tablet (the window adds no chrome).
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+    )
+    driver.execute_cdp_cmd("Network.enable", {})
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def world(live_server, facility, make_user):
+    return count_world(facility, make_user, people=10)
+
+
+def wait_until(driver, condition, message):
+    return WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2).until(
+        lambda _driver: condition(), message
+    )
+
+
+def screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def sign_in(driver, base_url, user):
+    driver.get(f"{base_url}/login/")
+    driver.find_element(By.NAME, "username").send_keys(user.username)
+    driver.find_element(By.NAME, "password").send_keys(factories.PASSWORD, Keys.ENTER)
+    wait_until(driver, lambda: "/login/" not in driver.current_url, "sign-in did not go through")
+
+
+def pending(driver) -> int:
+    return int(driver.find_element(By.ID, "pending").get_attribute("data-count"))
+
+
+def network_state(driver) -> str:
+    return driver.find_element(By.ID, "net-state").get_attribute("data-state")
+
+
+def tap(driver, booking, button="tile-tap"):
+    # As a person would: the tile scrolled into the middle, clear of the sticky bars.
+    target = driver.find_element(By.CSS_SELECTOR, f"#tile-{booking} .{button}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    target.click()
+
+
+def stored(rollcall) -> list[RollCallEntry]:
+    return list(RollCallEntry.objects.filter(rollcall=rollcall).select_related("inmate"))
+
+
+def cut_network(driver):
+    driver.set_network_conditions(
+        offline=True, latency=0, download_throughput=0, upload_throughput=0
+    )
+
+
+def restore_network(driver):
+    driver.set_network_conditions(
+        offline=False, latency=0, download_throughput=-1, upload_throughput=-1
+    )
+
+
+def fetch_fails(driver) -> bool:
+    """Whether the page's own fetch() cannot reach the server right now."""
+    return driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        fetch("/healthz", {cache: "no-store"}).then(() => done(false), () => done(true));
+        """
+    )
+
+
+def test_a_count_taken_half_offline_stores_every_mark_once(browser, live_server, world):
+    driver = browser
+    people = [p["booking_number"] for p in world.people]
+    sign_in(driver, live_server.url, world.users["guard"])
+
+    # Pick the unit and start a formal count.
+    driver.get(f"{live_server.url}/counts/")
+    driver.find_element(
+        By.CSS_SELECTOR, '[data-unit="B"] button[name="kind"][value="formal"]'
+    ).click()
+    wait_until(driver, lambda: RollCall.objects.filter(location=world.unit).exists(), "no count")
+    rollcall = RollCall.objects.get(location=world.unit)
+    wait_until(driver, lambda: driver.current_url.endswith(f"/counts/{rollcall.pk}/"), "no page")
+    wait_until(driver, lambda: driver.find_element(By.ID, "sync").is_displayed(), "no counts.js")
+    assert UUID4.match(driver.execute_script("return CustodyCounts.makeId(false)"))
+
+    # Online: four taps, sent at once.
+    for booking in people[:4]:
+        tap(driver, booking)
+    wait_until(driver, lambda: len(stored(rollcall)) == 4 and pending(driver) == 0, "not sent")
+    assert network_state(driver) == "online"
+
+    # The network goes: four taps, one wristband scan, one absent; all wait.
+    cut_network(driver)
+    assert fetch_fails(driver), "the browser still reaches the server while 'offline'"
+    for booking in people[4:8]:
+        tap(driver, booking)
+    scan = driver.find_element(By.ID, "scan-input")
+    scan.send_keys(people[8].lower(), Keys.ENTER)  # readers may type lower case
+    tap(driver, people[9], button="tile-absent")
+    wait_until(driver, lambda: pending(driver) == 6, "the marks are not shown as waiting")
+    wait_until(driver, lambda: network_state(driver) == "offline", "not shown offline")
+    assert "6" in driver.find_element(By.ID, "pending").text
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".tile.unsent")) == 6
+    assert driver.find_element(By.ID, "tally-left").text == "0"
+    time.sleep(3)  # a few retries go by, and fail
+    assert len(stored(rollcall)) == 4
+    screenshot(driver, "tablet-count-offline.png")
+
+    # Back on the network but the API still unreachable (blocked before the
+    # network returns, or the queue would go at once): a reload keeps the queue.
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/entries/*"]})
+    restore_network(driver)
+    driver.refresh()
+    wait_until(driver, lambda: driver.find_element(By.ID, "sync").is_displayed(), "no counts.js")
+    wait_until(driver, lambda: pending(driver) == 6, "the queue did not survive the reload")
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".tile.unsent")) == 6
+
+    # The API answers again: the queue empties by itself, nothing doubled.
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    wait_until(driver, lambda: pending(driver) == 0, "the queue did not empty")
+    wait_until(driver, lambda: len(stored(rollcall)) == 10, "not every mark was stored")
+    assert not driver.find_elements(By.CSS_SELECTOR, ".tile.unsent")
+
+    driver.find_element(By.ID, "submit-button").click()
+    wait_until(driver, lambda: driver.find_elements(By.ID, "count-result"), "no result shown")
+    screenshot(driver, "tablet-count-submitted.png")
+
+    rollcall.refresh_from_db()
+    assert rollcall.status == "submitted"
+    entries = stored(rollcall)
+    assert len(entries) == 10, "a mark was lost or doubled"
+    assert Counter(e.inmate.booking_number for e in entries) == Counter(people)
+    assert Counter(e.status for e in entries) == {"present": 9, "absent": 1}
+    assert Counter(e.method for e in entries) == {"visual": 9, "rfid": 1}
+    assert rollcall.present_count == 9 and rollcall.unaccounted_count == 1
+    assert [row["inmate"] for row in rollcall.unaccounted] == [people[9]]
+    assert driver.find_element(By.ID, "recount-button").is_displayed()
+
+
+def test_a_mark_the_server_refuses_stays_on_screen_until_dismissed(browser, live_server, world):
+    """Another tablet submits the count while this one is offline: the mark
+    it still holds is refused, and shown (not dropped) until a person says so."""
+    driver = browser
+    guard = world.users["guard"]
+    rollcall, _created = rollcalls.rollcall_start(location=world.unit, kind="formal", by=guard)
+    sign_in(driver, live_server.url, guard)
+    driver.get(f"{live_server.url}/counts/{rollcall.pk}/")
+    wait_until(driver, lambda: driver.find_element(By.ID, "sync").is_displayed(), "no counts.js")
+
+    cut_network(driver)
+    booking = world.booking(0)
+    tap(driver, booking)
+    wait_until(driver, lambda: pending(driver) == 1, "the mark is not shown as waiting")
+    rollcalls.rollcall_submit(rollcall=rollcall, by=world.users["guard2"])
+    restore_network(driver)
+
+    errors = (By.ID, "mark-errors-box")
+    wait_until(driver, lambda: driver.find_element(*errors).is_displayed(), "refusal not shown")
+    assert booking in driver.find_element(By.ID, "mark-errors").text
+    assert pending(driver) == 0
+    assert not stored(rollcall)
+    # The page notices the count was closed and shows its result, the refusal still there.
+    wait_until(driver, lambda: driver.find_elements(By.ID, "count-result"), "result not shown")
+    wait_until(driver, lambda: driver.find_element(*errors).is_displayed(), "refusal lost")
+    assert booking in driver.find_element(By.ID, "mark-errors").text
+
+    driver.find_element(By.CSS_SELECTOR, "#mark-errors button").click()
+    wait_until(driver, lambda: not driver.find_element(*errors).is_displayed(), "not dismissed")
+    driver.refresh()
+    wait_until(driver, lambda: driver.find_elements(By.ID, "count-result"), "no result page")
+    time.sleep(1)  # counts.js has read the queue
+    assert not driver.find_element(*errors).is_displayed()
