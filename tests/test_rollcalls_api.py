@@ -17,6 +17,18 @@ NOW = "2026-11-24 12:00:00+00:00"
 
 
 @pytest.fixture
+def api_as(api_as):
+    """Answers in English: the assertions below read the messages."""
+
+    def english(*args, **kwargs):
+        client = api_as(*args, **kwargs)
+        client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+        return client
+
+    return english
+
+
+@pytest.fixture
 def w(facility, make_user):
     return count_world(facility, make_user)
 

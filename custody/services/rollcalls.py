@@ -144,6 +144,9 @@ def rollcall_start(
             with transaction.atomic():
                 rollcall.save(force_insert=True)
         except IntegrityError:
+            retried = _same_start(rollcall_id, location, by)
+            if retried is not None:  # the same start, sent twice at once
+                return retried, False
             raise Conflict(_in_progress_message(location)) from None
         RollCallExpected.objects.bulk_create(
             [RollCallExpected(rollcall=rollcall, **row) for row in roster], batch_size=1000
@@ -165,6 +168,12 @@ def rollcall_start(
             at=now,
         )
     return rollcall, True
+
+
+def _same_start(rollcall_id, location: Location, by) -> RollCall | None:
+    if rollcall_id is None:
+        return None
+    return RollCall.objects.filter(pk=rollcall_id, location=location, started_by=by).first()
 
 
 def _in_progress_message(location: Location) -> str:
@@ -233,10 +242,11 @@ def rollcall_record_entries(*, rollcall: RollCall, raw_entries: list, by, now=No
                         _("This count is %(status)s: no more marks.")
                         % {"status": rollcall.get_status_display().lower()},
                     )
+        # Only the batch's people: a tap on a 500-person count reads one row.
         roster = dict(
-            RollCallExpected.objects.filter(rollcall=rollcall).values_list(
-                "inmate__booking_number", "inmate_id"
-            )
+            RollCallExpected.objects.filter(
+                rollcall=rollcall, inmate__booking_number__in={e.inmate for e in entries}
+            ).values_list("inmate__booking_number", "inmate_id")
         )
         fresh = []
         for entry in entries:
@@ -265,7 +275,11 @@ def rollcall_record_entries(*, rollcall: RollCall, raw_entries: list, by, now=No
                 for e in fresh
             ],
             batch_size=1000,
+            # The same id posted to another count at this very moment: that
+            # one stored it; this one says so below instead of failing the batch.
+            ignore_conflicts=True,
         )
+        fresh = _keep_stored(fresh, rollcall)
         _present_as_checkins(fresh, rollcall=rollcall, by=by, now=now)
         _record_entries(entries, fresh, rollcall=rollcall, by=by, now=now)
     for entry in entries:
@@ -347,6 +361,21 @@ def _mark_known(entries: list[_Entry], rollcall: RollCall) -> None:
             entry.result.errors = {}
             entry.result.status = DUPLICATE
         seen.add(entry.uuid)
+
+
+def _keep_stored(fresh: list[_Entry], rollcall: RollCall) -> list[_Entry]:
+    if not fresh:
+        return fresh
+    stored = set(
+        RollCallEntry.objects.filter(rollcall=rollcall, id__in=[e.uuid for e in fresh]).values_list(
+            "id", flat=True
+        )
+    )
+    for entry in fresh:
+        if entry.uuid not in stored:
+            entry.result.status = ""
+            entry.result.reject("id", _("This entry id belongs to another count."))
+    return [e for e in fresh if e.uuid in stored]
 
 
 def _present_as_checkins(fresh: list[_Entry], *, rollcall: RollCall, by, now) -> None:
