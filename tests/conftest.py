@@ -92,3 +92,16 @@ def api_as():
         return client
 
     return client_for
+
+
+@pytest.fixture
+def english_api_as(api_as):
+    """``api_as`` whose clients ask for English answers (the service speaks
+    Spanish first), for tests that read the messages."""
+
+    def english(*args, **kwargs):
+        client = api_as(*args, **kwargs)
+        client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+        return client
+
+    return english

@@ -34,6 +34,11 @@ def _frozen_clock_and_default_language():
 
 
 @pytest.fixture
+def api_as(english_api_as):
+    return english_api_as  # the assertions read the messages
+
+
+@pytest.fixture
 def w(facility, make_user):
     return count_world(facility, make_user)
 

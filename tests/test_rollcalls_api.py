@@ -17,15 +17,8 @@ NOW = "2026-11-24 12:00:00+00:00"
 
 
 @pytest.fixture
-def api_as(api_as):
-    """Answers in English: the assertions below read the messages."""
-
-    def english(*args, **kwargs):
-        client = api_as(*args, **kwargs)
-        client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-        return client
-
-    return english
+def api_as(english_api_as):
+    return english_api_as  # the assertions read the messages
 
 
 @pytest.fixture
@@ -197,18 +190,22 @@ def test_starting_again_with_the_same_id_answers_the_same_count(w, api_as):
     assert RollCall.objects.count() == 1
 
 
-def test_someone_out_on_an_authorised_movement_is_out_with_where(w, api_as):
-    supervisor, supervisor2 = w.users["supervisor"], w.users["admin"]
-    inmate = w.people[0]["inmate"]
+def send_out(w, inmate, kind: str, destination: str) -> None:
+    """An authorised outing, requested, approved and departed by two officers."""
     movement = services.movement_request(
         inmate=inmate,
-        kind="court",
-        by=supervisor,
-        destination="Juzgado de Mixco",
+        kind=kind,
+        by=w.users["supervisor"],
+        destination=destination,
         expected_back_at=timezone.now() + timedelta(hours=4),
     )
-    services.movement_approve(movement=movement, by=supervisor2)
-    services.movement_depart(movement=movement, by=supervisor)
+    services.movement_approve(movement=movement, by=w.users["admin"])
+    services.movement_depart(movement=movement, by=w.users["supervisor"])
+
+
+def test_someone_out_on_an_authorised_movement_is_out_with_where(w, api_as):
+    inmate = w.people[0]["inmate"]
+    send_out(w, inmate, "court", "Juzgado de Mixco")
     client = api_as(w.users["guard"])
     body = start(client, w).json()
     line = next(line for line in body["expected"] if line["inmate"] == inmate.booking_number)
@@ -227,16 +224,7 @@ def test_someone_out_on_an_authorised_movement_is_out_with_where(w, api_as):
 def test_someone_moved_out_mid_count_is_accounted_for_by_the_movement(w, api_as):
     client = api_as(w.users["guard"])
     body = start(client, w).json()
-    inmate = w.people[0]["inmate"]
-    movement = services.movement_request(
-        inmate=inmate,
-        kind="medical",
-        by=w.users["supervisor"],
-        destination="Hospital Roosevelt",
-        expected_back_at=timezone.now() + timedelta(hours=4),
-    )
-    services.movement_approve(movement=movement, by=w.users["admin"])
-    services.movement_depart(movement=movement, by=w.users["supervisor"])
+    send_out(w, w.people[0]["inmate"], "medical", "Hospital Roosevelt")
     client.post(
         f"/api/v1/rollcalls/{body['id']}/entries/",
         [entry(p["booking_number"]) for p in w.people[1:]],

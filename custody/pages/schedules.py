@@ -445,20 +445,28 @@ def schedule_add(request, code):
     require_supervisor(request.user, facility)
     units = counting_units(facility)
     form = ScheduleAddForm(request.POST, units=units, prefix="add")
+    return _save_or_show_errors(
+        request,
+        facility,
+        form,
+        save=lambda data: count_schedule_create(facility=facility, by=request.user, **data),
+        done=_("Count at %(time)s added."),
+        units=units,
+        add_form=form,
+    )
+
+
+def _save_or_show_errors(request, facility, form, *, save, done: str, **page):
+    """Saves a valid form through ``save`` and says ``done``; otherwise, or
+    when the service refuses, the page again with the errors by their fields."""
     if form.is_valid():
         try:
-            schedule = count_schedule_create(
-                facility=facility, by=request.user, **form.cleaned_data
-            )
+            schedule = save(form.cleaned_data)
         except ValidationError as exc:
             _add_service_errors(form, exc)
         else:
-            return _done(
-                request,
-                facility,
-                _("Count at %(time)s added.") % {"time": _hhmm(schedule.time_of_day)},
-            )
-    return _render(request, facility, status=400, units=units, add_form=form)
+            return _done(request, facility, done % {"time": _hhmm(schedule.time_of_day)})
+    return _render(request, facility, status=400, **page)
 
 
 def _schedule_or_404(request, pk: int) -> CountSchedule:
@@ -472,20 +480,14 @@ def schedule_change(request, pk):
     facility = schedule.facility
     require_supervisor(request.user, facility)
     form = _change_form(schedule, request.POST)
-    if form.is_valid():
-        try:
-            schedule = count_schedule_update(
-                schedule=schedule, by=request.user, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            _add_service_errors(form, exc)
-        else:
-            return _done(
-                request,
-                facility,
-                _("Count at %(time)s saved.") % {"time": _hhmm(schedule.time_of_day)},
-            )
-    return _render(request, facility, status=400, change_form=form)
+    return _save_or_show_errors(
+        request,
+        facility,
+        form,
+        save=lambda data: count_schedule_update(schedule=schedule, by=request.user, **data),
+        done=_("Count at %(time)s saved."),
+        change_form=form,
+    )
 
 
 def _set_active(request, pk: int, active: bool, done_message: str):
