@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
 
 from custody.models import (
+    CountCall,
     CountSchedule,
     Facility,
     Inmate,
@@ -187,3 +189,13 @@ def counts_awaiting_verification(*, user) -> QuerySet[RollCall]:
 def recount_root(rollcall: RollCall) -> RollCall:
     """Recounts all point at the first count of their chain."""
     return rollcall.recount_of if rollcall.recount_of_id else rollcall
+
+
+def open_emergency_call(facility: Facility, now=None) -> CountCall | None:
+    """The emergency call an emergency count started now would answer."""
+    now = now or timezone.now()
+    return (
+        CountCall.objects.filter(facility=facility, called_at__gte=now - EMERGENCY_CALL_WINDOW)
+        .order_by("-called_at")
+        .first()
+    )

@@ -10,11 +10,11 @@ from django.utils import timezone
 from custody.models import CountCall, Facility, Inmate, Location, RollCall
 from custody.selectors.records import facilities_visible_to
 from custody.selectors.rollcalls import (
-    EMERGENCY_CALL_WINDOW,
     ROSTER_STATUSES,
     counting_units,
     counts_in_progress,
     last_counts_by_unit,
+    open_emergency_call,
 )
 
 
@@ -82,13 +82,3 @@ def people_per_unit(facility: Facility) -> Counter:
         for location_id in {cell, parent, grandparent} - {None}:
             counts[location_id] += 1
     return counts
-
-
-def open_emergency_call(facility: Facility, now=None) -> CountCall | None:
-    """The emergency call an emergency count started now would answer."""
-    now = now or timezone.now()
-    return (
-        CountCall.objects.filter(facility=facility, called_at__gte=now - EMERGENCY_CALL_WINDOW)
-        .order_by("-called_at")
-        .first()
-    )

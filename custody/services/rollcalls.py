@@ -35,7 +35,6 @@ from custody.exceptions import Conflict
 from custody.models import (
     CLOCK_SKEW,
     CheckInMethod,
-    CountCall,
     CountKind,
     EntryStatus,
     Facility,
@@ -48,9 +47,9 @@ from custody.models import (
     RollCallStatus,
 )
 from custody.selectors.rollcalls import (
-    EMERGENCY_CALL_WINDOW,
     latest_marks,
     locations_within,
+    open_emergency_call,
     recount_root,
     roster_candidates,
 )
@@ -125,7 +124,7 @@ def rollcall_start(
     if recount_of is not None:
         _check_recount(recount_of, location)
         recount_of = recount_root(recount_of)
-    call = _open_call(location.facility, now) if kind == CountKind.EMERGENCY else None
+    call = open_emergency_call(location.facility, now) if kind == CountKind.EMERGENCY else None
     with transaction.atomic():
         roster = roster_candidates(location)
         rollcall = RollCall(
@@ -190,15 +189,6 @@ def _check_recount(original: RollCall, location: Location) -> None:
         raise ValidationError({"recount_of": _("A recount is of the same unit.")})
     if original.status not in (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED):
         raise ValidationError({"recount_of": _("Only a submitted count can be recounted.")})
-
-
-def _open_call(facility: Facility, now) -> CountCall | None:
-    """The emergency call an emergency count answers: the latest one, if recent."""
-    return (
-        CountCall.objects.filter(facility=facility, called_at__gte=now - EMERGENCY_CALL_WINDOW)
-        .order_by("-called_at")
-        .first()
-    )
 
 
 # --- Entries -----------------------------------------------------------------
