@@ -22,7 +22,12 @@ from custody.models import (
     RollCallEntry,
     RollCallStatus,
 )
-from custody.selectors.rollcalls import count_schedule_list, rollcall_list, rollcall_roster
+from custody.selectors.rollcalls import (
+    count_schedule_list,
+    rollcall_list,
+    rollcall_roster,
+    rollcall_scope,
+)
 from custody.serializers import (
     FacilityTimeField,
     LocationCodeField,
@@ -238,6 +243,10 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     ordering_fields = ["started_at", "submitted_at"]
 
     def get_queryset(self):
+        if self.action == "entries":
+            # The hot path (every tap of every tablet): scope only, no joins;
+            # the service locks the row and reads what it needs.
+            return rollcall_scope(user=self.request.user)
         return rollcall_list(user=self.request.user).order_by("-started_at", "id")
 
     def get_serializer_class(self):

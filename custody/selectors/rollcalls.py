@@ -31,6 +31,11 @@ ROSTER_STATUSES = (InmateStatus.IN_CUSTODY, InmateStatus.OUT_AUTHORIZED)
 SETTLED = (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED)
 
 
+def rollcall_scope(*, user) -> QuerySet[RollCall]:
+    """The counts of the caller's facilities, nothing joined."""
+    return RollCall.objects.filter(facility_id__in=visible_facility_ids(user))
+
+
 def rollcall_list(*, user) -> QuerySet[RollCall]:
     return RollCall.objects.filter(facility_id__in=visible_facility_ids(user)).select_related(
         "facility", "location", "started_by", "submitted_by", "verified_by", "cancelled_by"

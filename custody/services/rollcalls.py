@@ -218,10 +218,10 @@ def rollcall_record_entries(*, rollcall: RollCall, raw_entries: list, by, now=No
     """Stores the good marks of a batch and answers one result per item, in
     order (``accepted``, ``duplicate`` or ``rejected`` with its errors).
     Rejected marks are named in the ledger event, never silently dropped."""
-    require_counter(by, rollcall.facility)
     now = now or timezone.now()
     with transaction.atomic():
-        rollcall = RollCall.objects.select_for_update(of=("self",)).get(pk=rollcall.pk)
+        rollcall = _lock(rollcall)
+        require_counter(by, rollcall.facility)
         entries = [_parse_entry(raw, rollcall=rollcall, now=now) for raw in raw_entries]
         _mark_known(entries, rollcall)
         if rollcall.status != RollCallStatus.IN_PROGRESS:
