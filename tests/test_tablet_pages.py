@@ -384,3 +384,28 @@ def test_verify_is_refused_for_the_counter_and_done_by_a_second_officer(client, 
     assert "Count verified: thank you." in html
     assert f"Verified by {w.users['guard2'].username}" in html
     assert 'id="verify-button"' not in html
+
+
+def test_a_count_started_by_mistake_is_cancelled_with_a_reason(client, w):
+    rollcall = begin(w)
+    mark(rollcall, w.users["guard"], [w.booking(0)])
+    helper = as_user(client, w.users["guard2"])
+    assert "Cancel this count" not in page(helper.get(f"/counts/{rollcall.pk}/"))
+    refused = helper.post(f"/counts/{rollcall.pk}/cancel/", {"reason": "No es mi conteo."})
+    assert refused.status_code == 403  # neither its starter nor a supervisor
+    client.logout()
+    starter = as_user(client, w.users["guard"])
+    assert "Cancel this count" in page(starter.get(f"/counts/{rollcall.pk}/"))
+    short = starter.post(f"/counts/{rollcall.pk}/cancel/", {"reason": "error"})
+    assert short.status_code == 400
+    assert "at least 10 characters" in page(short)
+    done = starter.post(
+        f"/counts/{rollcall.pk}/cancel/", {"reason": "Sector equivocado en la tableta."}
+    )
+    assert done.status_code == 302
+    rollcall.refresh_from_db()
+    assert rollcall.status == "cancelled"
+    assert rollcall.entries.count() == 1  # the marks stay in the record
+    # The unit can be counted again at once.
+    assert start_count(starter, w.unit).status_code == 302
+    assert RollCall.objects.filter(location=w.unit, status="in_progress").count() == 1

@@ -297,6 +297,13 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
         "may_count": may_count,
         "may_recount": may_count
         and rollcall.status in (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED),
+        # The service's rule (its starter, or a supervisor), asked ahead to show the form.
+        "may_cancel": in_progress
+        and may_count
+        and (
+            rollcall.started_by_id == request.user.pk
+            or request.user.role in ("supervisor", "admin")
+        ),
         "scan_entry_id": uuid.uuid4(),
         "recount_id": uuid.uuid4(),
         "script_strings": _script_strings(),
@@ -386,6 +393,25 @@ def count_verify(request, pk):
     return _take_step(request, pk, rollcalls.rollcall_verify, _("Count verified: thank you."))
 
 
+@login_required
+@require_POST
+def count_cancel(request, pk):
+    """Abandon a count in progress (started by mistake, tablet lost), with a reason."""
+    rollcall = _visible_rollcall(request, pk)
+    try:
+        rollcalls.rollcall_cancel(
+            rollcall=rollcall, by=request.user, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as exc:
+        return _render_count(request, rollcall, status=400, flash_error=_error_text(exc))
+    except PermissionDenied as exc:
+        return _render_count(request, rollcall, status=403, flash_error=str(exc))
+    except Conflict as exc:
+        return _render_count(request, rollcall, status=409, flash_error=exc.message)
+    messages.success(request, _("Count cancelled; its marks stay in the record."))
+    return redirect("counts")
+
+
 urlpatterns = [
     path("", count_board_page, name="counts"),
     path("start/", count_start, name="counts-start"),
@@ -393,4 +419,5 @@ urlpatterns = [
     path("<uuid:pk>/mark/", count_mark, name="counts-mark"),
     path("<uuid:pk>/submit/", count_submit, name="counts-submit"),
     path("<uuid:pk>/verify/", count_verify, name="counts-verify"),
+    path("<uuid:pk>/cancel/", count_cancel, name="counts-cancel"),
 ]
