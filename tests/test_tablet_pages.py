@@ -328,8 +328,12 @@ def test_submit_with_everyone_present_shows_the_count_cleared(client, w):
     assert 'class="card result cleared"' in html and "Count cleared" in html
     assert "All 6 accounted for: 6 present" in html
     assert 'id="recount-button"' not in html
-    assert 'id="verify-button"' in html  # offered; the service decides who may
+    # Not offered to the officer who counted; offered to a second officer.
+    assert 'id="verify-button"' not in html
     assert 'id="submit-button"' not in html and 'id="scan-form"' not in html
+    client.logout()
+    second = as_user(client, w.users["guard2"])
+    assert 'id="verify-button"' in page(second.get(f"/counts/{rollcall.pk}/"))
 
 
 def test_a_discrepancy_lists_who_is_unaccounted_and_offers_a_recount(client, w):

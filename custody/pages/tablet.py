@@ -31,6 +31,7 @@ from custody.selectors.rollcalls import (
     counts_awaiting_verification,
     rollcall_list,
     rollcall_roster,
+    took_part,
 )
 from custody.selectors.tablet import count_board
 from custody.services import rollcalls
@@ -297,7 +298,10 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
         "may_count": may_count,
         "may_recount": may_count
         and rollcall.status in (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED),
-        # The service's rule (its starter, or a supervisor), asked ahead to show the form.
+        # The services' rules, asked ahead only to show the forms that would work.
+        "may_verify": rollcall.needs_verification
+        and may_count
+        and not took_part(rollcall, request.user),
         "may_cancel": in_progress
         and may_count
         and (

@@ -191,6 +191,13 @@ def counts_awaiting_verification(*, user) -> QuerySet[RollCall]:
     )
 
 
+def took_part(rollcall: RollCall, user) -> bool:
+    """Started, submitted or marked anyone on the count: not a second officer."""
+    return user.pk in (rollcall.started_by_id, rollcall.submitted_by_id) or (
+        RollCallEntry.objects.filter(rollcall=rollcall, recorded_by=user).exists()
+    )
+
+
 def recount_root(rollcall: RollCall) -> RollCall:
     """Recounts all point at the first count of their chain."""
     return rollcall.recount_of if rollcall.recount_of_id else rollcall

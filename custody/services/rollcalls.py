@@ -52,6 +52,7 @@ from custody.selectors.rollcalls import (
     open_emergency_call,
     recount_root,
     roster_candidates,
+    took_part,
 )
 from custody.services import checkins as ingestion
 from custody.services.checkin_items import clock_problem
@@ -553,10 +554,7 @@ def rollcall_verify(*, rollcall: RollCall, by, now=None) -> RollCall:
     now = now or timezone.now()
     rollcall = _lock(rollcall)
     _require_status(rollcall, RollCallStatus.SUBMITTED, step=_("verified"))
-    counted = by.pk in (rollcall.started_by_id, rollcall.submitted_by_id) or (
-        RollCallEntry.objects.filter(rollcall=rollcall, recorded_by=by).exists()
-    )
-    if counted:
+    if took_part(rollcall, by):
         raise PermissionDenied(_("You took part in this count; a second officer must verify it."))
     rollcall.status = RollCallStatus.VERIFIED
     rollcall.verified_at = now
