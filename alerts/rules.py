@@ -386,7 +386,7 @@ class MissedRollcall:
         )
         findings = []
         for slot in slots:
-            answering = _answering(counts, slot.location_id, slot.opens_at)
+            answering = _answering(counts, slot.location_id, slot.opens_at, slot.closes_at)
             if any(c["submitted_at"] for c in answering):
                 continue
             findings.append(
@@ -398,6 +398,7 @@ class MissedRollcall:
                     details={
                         "slot_at": slot.at.isoformat(),
                         "opens_at": slot.opens_at.isoformat(),
+                        "closes_at": slot.closes_at.isoformat(),
                         "count_kind": slot.kind,
                         "schedule": slot.schedule_id,
                         "call": slot.call_id,
@@ -414,7 +415,8 @@ class MissedRollcall:
         counts = due.counts_started_since(facility=ctx.facility, since=min(opens.values()))
         result = {}
         for alert in alerts:
-            for count in _answering(counts, alert.location_id, opens[alert.pk]):
+            closes = datetime.fromisoformat(alert.details["closes_at"])
+            for count in _answering(counts, alert.location_id, opens[alert.pk], closes):
                 if count["submitted_at"]:
                     late = (count["submitted_at"] - alert.due_at).total_seconds()
                     result[alert.pk] = Clearance(
@@ -429,8 +431,13 @@ class MissedRollcall:
         return result
 
 
-def _answering(counts: list[dict], location_id: int, opens_at: datetime) -> list[dict]:
-    return [c for c in counts if c["location_id"] == location_id and c["started_at"] >= opens_at]
+def _answering(counts: list[dict], location_id: int, opens_at, closes_at) -> list[dict]:
+    """Counts of the unit started while the slot was theirs to answer."""
+    return [
+        c
+        for c in counts
+        if c["location_id"] == location_id and opens_at <= c["started_at"] < closes_at
+    ]
 
 
 class CountDiscrepancy:

@@ -233,3 +233,19 @@ def test_a_failed_recount_after_a_resolution_by_hand_opens_higher(w):
     assert len(opened) == 2
     assert opened[1].status == AlertStatus.OPEN
     assert opened[1].escalation_level == 1
+
+
+def test_a_missed_slot_is_not_answered_by_the_next_slots_count(w):
+    with time_machine.travel(SLOT - timedelta(days=1), tick=False):
+        CountSchedule.objects.create(
+            facility=w.facility, location=w.unit, time_of_day=time(9, 0), grace_minutes=15
+        )
+    passes(w.facility, SLOT, SLOT + GRACE + timedelta(minutes=1))
+    [alert] = alerts(AlertKind.MISSED_ROLLCALL)
+    nine = SLOT + timedelta(hours=3)
+    # The 09:00 count (started in its own window) belongs to 09:00, not to 06:00.
+    count(w, at=nine - timedelta(minutes=10), submit_at=nine + timedelta(minutes=5))
+    passes(w.facility, nine + timedelta(minutes=5), nine + GRACE + timedelta(minutes=1))
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    assert len(alerts(AlertKind.MISSED_ROLLCALL)) == 1  # and 09:00 was answered

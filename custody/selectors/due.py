@@ -30,7 +30,7 @@ from custody.models import (
     RollCall,
     RollCallStatus,
 )
-from custody.selectors.rollcalls import counting_units
+from custody.selectors.rollcalls import EMERGENCY_CALL_WINDOW, counting_units
 
 QUERY_CHUNK = 500
 CHECKIN_FIELDS = ("id", "inmate_id", "observed_at", "location_id", "location__code", "method")
@@ -222,12 +222,14 @@ def facility_by_id(pk: int) -> Facility | None:
 @dataclass(frozen=True)
 class CountSlot:
     """A count owed: of ``location_id``, at ``at``, submitted by ``deadline``;
-    a count started from ``opens_at`` on answers it."""
+    a count started in [``opens_at``, ``closes_at``) answers it (from then on
+    a count belongs to the unit's next slot)."""
 
     location_id: int
     at: datetime
     opens_at: datetime
     deadline: datetime
+    closes_at: datetime
     kind: str
     schedule_id: int | None = None
     call_id: int | None = None
@@ -237,41 +239,84 @@ def count_slots_due(*, facility: Facility, since: datetime, until: datetime) -> 
     """Counts whose deadline (time + grace) fell in [since, until): each day's
     scheduled counts, in the facility's zone (a schedule for no unit owes one
     per unit), and every unit's count after an emergency call."""
+    schedules = list(CountSchedule.objects.filter(facility=facility, is_active=True))
+    calls = list(
+        CountCall.objects.filter(
+            facility=facility, called_at__gt=since - MAX_CALL_GRACE, called_at__lte=until
+        )
+    )
     units = None
+    if calls or any(s.location_id is None for s in schedules):
+        units = [u.pk for u in counting_units(facility)]
     slots = []
-    tz = facility.tzinfo
-    for schedule in CountSchedule.objects.filter(facility=facility, is_active=True):
-        grace = timedelta(minutes=schedule.grace_minutes)
-        day = (since - grace).astimezone(tz).date()
-        while day <= until.astimezone(tz).date():
-            at = datetime.combine(day, schedule.time_of_day, tzinfo=tz)
-            day += timedelta(days=1)
-            if not since <= at + grace < until or at < schedule.created_at:
-                continue
-            if schedule.location_id is None and units is None:
-                units = [u.pk for u in counting_units(facility)]
+    for schedule in schedules:
+        for at in _occurrences(schedule, facility, since, until):
+            grace = timedelta(minutes=schedule.grace_minutes)
             for location_id in [schedule.location_id] if schedule.location_id else units:
                 slots.append(
                     CountSlot(
                         location_id,
                         at,
-                        at - grace,
-                        at + grace,
-                        schedule.kind,
+                        opens_at=at - grace,
+                        deadline=at + grace,
+                        closes_at=_next_opening(schedules, location_id, at, facility),
+                        kind=schedule.kind,
                         schedule_id=schedule.pk,
                     )
                 )
-    for call in CountCall.objects.filter(
-        facility=facility, called_at__gt=since - timedelta(hours=2), called_at__lte=until
-    ):
+    return slots + _call_slots(calls, since, until, units or [])
+
+
+# An emergency call's grace is at most this long (MAX_COUNT_GRACE_MINUTES).
+MAX_CALL_GRACE = timedelta(hours=2)
+
+
+def _occurrences(schedule: CountSchedule, facility: Facility, since, until) -> list[datetime]:
+    """The schedule's times, in the facility's zone, whose deadline is in [since, until)."""
+    tz = facility.tzinfo
+    grace = timedelta(minutes=schedule.grace_minutes)
+    found = []
+    day = (since - grace).astimezone(tz).date()
+    while day <= until.astimezone(tz).date():
+        at = datetime.combine(day, schedule.time_of_day, tzinfo=tz)
+        day += timedelta(days=1)
+        if since <= at + grace < until and at >= schedule.created_at:
+            found.append(at)
+    return found
+
+
+def _next_opening(schedules, location_id: int, after: datetime, facility: Facility) -> datetime:
+    """When the unit's next scheduled count (after ``after``) opens."""
+    tz = facility.tzinfo
+    local = after.astimezone(tz)
+    openings = []
+    for schedule in schedules:
+        if schedule.location_id not in (None, location_id):
+            continue
+        at = datetime.combine(local.date(), schedule.time_of_day, tzinfo=tz)
+        if at <= after:
+            at = datetime.combine(local.date() + timedelta(days=1), schedule.time_of_day, tzinfo=tz)
+        openings.append(at - timedelta(minutes=schedule.grace_minutes))
+    return min(openings, default=after + timedelta(days=1))
+
+
+def _call_slots(calls: list[CountCall], since, until, units: list[int]) -> list[CountSlot]:
+    slots = []
+    for call in calls:
         deadline = call.called_at + timedelta(minutes=call.grace_minutes)
         if not since <= deadline < until:
             continue
-        if units is None:
-            units = [u.pk for u in counting_units(facility)]
         # Only counts started after the call answer it.
         slots.extend(
-            CountSlot(pk, call.called_at, call.called_at, deadline, "emergency", call_id=call.pk)
+            CountSlot(
+                pk,
+                call.called_at,
+                opens_at=call.called_at,
+                deadline=deadline,
+                closes_at=call.called_at + EMERGENCY_CALL_WINDOW,
+                kind="emergency",
+                call_id=call.pk,
+            )
             for pk in units
         )
     return slots
