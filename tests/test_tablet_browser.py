@@ -7,19 +7,22 @@ absence fails the test: CI must run it, never skip it. Screenshots go to
 var/test-artifacts/.
 """
 
+import contextlib
 import os
 import re
+import socket
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.servers import basehttp
 
 from custody.models import RollCall, RollCallEntry
 from custody.services import rollcalls
 from tests import factories
-from tests.rollcall_world import count_world
+from tests.rollcall_world import count_world, entry
 
 try:
     from selenium import webdriver
@@ -245,3 +248,67 @@ def test_a_mark_the_server_refuses_stays_on_screen_until_dismissed(browser, live
     wait_until(driver, lambda: driver.find_elements(By.ID, "count-result"), "no result page")
     time.sleep(1)  # counts.js has read the queue
     assert not driver.find_element(*errors).is_displayed()
+
+
+class _HangUp(basehttp.ServerHandler):
+    """Reads the request, answers nothing and closes the connection."""
+
+    def run(self, application):
+        self.request_handler.close_connection = True
+        with contextlib.suppress(OSError):
+            self.request_handler.connection.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def server_unreachable():
+    """Every request to the live server, page and service worker alike, is
+    dropped without an answer (as when the Wi-Fi is gone): Chrome's offline
+    emulation covers the page but not its service worker. Swapped where each
+    request looks it up, so kept-alive connections hang up too."""
+    original = basehttp.ServerHandler
+    basehttp.ServerHandler = _HangUp
+    try:
+        yield
+    finally:
+        basehttp.ServerHandler = original
+
+
+def test_the_count_page_opens_without_a_network(browser, live_server, world):
+    """The tablet went to sleep, or the tab crashed, while the server was out
+    of reach: the count page opens from the service worker's copy with its
+    waiting marks, and they are sent when the server is back."""
+    driver = browser
+    guard = world.users["guard"]
+    rollcall, _created = rollcalls.rollcall_start(location=world.unit, kind="formal", by=guard)
+    sign_in(driver, live_server.url, guard)
+    page = f"{live_server.url}/counts/{rollcall.pk}/"
+    driver.get(page)
+    wait_until(driver, lambda: driver.find_element(By.ID, "sync").is_displayed(), "no counts.js")
+    wait_until(
+        driver,
+        lambda: driver.execute_script("return !!navigator.serviceWorker.controller"),
+        "the service worker did not take the page",
+    )
+    driver.get(page)  # now through the worker, which keeps a copy
+    wait_until(driver, lambda: driver.find_element(By.ID, "sync").is_displayed(), "no counts.js")
+
+    with server_unreachable():
+        tap(driver, world.booking(0))
+        tap(driver, world.booking(1))
+        wait_until(driver, lambda: pending(driver) == 2, "the marks are not shown as waiting")
+        # Meanwhile another officer marks someone: a page from the server would show it.
+        rollcalls.rollcall_record_entries(
+            rollcall=rollcall, raw_entries=[entry(world.booking(2))], by=world.users["guard2"]
+        )
+        driver.get(page)
+        wait_until(driver, lambda: driver.find_element(By.ID, "sync").is_displayed(), "no page")
+        wait_until(driver, lambda: pending(driver) == 2, "the waiting marks are not back")
+        other = driver.find_element(By.ID, f"tile-{world.booking(2)}").get_attribute("class")
+        assert "mark-present" not in other, "the page came from the server, not the copy"
+        screenshot(driver, "tablet-count-reopened-offline.png")
+
+    wait_until(driver, lambda: pending(driver) == 0, "the queue did not empty")
+    wait_until(driver, lambda: len(stored(rollcall)) == 3, "the marks were not stored")
+    assert Counter(e.inmate.booking_number for e in stored(rollcall)) == Counter(
+        [world.booking(0), world.booking(1), world.booking(2)]
+    )

@@ -413,3 +413,19 @@ def test_a_count_started_by_mistake_is_cancelled_with_a_reason(client, w):
     # The unit can be counted again at once.
     assert start_count(starter, w.unit).status_code == 302
     assert RollCall.objects.filter(location=w.unit, status="in_progress").count() == 1
+
+
+def test_the_service_worker_is_served_from_the_counts_scope(client, w):
+    response = client.get("/counts/sw.js")  # no sign-in: the script holds no data
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/javascript")
+    assert response["Cache-Control"] == "no-cache"
+    script = response.content.decode()
+    assert "/api/" not in script.split('"use strict";', 1)[1]  # the API is never cached
+    html = page(as_user(client, w.users["guard"]).get("/counts/"))
+    assert 'data-service-worker="/counts/sw.js"' in html
+    assert 'data-service-worker-scope="/counts/"' in html
+
+
+def test_signing_in_again_drops_the_pages_kept_for_offline_use(client):
+    assert "custody/forget-offline-pages.js" in page(client.get("/login/"))

@@ -16,7 +16,9 @@ from urllib.parse import quote
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -416,8 +418,19 @@ def count_cancel(request, pk):
     return redirect("counts")
 
 
+@require_GET
+def service_worker(request):
+    """The count pages' service worker, served from /counts/ so that it may
+    control them (a script under /static/ could only control /static/)."""
+    with open(finders.find("custody/counts-sw.js"), encoding="utf-8") as script:
+        response = HttpResponse(script.read(), content_type="application/javascript")
+    response["Cache-Control"] = "no-cache"  # a new version reaches tablets at once
+    return response
+
+
 urlpatterns = [
     path("", count_board_page, name="counts"),
+    path("sw.js", service_worker, name="counts-sw"),
     path("start/", count_start, name="counts-start"),
     path("<uuid:pk>/", count_screen, name="counts-count"),
     path("<uuid:pk>/mark/", count_mark, name="counts-mark"),

@@ -704,10 +704,20 @@
       say(S.clock_off, { minutes: Math.round(Math.abs(skew) / 60000) }));
   }
 
+  // Keeps the count pages openable offline (counts-sw.js). Needs a secure
+  // context (HTTPS, or localhost); elsewhere the marks queue still works.
+  function registerServiceWorker(root) {
+    if (!root.dataset.serviceWorker || !("serviceWorker" in navigator)) return;
+    navigator.serviceWorker
+      .register(root.dataset.serviceWorker, { scope: root.dataset.serviceWorkerScope })
+      .catch(function () { /* not available here: pages need the network */ });
+  }
+
   function boot() {
     var skew = startClocks();
     var root = document.querySelector("[data-count-app]");
     if (!root) return;
+    registerServiceWorker(root);
     S = readStrings();
     var screenRoot = document.getElementById("count-screen");
     if (screenRoot && screenRoot.dataset.mayMark === "1") clockWarning(skew);
