@@ -312,3 +312,34 @@ def test_the_count_page_opens_without_a_network(browser, live_server, world):
     assert Counter(e.inmate.booking_number for e in stored(rollcall)) == Counter(
         [world.booking(0), world.booking(1), world.booking(2)]
     )
+
+
+def test_marks_wait_for_the_officer_who_made_them(browser, live_server, world):
+    """A tablet handed over before it reconnects: the next guard's sign-in
+    never sends (and so never signs) the marks the first one made."""
+    driver = browser
+    first, second = world.users["guard"], world.users["guard2"]
+    rollcall, _created = rollcalls.rollcall_start(location=world.unit, kind="formal", by=first)
+    sign_in(driver, live_server.url, first)
+    page = f"{live_server.url}/counts/{rollcall.pk}/"
+    driver.get(page)
+    wait_until(driver, lambda: driver.find_element(By.ID, "sync").is_displayed(), "no counts.js")
+    with server_unreachable():
+        tap(driver, world.booking(0))
+        wait_until(driver, lambda: pending(driver) == 1, "the mark is not shown as waiting")
+        driver.get("about:blank")  # the tablet changes hands before it reconnects
+
+    driver.delete_all_cookies()
+    sign_in(driver, live_server.url, second)
+    driver.get(page)
+    others = (By.ID, "others-waiting")
+    wait_until(driver, lambda: driver.find_element(*others).is_displayed(), "not said")
+    assert pending(driver) == 0
+    time.sleep(2)  # a flush would have gone by
+    assert not stored(rollcall), "another officer's mark went out under this sign-in"
+
+    driver.delete_all_cookies()
+    sign_in(driver, live_server.url, first)
+    driver.get(page)
+    wait_until(driver, lambda: len(stored(rollcall)) == 1, "the first officer's mark not sent")
+    assert stored(rollcall)[0].recorded_by == first

@@ -237,6 +237,15 @@ def _script_strings() -> dict:
             lambda n: ngettext("%(n)s mark waiting to send", "%(n)s marks waiting to send", n)
         ),
         "all_sent": _("All marks sent"),
+        "others_waiting": _plural_forms(
+            lambda n: ngettext(
+                "%(n)s mark made under another sign-in is kept on this tablet until that "
+                "officer signs in again.",
+                "%(n)s marks made under another sign-in are kept on this tablet until that "
+                "officer signs in again.",
+                n,
+            )
+        ),
         "online": _("Online"),
         "offline": _("Offline: marks are kept on this tablet"),
         "sending": _("Sending…"),

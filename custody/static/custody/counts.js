@@ -166,8 +166,13 @@
 
   // --- The queue --------------------------------------------------------------
 
-  function MarkQueue(store, entriesUrlTemplate) {
+  // Marks are sent only under the sign-in that made them: a tablet handed to
+  // the next shift keeps the others until their officer signs in again, so
+  // the record never names the wrong person as the one who saw someone.
+  function MarkQueue(store, entriesUrlTemplate, user) {
     this.store = store;
+    this.user = user;
+    this.othersWaiting = 0;
     this.urlTemplate = entriesUrlTemplate;
     this.records = new Map(); // id -> record, the in-page mirror of the store
     this.network = navigator.onLine === false ? "offline" : "online";
@@ -182,7 +187,10 @@
   MarkQueue.prototype.load = function () {
     var queue = this;
     return this.store.all().then(function (records) {
-      records.forEach(function (record) { queue.records.set(record.id, record); });
+      records.forEach(function (record) {
+        if (record.user && record.user !== queue.user) queue.othersWaiting += 1;
+        else queue.records.set(record.id, record);
+      });
       queue.changed();
     });
   };
@@ -205,6 +213,7 @@
   // Kept in memory (and so on screen) even if the tablet cannot store it.
   MarkQueue.prototype.add = function (record) {
     var queue = this;
+    record.user = this.user;
     this.records.set(record.id, record);
     this.changed();
     return this.store.put([record]).then(
@@ -725,7 +734,11 @@
       function (db) { return new IndexedStore(db); },
       function () { return new MemoryStore(); }
     ).then(function (store) {
-      var queue = new MarkQueue(store, root.dataset.entriesUrlTemplate);
+      var queue = new MarkQueue(store, root.dataset.entriesUrlTemplate, root.dataset.user);
+      queue.onChange(function () {
+        show(document.getElementById("others-waiting"),
+          queue.othersWaiting ? sayCount(S.others_waiting, queue.othersWaiting) : "");
+      });
       if (store instanceof MemoryStore) queue.storageProblem = S.no_storage;
       if (screenRoot) new CountScreen(screenRoot, queue).start();
       else startBoard(root, queue);
