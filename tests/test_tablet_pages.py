@@ -429,3 +429,11 @@ def test_the_service_worker_is_served_from_the_counts_scope(client, w):
 
 def test_signing_in_again_drops_the_pages_kept_for_offline_use(client):
     assert "custody/forget-offline-pages.js" in page(client.get("/login/"))
+
+
+def test_the_schedules_link_is_for_those_who_plan_counts(client, w):
+    guard_nav = page(as_user(client, w.users["guard"]).get("/counts/"))
+    assert 'href="/counts/schedules/"' not in guard_nav  # more room on a tablet
+    client.logout()
+    supervisor_nav = page(as_user(client, w.users["supervisor"]).get("/counts/"))
+    assert 'href="/counts/schedules/"' in supervisor_nav
