@@ -17,7 +17,6 @@ from custody.models import (
     CountCall,
     CountKind,
     EntryStatus,
-    Role,
     RollCall,
     RollCallEntry,
     RollCallStatus,
@@ -36,10 +35,7 @@ from custody.serializers import (
     resolve_location,
 )
 from custody.services import count_schedules, rollcalls
-
-COUNTING_ROLES = frozenset({Role.GUARD, Role.SUPERVISOR, Role.ADMIN})
-SUPERVISING_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
-
+from custody.services.rollcalls import COUNTING_ROLES, SUPERVISING_ROLES
 
 # --- Serializers ---------------------------------------------------------------
 

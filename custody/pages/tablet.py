@@ -317,7 +317,7 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
         and may_count
         and (
             rollcall.started_by_id == request.user.pk
-            or request.user.role in ("supervisor", "admin")
+            or request.user.role in rollcalls.SUPERVISING_ROLES
         ),
         "scan_entry_id": uuid.uuid4(),
         "recount_id": uuid.uuid4(),

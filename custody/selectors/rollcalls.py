@@ -129,23 +129,16 @@ class RosterLine:
     status: str  # at the start
     whereabouts: str
     mark: str | None
+    # Where the record has the person now (a movement may have taken them).
+    status_now: str
+    cell_id_now: int | None
 
 
 def rollcall_roster(rollcall: RollCall) -> list[RosterLine]:
     """The frozen roster with each person's latest mark, in cell order (two queries)."""
     marks = latest_marks(rollcall)
-    return [
-        RosterLine(
-            booking_number=booking,
-            name=f"{first} {last}",
-            cell=cell,
-            status=status,
-            whereabouts=where,
-            mark=marks.get(inmate_id),
-        )
-        for inmate_id, booking, first, last, cell, status, where in RollCallExpected.objects.filter(
-            rollcall=rollcall
-        )
+    rows = (
+        RollCallExpected.objects.filter(rollcall=rollcall)
         .order_by("cell__code", "inmate__booking_number")
         .values_list(
             "inmate_id",
@@ -155,7 +148,22 @@ def rollcall_roster(rollcall: RollCall) -> list[RosterLine]:
             "cell__code",
             "status",
             "whereabouts",
+            "inmate__status",
+            "inmate__cell_id",
         )
+    )
+    return [
+        RosterLine(
+            booking_number=booking,
+            name=f"{first} {last}",
+            cell=cell,
+            status=status,
+            whereabouts=where,
+            mark=marks.get(inmate_id),
+            status_now=status_now,
+            cell_id_now=cell_id_now,
+        )
+        for inmate_id, booking, first, last, cell, status, where, status_now, cell_id_now in rows
     ]
 
 

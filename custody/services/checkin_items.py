@@ -145,14 +145,20 @@ def clock_problem(at: datetime, *, now: datetime) -> tuple[str, str] | None:
     return None
 
 
+def parse_aware_time(value) -> datetime | None:
+    """An ISO 8601 time with its offset, or None (missing, malformed, naive)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        at = parse_datetime(value)
+    except ValueError:
+        return None
+    return at if at is not None and at.tzinfo is not None else None
+
+
 def _parse_observed_at(item: Item, value, *, now: datetime) -> None:
-    observed_at = None
-    if isinstance(value, str) and len(value) <= 64:
-        try:
-            observed_at = parse_datetime(value)
-        except ValueError:
-            observed_at = None
-    if observed_at is None or observed_at.tzinfo is None:
+    observed_at = parse_aware_time(value)
+    if observed_at is None:
         item.reject(
             Reason.INVALID,
             "observed_at",

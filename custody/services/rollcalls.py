@@ -27,7 +27,6 @@ from uuid import UUID
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from custody import selectors
@@ -47,15 +46,15 @@ from custody.models import (
     RollCallStatus,
 )
 from custody.selectors.rollcalls import (
-    latest_marks,
     locations_within,
     open_emergency_call,
     recount_root,
+    rollcall_roster,
     roster_candidates,
     took_part,
 )
 from custody.services import checkins as ingestion
-from custody.services.checkin_items import clock_problem
+from custody.services.checkin_items import clock_problem, parse_aware_time
 from custody.services.ledger import PendingEvent, actor_label, ledger_append, ledger_append_many
 
 MAX_ENTRIES = 1000
@@ -314,13 +313,8 @@ def _parse_entry(raw, *, rollcall: RollCall, now) -> _Entry:
 
 
 def _parse_time(entry: _Entry, value, *, rollcall: RollCall, now) -> None:
-    at = None
-    if isinstance(value, str) and len(value) <= 64:
-        try:
-            at = parse_datetime(value)
-        except ValueError:
-            at = None
-    if at is None or at.tzinfo is None:
+    at = parse_aware_time(value)
+    if at is None:
         entry.result.reject(
             "observed_at",
             _("Give the time of the mark in ISO 8601 with its offset, e.g. %(example)s.")
@@ -444,42 +438,26 @@ def rollcall_settle(rollcall: RollCall) -> Settlement:
       ``out_authorized`` mark without such a movement is not enough;
     - **unaccounted**: everyone else, including anyone declared missing.
     """
-    roster = list(
-        RollCallExpected.objects.filter(rollcall=rollcall)
-        .order_by()
-        .values_list(
-            "inmate_id",
-            "inmate__booking_number",
-            "inmate__first_name",
-            "inmate__last_name",
-            "cell__code",
-            "status",
-            "inmate__status",
-            "inmate__cell_id",
-        )
-    )
-    marks = latest_marks(rollcall)
     inside = locations_within(rollcall.location)
     present = out = 0
     unaccounted = []
-    for inmate_id, booking, first, last, cell, at_start, now_status, now_cell in roster:
-        mark = marks.get(inmate_id)
-        if mark == EntryStatus.PRESENT:
+    for line in rollcall_roster(rollcall):
+        if line.mark == EntryStatus.PRESENT:
             present += 1
         elif (
-            at_start == InmateStatus.OUT_AUTHORIZED
-            or now_status in AWAY_WITH_LEAVE
-            or (now_status == InmateStatus.IN_CUSTODY and now_cell not in inside)
+            line.status == InmateStatus.OUT_AUTHORIZED
+            or line.status_now in AWAY_WITH_LEAVE
+            or (line.status_now == InmateStatus.IN_CUSTODY and line.cell_id_now not in inside)
         ):
             out += 1
         else:
             unaccounted.append(
                 {
-                    "inmate": booking,
-                    "name": f"{first} {last}",
-                    "cell": cell,
-                    "marked": mark,
-                    "status": now_status,
+                    "inmate": line.booking_number,
+                    "name": line.name,
+                    "cell": line.cell,
+                    "marked": line.mark,
+                    "status": line.status_now,
                 }
             )
     return Settlement(present=present, out=out, unaccounted=unaccounted)
