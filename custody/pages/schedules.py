@@ -8,14 +8,12 @@ whole page with the errors otherwise); with HTMX the answer is the panel,
 swapped in place.
 """
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -25,15 +23,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from custody.models import (
     MAX_COUNT_GRACE_MINUTES,
-    CountCall,
     CountKind,
     CountSchedule,
     Facility,
-    RollCall,
-    RollCallStatus,
 )
 from custody.selectors import facilities_visible_to
 from custody.selectors.rollcalls import count_schedule_list, counting_units
+from custody.selectors.schedule_board import day_board, facility_schedules, recent_calls
 from custody.services.count_schedules import (
     count_call_create,
     count_schedule_create,
@@ -43,9 +39,6 @@ from custody.services.rollcalls import SUPERVISING_ROLES, require_supervisor
 
 PAGE = "custody/schedules/page.html"
 PANEL = "custody/schedules/_panel.html"
-RECENT_CALLS = 10
-# Older calls are history: their units' states are not worth a scan of counts.
-CALL_BOARD_WINDOW = timedelta(hours=24)
 
 
 # --- Forms ---------------------------------------------------------------------
@@ -132,211 +125,6 @@ def _change_form(schedule: CountSchedule, data=None) -> ScheduleChangeForm:
     )
 
 
-# --- Reads: the day's board and the latest emergency call ----------------------
-
-UPCOMING, DUE, IN_PROGRESS, CLEARED, DISCREPANCY, MISSED, NOT_OWED, NOT_YET = (
-    "upcoming",
-    "due",
-    "in_progress",
-    "cleared",
-    "discrepancy",
-    "missed",
-    "not_owed",
-    "not_yet",
-)
-STATE_LABELS = {
-    UPCOMING: gettext_lazy("Later today"),
-    DUE: gettext_lazy("Due now"),
-    IN_PROGRESS: gettext_lazy("In progress"),
-    CLEARED: gettext_lazy("Counted, cleared"),
-    DISCREPANCY: gettext_lazy("Counted, discrepancy"),
-    MISSED: gettext_lazy("Missed"),
-    NOT_OWED: gettext_lazy("From tomorrow"),
-    NOT_YET: gettext_lazy("Not yet"),
-}
-
-
-@dataclass(frozen=True)
-class UnitAnswer:
-    """What a unit's counts since a moment say: counted (cleared or not), in
-    progress, or nothing yet (``state`` None)."""
-
-    state: str | None
-    first_submitted_at: datetime | None = None
-
-
-def _unit_answer(counts: list[dict], since: datetime, until: datetime | None = None) -> UnitAnswer:
-    """As ``missed_rollcall`` judges it: a count of the unit started since the
-    slot opened answers it once submitted (``until``: the next slot's opening,
-    whose count is not this one's); the latest result says whether the unit is
-    clear now (a clean recount clears a discrepancy)."""
-    answering = [
-        c for c in counts if c["started_at"] >= since and (until is None or c["started_at"] < until)
-    ]
-    submitted = [c for c in answering if c["submitted_at"]]
-    if submitted:
-        latest = max(submitted, key=lambda c: c["submitted_at"])
-        state = CLEARED if latest["unaccounted_count"] == 0 else DISCREPANCY
-        return UnitAnswer(state, min(c["submitted_at"] for c in submitted))
-    if any(c["status"] == RollCallStatus.IN_PROGRESS for c in answering):
-        return UnitAnswer(IN_PROGRESS)
-    return UnitAnswer(None)
-
-
-@dataclass(frozen=True)
-class Slot:
-    schedule: CountSchedule
-    at: datetime
-    deadline: datetime
-    state: str
-    late: bool = False
-
-    @property
-    def label(self):
-        return STATE_LABELS[self.state]
-
-
-def _opens(schedule: CountSchedule, at: datetime) -> datetime:
-    return at - timedelta(minutes=schedule.grace_minutes)
-
-
-def _owed_today(schedule: CountSchedule, at: datetime) -> bool:
-    # Added after today's time: first owed tomorrow (as the reconciler sees it).
-    return at >= schedule.created_at
-
-
-def _slot(schedule, at: datetime, counts: list[dict], now: datetime, until=None) -> Slot:
-    opens, deadline = _opens(schedule, at), at + timedelta(minutes=schedule.grace_minutes)
-    if not _owed_today(schedule, at):
-        return Slot(schedule, at, deadline, NOT_OWED)
-    answer = _unit_answer(counts, opens, until)
-    if answer.first_submitted_at:
-        return Slot(schedule, at, deadline, answer.state, answer.first_submitted_at > deadline)
-    if now >= deadline:
-        return Slot(schedule, at, deadline, MISSED)
-    if answer.state == IN_PROGRESS:
-        return Slot(schedule, at, deadline, IN_PROGRESS)
-    return Slot(schedule, at, deadline, UPCOMING if now < opens else DUE)
-
-
-@dataclass
-class Board:
-    """Today's counts: a row per time, a column per unit, slots in the cells."""
-
-    units: list
-    rows: list  # [(time_of_day, [[Slot, ...] per unit])]
-
-
-def _today_slots_at(facility: Facility, schedules: list, now: datetime) -> dict[int, datetime]:
-    today = timezone.localdate(now, timezone=facility.tzinfo)
-    return {s.pk: datetime.combine(today, s.time_of_day, tzinfo=facility.tzinfo) for s in schedules}
-
-
-def _next_opening(owed_here: list, at: datetime, slot_at: dict) -> datetime | None:
-    """When the unit's next slot of the day opens: a count from then on is that
-    slot's, not a late answer to this one."""
-    later = [
-        _opens(s, slot_at[s.pk])
-        for s in owed_here
-        if slot_at[s.pk] > at and _owed_today(s, slot_at[s.pk])
-    ]
-    return min(later, default=None)
-
-
-def _board(schedules: list, units: list, slot_at: dict, counts_by_unit: dict, now) -> Board:
-    # A schedule may name a location that holds no cells: it still gets a column.
-    columns = list(units)
-    known = {unit.pk for unit in units}
-    for schedule in schedules:
-        if schedule.location_id and schedule.location_id not in known:
-            known.add(schedule.location_id)
-            columns.append(schedule.location)
-    owed: dict[int, list[CountSchedule]] = {}
-    for schedule in schedules:
-        targets = [schedule.location_id] if schedule.location_id else [u.pk for u in units]
-        for location_id in targets:
-            owed.setdefault(location_id, []).append(schedule)
-    cells: dict = {}
-    for location_id, owed_here in owed.items():
-        counts = counts_by_unit.get(location_id, [])
-        for schedule in owed_here:
-            at = slot_at[schedule.pk]
-            slot = _slot(schedule, at, counts, now, _next_opening(owed_here, at, slot_at))
-            cells.setdefault(schedule.time_of_day, {}).setdefault(location_id, []).append(slot)
-    rows = [
-        (time_of_day, [row.get(column.pk, []) for column in columns])
-        for time_of_day, row in sorted(cells.items())
-    ]
-    return Board(units=columns, rows=rows)
-
-
-@dataclass(frozen=True)
-class CallUnit:
-    unit: object
-    state: str
-    overdue: bool
-    late: bool
-
-    @property
-    def label(self):
-        return STATE_LABELS[self.state]
-
-
-def _call_board(call: CountCall, units: list, counts_by_unit: dict, now) -> list[CallUnit]:
-    """Each unit's answer to an emergency call: counts started after it."""
-    deadline = call.called_at + timedelta(minutes=call.grace_minutes)
-    rows = []
-    for unit in units:
-        answer = _unit_answer(counts_by_unit.get(unit.pk, []), call.called_at)
-        state = answer.state or NOT_YET
-        done = answer.first_submitted_at is not None
-        rows.append(
-            CallUnit(
-                unit=unit,
-                state=state,
-                overdue=not done and now > deadline,
-                late=done and answer.first_submitted_at > deadline,
-            )
-        )
-    return rows
-
-
-def _counts_by_unit(facility: Facility, since: datetime | None) -> dict[int, list[dict]]:
-    """The facility's counts started since ``since``, cancelled ones aside,
-    by unit; one query (``rollcall_facility_started``)."""
-    if since is None:
-        return {}
-    by_unit: dict[int, list[dict]] = {}
-    for row in (
-        RollCall.objects.filter(facility=facility, started_at__gte=since)
-        .exclude(status=RollCallStatus.CANCELLED)
-        .order_by("started_at")
-        .values("location_id", "status", "started_at", "submitted_at", "unaccounted_count")
-    ):
-        by_unit.setdefault(row["location_id"], []).append(row)
-    return by_unit
-
-
-def _schedules(facility: Facility) -> list[CountSchedule]:
-    # "Every unit" first at each time, then the units by code.
-    return list(
-        CountSchedule.objects.filter(facility=facility)
-        .select_related("location", "created_by")
-        .order_by("time_of_day", F("location__code").asc(nulls_first=True), "id")
-    )
-
-
-def _recent_calls(facility: Facility) -> list[CountCall]:
-    calls = list(
-        CountCall.objects.filter(facility=facility)
-        .select_related("called_by")
-        .order_by("-called_at", "-id")[:RECENT_CALLS]
-    )
-    for call in calls:
-        call.deadline = call.called_at + timedelta(minutes=call.grace_minutes)
-    return calls
-
-
 def _page_context(
     request,
     facility: Facility,
@@ -354,19 +142,13 @@ def _page_context(
     number of schedules, units or counts."""
     now = timezone.now()
     units = counting_units(facility) if units is None else units
-    schedules = _schedules(facility)
+    schedules = facility_schedules(facility)
     active = [s for s in schedules if s.is_active]
     for schedule in active:
         bound = change_form is not None and change_form.prefix == f"s{schedule.pk}"
         schedule.change_form = change_form if bound else _change_form(schedule)
-    slot_at = _today_slots_at(facility, active, now)
-    calls = _recent_calls(facility)
-    latest = calls[0] if calls and now - calls[0].called_at <= CALL_BOARD_WINDOW else None
-    # One read of counts for both boards, from the earliest moment either needs.
-    starts = [slot_at[s.pk] - timedelta(minutes=s.grace_minutes) for s in active]
-    if latest is not None:
-        starts.append(latest.called_at)
-    counts_by_unit = _counts_by_unit(facility, min(starts, default=None))
+    calls = recent_calls(facility)
+    board = day_board(facility, active, units, calls, now)
     can_edit = request.user.role in SUPERVISING_ROLES
     call_form = call_form or EmergencyCallForm()
     return {
@@ -374,7 +156,7 @@ def _page_context(
         "now": now,
         "today": timezone.localdate(now, timezone=facility.tzinfo),
         "can_edit": can_edit,
-        "board": _board(active, units, slot_at, counts_by_unit, now),
+        "board": board.schedules,
         "active": active,
         "retired": [s for s in schedules if not s.is_active],
         "add_form": add_form or ScheduleAddForm(units=units, prefix="add"),
@@ -386,8 +168,8 @@ def _page_context(
             else None
         ),
         "calls": calls,
-        "latest_call": latest,
-        "latest_call_units": _call_board(latest, units, counts_by_unit, now) if latest else [],
+        "latest_call": board.latest_call,
+        "latest_call_units": board.latest_call_units,
         "row_error": row_error,
         "flash": flash,
         "flash_error": flash_error,

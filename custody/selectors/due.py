@@ -329,7 +329,9 @@ def counts_started_since(*, facility: Facility, since: datetime) -> list[dict]:
         RollCall.objects.filter(facility=facility, started_at__gte=since)
         .exclude(status=RollCallStatus.CANCELLED)
         .order_by()
-        .values("id", "location_id", "kind", "status", "started_at", "submitted_at")
+        .values(
+            "id", "location_id", "kind", "status", "started_at", "submitted_at", "unaccounted_count"
+        )
     )
 
 
