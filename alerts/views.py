@@ -21,6 +21,7 @@ from alerts import selectors, services
 from alerts.services.lifecycle import ACTING_ROLES
 from custody.exceptions import Conflict
 from custody.selectors import facilities_visible_to, facility_headcount
+from custody.views import facility_picker
 
 
 def _is_htmx(request) -> bool:
@@ -90,10 +91,7 @@ def _render_live(request, facility, *, status=200, **extra):
 @signed_in
 @require_GET
 def dashboard_index(request):
-    facilities = list(facilities_visible_to(request.user).order_by("code"))
-    if len(facilities) == 1:
-        return redirect("dashboard-facility", code=facilities[0].code)
-    return render(request, "alerts/dashboard_index.html", {"facilities": facilities})
+    return facility_picker(request, url_name="dashboard-facility", title=_("Supervisor dashboard"))
 
 
 @signed_in

@@ -2,7 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from custody import selectors
 from custody.throttling import AuthThrottle
@@ -14,6 +14,19 @@ def home(request):
         request,
         "custody/home.html",
         {"facilities": selectors.facility_overview(user=request.user)},
+    )
+
+
+def facility_picker(request, *, url_name: str, title):
+    """A page kept per facility: straight to it for someone with one facility,
+    else a choice among theirs (``url_name`` takes the facility's code)."""
+    facilities = list(selectors.facilities_visible_to(request.user).order_by("code"))
+    if len(facilities) == 1:
+        return redirect(url_name, code=facilities[0].code)
+    return render(
+        request,
+        "custody/facility_picker.html",
+        {"facilities": facilities, "url_name": url_name, "title": title},
     )
 
 

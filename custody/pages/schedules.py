@@ -36,6 +36,7 @@ from custody.services.count_schedules import (
     count_schedule_update,
 )
 from custody.services.rollcalls import SUPERVISING_ROLES, require_supervisor
+from custody.views import facility_picker
 
 PAGE = "custody/schedules/page.html"
 PANEL = "custody/schedules/_panel.html"
@@ -208,10 +209,7 @@ def _hhmm(value) -> str:
 @login_required
 @require_GET
 def schedules_index(request):
-    facilities = list(facilities_visible_to(request.user).order_by("code"))
-    if len(facilities) == 1:
-        return redirect("count-schedules-facility", code=facilities[0].code)
-    return render(request, "custody/schedules/index.html", {"facilities": facilities})
+    return facility_picker(request, url_name="count-schedules-facility", title=_("Count schedules"))
 
 
 @login_required
