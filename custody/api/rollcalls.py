@@ -23,6 +23,7 @@ from custody.models import (
 )
 from custody.selectors.rollcalls import (
     count_schedule_list,
+    live_tally,
     rollcall_list,
     rollcall_roster,
     rollcall_scope,
@@ -391,23 +392,21 @@ def _entries_shown(rollcall: RollCall) -> list[dict]:
 
 def rollcall_totals(rollcall: RollCall, roster) -> dict:
     """Tallies for a count: settled figures once submitted, live marks before."""
-    unmarked = sum(1 for line in roster if line.mark is None)
+    live = live_tally(roster)
     if rollcall.status in (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED):
         return {
             "expected": rollcall.expected_count,
             "present": rollcall.present_count,
             "out_authorized": rollcall.out_count,
             "unaccounted": rollcall.unaccounted_count,
-            "unmarked": unmarked,
+            "unmarked": live["unmarked"],
         }
     return {
         "expected": rollcall.expected_count,
-        "present": sum(1 for line in roster if line.mark == EntryStatus.PRESENT),
-        "out_authorized": sum(
-            1 for line in roster if line.status == "out_authorized" and line.mark != "present"
-        ),
+        "present": live["present"],
+        "out_authorized": live["out"],
         "unaccounted": None,
-        "unmarked": unmarked,
+        "unmarked": live["unmarked"],
     }
 
 

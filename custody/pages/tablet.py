@@ -31,6 +31,7 @@ from custody.models import CheckInMethod, CountKind, EntryStatus, RollCall, Roll
 from custody.selectors import location_list
 from custody.selectors.rollcalls import (
     counts_awaiting_verification,
+    live_tally,
     rollcall_list,
     rollcall_roster,
     took_part,
@@ -213,17 +214,6 @@ def _tiles(rollcall: RollCall) -> list[Tile]:
     ]
 
 
-def _tallies(tiles: list[Tile]) -> dict:
-    """Live figures before submission (counts.js keeps them current)."""
-    inside = [t for t in tiles if not t.out]
-    return {
-        "left": [t for t in inside if t.mark is None],
-        "present": sum(1 for t in tiles if t.mark == EntryStatus.PRESENT),
-        "absent": sum(1 for t in tiles if t.mark == EntryStatus.ABSENT),
-        "out": sum(1 for t in tiles if t.out and t.mark != EntryStatus.PRESENT),
-    }
-
-
 def _plural_forms(say) -> dict:
     # Spanish and English alike: one form for 1, another for every other number.
     return {"one": say(1), "other": say(2)}
@@ -303,7 +293,7 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
         "clock": _facility_clock(rollcall.facility),
         "tiles_inside": [t for t in tiles if not t.out],
         "tiles_out": [t for t in tiles if t.out],
-        "tallies": _tallies(tiles),
+        "tallies": live_tally(tiles),  # counts.js keeps them current
         "in_progress": in_progress,
         "may_mark": in_progress and may_count,
         "may_count": may_count,

@@ -259,7 +259,7 @@ def count_slots_due(*, facility: Facility, since: datetime, until: datetime) -> 
                         at,
                         opens_at=at - grace,
                         deadline=at + grace,
-                        closes_at=_next_opening(schedules, location_id, at, facility),
+                        closes_at=next_opening(schedules, location_id, at, facility),
                         kind=schedule.kind,
                         schedule_id=schedule.pk,
                     )
@@ -285,7 +285,7 @@ def _occurrences(schedule: CountSchedule, facility: Facility, since, until) -> l
     return found
 
 
-def _next_opening(schedules, location_id: int, after: datetime, facility: Facility) -> datetime:
+def next_opening(schedules, location_id: int, after: datetime, facility: Facility) -> datetime:
     """When the unit's next scheduled count (after ``after``) opens."""
     tz = facility.tzinfo
     local = after.astimezone(tz)

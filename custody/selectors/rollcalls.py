@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from custody.models import (
     CountCall,
+    CountKind,
     CountSchedule,
+    EntryStatus,
     Facility,
     Inmate,
     InmateStatus,
@@ -167,6 +169,24 @@ def rollcall_roster(rollcall: RollCall) -> list[RosterLine]:
     ]
 
 
+def live_tally(lines) -> dict:
+    """A count's figures from its roster lines before it is settled (anything
+    with ``mark`` and ``status``, the status at the start): ``left`` are the
+    people in the unit nobody has marked yet."""
+    inside = [line for line in lines if line.status != InmateStatus.OUT_AUTHORIZED]
+    return {
+        "present": sum(1 for line in lines if line.mark == EntryStatus.PRESENT),
+        "absent": sum(1 for line in lines if line.mark == EntryStatus.ABSENT),
+        "out": sum(
+            1
+            for line in lines
+            if line.status == InmateStatus.OUT_AUTHORIZED and line.mark != EntryStatus.PRESENT
+        ),
+        "unmarked": sum(1 for line in lines if line.mark is None),
+        "left": [line for line in inside if line.mark is None],
+    }
+
+
 def last_counts_by_unit(facility: Facility) -> dict[str, dict]:
     """Per counted unit code: when its last count was submitted and when one
     last cleared (nobody unaccounted); one query."""
@@ -194,7 +214,7 @@ def counts_in_progress(facility: Facility) -> dict[int, RollCall]:
 def counts_awaiting_verification(*, user) -> QuerySet[RollCall]:
     return (
         rollcall_list(user=user)
-        .filter(status=RollCallStatus.SUBMITTED, kind="formal")
+        .filter(status=RollCallStatus.SUBMITTED, kind=CountKind.FORMAL)
         .order_by("submitted_at")
     )
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from custody.models import CountCall, CountSchedule, Facility, RollCallStatus
-from custody.selectors.due import counts_started_since
+from custody.selectors.due import counts_started_since, next_opening
 
 RECENT_CALLS = 10
 # Older calls are history: their units' states are not worth a scan of counts.
@@ -115,18 +115,9 @@ def _today_slots_at(facility: Facility, schedules: list, now: datetime) -> dict[
     return {s.pk: datetime.combine(today, s.time_of_day, tzinfo=facility.tzinfo) for s in schedules}
 
 
-def _next_opening(owed_here: list, at: datetime, slot_at: dict) -> datetime | None:
-    """When the unit's next slot of the day opens: a count from then on is that
-    slot's, not a late answer to this one."""
-    later = [
-        _opens(s, slot_at[s.pk])
-        for s in owed_here
-        if slot_at[s.pk] > at and _owed_today(s, slot_at[s.pk])
-    ]
-    return min(later, default=None)
-
-
-def _board(schedules: list, units: list, slot_at: dict, counts_by_unit: dict, now) -> Board:
+def _board(
+    facility: Facility, schedules: list, units: list, slot_at: dict, counts_by_unit: dict, now
+) -> Board:
     # A schedule may name a location that holds no cells: it still gets a column.
     columns = list(units)
     known = {unit.pk for unit in units}
@@ -144,7 +135,9 @@ def _board(schedules: list, units: list, slot_at: dict, counts_by_unit: dict, no
         counts = counts_by_unit.get(location_id, [])
         for schedule in owed_here:
             at = slot_at[schedule.pk]
-            slot = _slot(schedule, at, counts, now, _next_opening(owed_here, at, slot_at))
+            # A count from the unit's next slot on is that slot's (as the reconciler judges).
+            closes = next_opening(owed_here, location_id, at, facility)
+            slot = _slot(schedule, at, counts, now, closes)
             cells.setdefault(schedule.time_of_day, {}).setdefault(location_id, []).append(slot)
     rows = [
         (time_of_day, [row.get(column.pk, []) for column in columns])
@@ -235,7 +228,7 @@ def day_board(facility: Facility, active: list, units: list, calls: list, now) -
         starts.append(latest.called_at)
     counts_by_unit = _counts_by_unit(facility, min(starts, default=None))
     return DayBoard(
-        schedules=_board(active, units, slot_at, counts_by_unit, now),
+        schedules=_board(facility, active, units, slot_at, counts_by_unit, now),
         latest_call=latest,
         latest_call_units=_call_board(latest, units, counts_by_unit, now) if latest else [],
     )
