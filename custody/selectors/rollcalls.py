@@ -50,12 +50,13 @@ def count_schedule_list(*, user) -> QuerySet[CountSchedule]:
     )
 
 
-def locations_within(location: Location) -> set[int]:
-    """The location and what lies in it, two levels down (unit → wing → cell),
-    as placement and check-ins see it."""
+def cells_within(location: Location) -> set[int]:
+    """The cells in the location, two levels down (unit → wing → cell), as
+    placement and check-ins see it; a cell is within itself."""
     return set(
         Location.objects.filter(
-            Q(pk=location.pk) | Q(parent=location) | Q(parent__parent=location)
+            Q(pk=location.pk) | Q(parent=location) | Q(parent__parent=location),
+            kind=LocationKind.CELL,
         ).values_list("pk", flat=True)
     )
 
@@ -73,11 +74,11 @@ def counting_units(facility: Facility) -> list[Location]:
     )
 
 
-def roster_candidates(location: Location) -> list[dict]:
-    """Who a count of ``location`` expects right now: everyone whose cell
-    lies in it, in custody or out on an authorised movement (with where)."""
+def roster_candidates(cells: set[int]) -> list[dict]:
+    """Who a count of the unit holding ``cells`` expects right now: everyone
+    in those cells, in custody or out on an authorised movement (with where)."""
     rows = list(
-        Inmate.objects.filter(cell_id__in=locations_within(location), status__in=ROSTER_STATUSES)
+        Inmate.objects.filter(cell_id__in=cells, status__in=ROSTER_STATUSES)
         .order_by()
         .values_list("pk", "cell_id", "status")
     )

@@ -73,7 +73,7 @@ def _facility_board(facility: Facility, now) -> FacilityBoard:
 def people_per_unit(facility: Facility) -> Counter:
     """How many people a count of each location would expect: those whose
     cell is the location or lies in it, two levels down (as
-    ``locations_within``); one query for the whole facility."""
+    ``cells_within``); one query for the whole facility."""
     counts: Counter = Counter()
     rows = Inmate.objects.filter(
         facility=facility, status__in=ROSTER_STATUSES, cell__isnull=False

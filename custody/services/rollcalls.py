@@ -46,7 +46,7 @@ from custody.models import (
     RollCallStatus,
 )
 from custody.selectors.rollcalls import (
-    locations_within,
+    cells_within,
     open_emergency_call,
     recount_root,
     rollcall_roster,
@@ -114,7 +114,8 @@ def rollcall_start(
             return existing, False
     if kind not in CountKind.values:
         raise ValidationError({"kind": _("Use one of: %s.") % ", ".join(CountKind.values)})
-    if not Location.objects.filter(pk__in=locations_within(location), kind="cell").exists():
+    cells = cells_within(location)
+    if not cells:
         raise ValidationError(
             {
                 "location": _("%(code)s holds no cells: count a unit or a cell.")
@@ -126,7 +127,7 @@ def rollcall_start(
         recount_of = recount_root(recount_of)
     call = open_emergency_call(location.facility, now) if kind == CountKind.EMERGENCY else None
     with transaction.atomic():
-        roster = roster_candidates(location)
+        roster = roster_candidates(cells)
         rollcall = RollCall(
             facility=location.facility,
             location=location,
@@ -438,7 +439,7 @@ def rollcall_settle(rollcall: RollCall) -> Settlement:
       ``out_authorized`` mark without such a movement is not enough;
     - **unaccounted**: everyone else, including anyone declared missing.
     """
-    inside = locations_within(rollcall.location)
+    inside = cells_within(rollcall.location)
     present = out = 0
     unaccounted = []
     for line in rollcall_roster(rollcall):
