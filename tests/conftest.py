@@ -1,5 +1,6 @@
 import pytest
 from django.conf import settings
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from tests import factories
@@ -56,6 +57,14 @@ def _flush_past_append_only_triggers():
     DatabaseOperations.execute_sql_flush = execute_sql_flush
     yield
     DatabaseOperations.execute_sql_flush = original
+
+
+@pytest.fixture(autouse=True)
+def _default_language_afterwards():
+    """A request activates its language in this thread; leave the default
+    behind, or the next test's messages depend on which test ran before."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

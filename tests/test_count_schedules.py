@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
 
 from custody.models import CountCall, CountSchedule, Facility, LedgerEvent
 from custody.selectors.rollcalls import rollcall_roster
@@ -27,10 +26,9 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock_and_default_language():
+def _frozen_clock():
     with time_machine.travel(NOW, tick=False):
         yield
-    translation.deactivate()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from alerts.models import Alert, AlertKind, AlertStatus, ReconcilerState
 from alerts.services import reconciler_health
@@ -35,10 +35,9 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock_and_default_language():
+def _frozen_clock():
     with time_machine.travel(NOW, tick=False):
         yield
-    translation.deactivate()
 
 
 @pytest.fixture

@@ -12,20 +12,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.utils import translation
 
 from tests import factories
 
 PO = Path(settings.BASE_DIR) / "locale" / "es" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdif]")
-
-
-@pytest.fixture(autouse=True)
-def _default_language_afterwards():
-    """Requests activate a language in this thread; leave the default behind."""
-    yield
-    translation.deactivate()
 
 
 # --- Pages ------------------------------------------------------------------

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from custody import services
 from custody.models import CountCall, RollCall, RollCallEntry
@@ -24,12 +24,6 @@ pytestmark = pytest.mark.django_db
 
 # counts.js puts a count's id in place of this one.
 ANY_COUNT = "00000000-0000-0000-0000-000000000000"
-
-
-@pytest.fixture(autouse=True)
-def _default_language_afterwards():
-    yield
-    translation.deactivate()
 
 
 @pytest.fixture
