@@ -33,6 +33,7 @@ urlpatterns = [
     path("api/v1/auth/token/revoke/", api.AuthTokenRevokeView.as_view(), name="auth-token-revoke"),
     # Before the router, whose devices/{id}/ would otherwise take "heartbeat".
     path("api/v1/devices/heartbeat/", checkins.HeartbeatView.as_view(), name="device-heartbeat"),
+    path("api/v1/audit/", include("alerts.audit.api.urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -41,6 +42,7 @@ urlpatterns = [
     path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("counts/", include("custody.pages.urls")),
+    path("audit/", include("alerts.audit.urls")),
     path("", include("alerts.urls")),
     path("", views.home, name="home"),
 ]

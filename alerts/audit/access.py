@@ -1,0 +1,37 @@
+"""Who may open the auditor workspace, and for which facility."""
+
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+
+from alerts.views import signed_in
+from custody.models import Role
+from custody.selectors import facilities_visible_to
+
+# Guards are the people the workspace watches; devices never sign in to pages.
+AUDIT_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
+
+
+def can_audit(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and (
+        user.is_superuser or user.role in AUDIT_ROLES
+    )
+
+
+def audit_page(view):
+    """A workspace page kept per facility: ``view(request, facility, ...)``.
+
+    Signed in, an oversight role (403 otherwise) and one of the caller's
+    facilities (404 otherwise, so codes of other facilities are not confirmed).
+    """
+
+    @signed_in
+    @wraps(view)
+    def wrapped(request, code, *args, **kwargs):
+        if not can_audit(request.user):
+            raise PermissionDenied
+        facility = get_object_or_404(facilities_visible_to(request.user), code=code)
+        return view(request, facility, *args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,1 @@
+"""Pages of the auditor workspace, under ``/audit/``; one module a subject."""

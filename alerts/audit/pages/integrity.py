@@ -1,0 +1,3 @@
+"""Placeholder until this subject lands."""
+
+urlpatterns = []
