@@ -1,3 +1,13 @@
-"""Placeholder until this subject lands."""
+"""Placeholder until this subject lands: the names the layout links to."""
 
-urlpatterns = []
+from django.http import Http404
+from django.urls import path
+
+
+def placeholder(request, code):
+    raise Http404
+
+
+urlpatterns = [
+    path("", placeholder, name="audit-ledger"),
+]

@@ -1,3 +1,14 @@
-"""Placeholder until this subject lands."""
+"""Placeholder until this subject lands: the names the layout links to."""
 
-urlpatterns = []
+from django.http import Http404
+from django.urls import path
+
+
+def placeholder(request, code):
+    raise Http404
+
+
+urlpatterns = [
+    path("people/", placeholder, name="audit-people"),
+    path("officers/", placeholder, name="audit-officers"),
+]
