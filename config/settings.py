@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "custody.middleware.FacilityTimezoneMiddleware",
+    "custody.middleware.ReadOnlyRolesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -6,6 +6,9 @@ from custody.authentication import DevicePrincipal
 from custody.models import Role
 
 ALL_ROLES = frozenset(Role.values)
+# Roles that read and never write, whatever a view's ``write_roles`` say: an
+# auditor's word must not be able to change the record it audits.
+READ_ONLY_ROLES = frozenset({Role.AUDITOR})
 
 
 def is_device(request) -> bool:
@@ -28,6 +31,8 @@ class IsStaffUser(BasePermission):
             return False
         if request.method in SAFE_METHODS:
             return role in getattr(view, "read_roles", ALL_ROLES)
+        if role in READ_ONLY_ROLES:
+            return False
         return role in getattr(view, "write_roles", frozenset({Role.ADMIN}))
 
 
