@@ -4,7 +4,14 @@ from custody.selectors import due
 from custody.selectors.checkins import checkin_list, quarantine_list
 from custody.selectors.headcount import facility_headcount
 from custody.selectors.history import inmate_history
-from custody.selectors.ledger import ledger_event_list, ledger_facilities
+from custody.selectors.ledger import (
+    ledger_around,
+    ledger_chain,
+    ledger_event_list,
+    ledger_facilities,
+    ledger_head,
+    ledger_recent,
+)
 from custody.selectors.movements import cell_assignment_list, movement_list
 from custody.selectors.records import (
     device_list,
@@ -26,8 +33,12 @@ __all__ = [
     "facility_overview",
     "inmate_history",
     "inmate_list",
+    "ledger_around",
+    "ledger_chain",
     "ledger_event_list",
     "ledger_facilities",
+    "ledger_head",
+    "ledger_recent",
     "location_list",
     "movement_list",
     "quarantine_list",

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from custody.models import Facility, LedgerEvent
+from custody.models import GENESIS_HASH, Facility, LedgerEvent, LedgerHead
 from custody.selectors.records import facilities_visible_to, visible_facility_ids
 
 
@@ -23,3 +23,32 @@ def ledger_facilities(*, user, code: str | None = None) -> list[Facility]:
     if code is not None:
         return list(facilities.filter(code=code))
     return list(facilities[:2])
+
+
+def ledger_head(*, facility: Facility) -> tuple[int, str]:
+    """(seq, hash) of the chain's last link; (0, genesis) before the first event."""
+    head = LedgerHead.objects.filter(pk=facility.pk).values_list("seq", "hash").first()
+    return head or (0, GENESIS_HASH)
+
+
+def ledger_chain(*, facility: Facility, up_to_seq: int) -> QuerySet[LedgerEvent]:
+    """The chain from its first event to ``up_to_seq``, in order (the
+    (facility, seq) index), as the values its hashes were computed from."""
+    return (
+        LedgerEvent.objects.filter(facility=facility, seq__lte=up_to_seq)
+        .order_by("seq")
+        .values_list("seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash")
+    )
+
+
+def ledger_around(*, facility: Facility, seq: int, reach: int = 2) -> list[LedgerEvent]:
+    """The events next to ``seq`` (a broken link and its neighbours)."""
+    return list(
+        LedgerEvent.objects.filter(
+            facility=facility, seq__gte=max(seq - reach, 1), seq__lte=seq + reach
+        ).order_by("seq")
+    )
+
+
+def ledger_recent(*, facility: Facility, limit: int = 25) -> list[LedgerEvent]:
+    return list(LedgerEvent.objects.filter(facility=facility).order_by("-seq")[:limit])

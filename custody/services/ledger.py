@@ -41,7 +41,8 @@ def _plain(data) -> dict:
     return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
 
 
-def _iso(at) -> str:
+def canonical_time(at) -> str:
+    """A time as the chain hashes it: UTC, ISO 8601, microseconds."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -51,7 +52,7 @@ def canonical_event(*, facility_code: str, seq: int, at, actor, action, subject,
         {
             "facility": facility_code,
             "seq": seq,
-            "at": _iso(at),
+            "at": canonical_time(at),
             "actor": actor,
             "action": action,
             "subject": subject,
