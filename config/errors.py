@@ -79,14 +79,14 @@ def api_exception_handler(exc, context):
     return response
 
 
-def _wants_json(request) -> bool:
+def wants_json(request) -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/healthz")
 
 
 def page_not_found(request, exception=None):
     from django.views.defaults import page_not_found as html_not_found
 
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": _("Not found.")}, status=404)
     return html_not_found(request, exception)
 
@@ -94,7 +94,7 @@ def page_not_found(request, exception=None):
 def bad_request(request, exception=None):
     from django.views.defaults import bad_request as html_bad_request
 
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": _("Bad request.")}, status=400)
     return html_bad_request(request, exception)
 
@@ -102,7 +102,7 @@ def bad_request(request, exception=None):
 def permission_denied(request, exception=None):
     from django.views.defaults import permission_denied as html_denied
 
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": _("Permission denied.")}, status=403)
     return html_denied(request, exception)
 
@@ -110,6 +110,6 @@ def permission_denied(request, exception=None):
 def server_error(request):
     from django.views.defaults import server_error as html_server_error
 
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": _("Internal error; it has been logged.")}, status=500)
     return html_server_error(request)

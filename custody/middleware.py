@@ -1,10 +1,13 @@
 import zoneinfo
 
+from django.http import JsonResponse
+from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework.permissions import SAFE_METHODS
 
-from config.errors import permission_denied
+from config.errors import wants_json
 from custody.permissions import READ_ONLY_ROLES
 
 
@@ -44,8 +47,15 @@ class ReadOnlyRolesMiddleware:
         if request.method not in SAFE_METHODS and self._read_only(request.user):
             match = resolve_or_none(request.path_info)
             if match is None or match.url_name not in self.ALWAYS_OPEN:
-                return permission_denied(request)
+                return self.refuse(request)
         return self.get_response(request)
+
+    @staticmethod
+    def refuse(request):
+        message = _("Your role reads the record; it changes nothing.")
+        if wants_json(request):
+            return JsonResponse({"detail": message}, status=403)
+        return render(request, "read_only.html", {"message": message}, status=403)
 
     @staticmethod
     def _read_only(user) -> bool:

@@ -19,7 +19,9 @@ class IsStaffUser(BasePermission):
     """A signed-in person with a role.
 
     Views narrow it with ``read_roles`` / ``write_roles`` (sets of role names).
-    Devices are refused unless a view lets them in explicitly.
+    Read-only roles never write, whatever ``write_roles`` say, except where a
+    view declares ``changes_no_record`` (signing out). Devices are refused
+    unless a view lets them in explicitly.
     """
 
     def has_permission(self, request, view):
@@ -31,7 +33,7 @@ class IsStaffUser(BasePermission):
             return False
         if request.method in SAFE_METHODS:
             return role in getattr(view, "read_roles", ALL_ROLES)
-        if role in READ_ONLY_ROLES:
+        if role in READ_ONLY_ROLES and not getattr(view, "changes_no_record", False):
             return False
         return role in getattr(view, "write_roles", frozenset({Role.ADMIN}))
 

@@ -116,7 +116,8 @@ def test_auditor_sees_the_board_read_only_and_cannot_start(client, w):
     assert f'href="/counts/{running.pk}/"' in unit_card(html, "B")
     response = start_count(client, w.other_unit)
     assert response.status_code == 403
-    assert "Your role may read counts but not take them." in page(response)
+    # Refused before the view runs: auditors change nothing anywhere.
+    assert "Your role reads the record; it changes nothing." in page(response)
     assert not RollCall.objects.filter(location=w.other_unit).exists()
 
 
