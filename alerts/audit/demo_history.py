@@ -1,0 +1,275 @@
+"""Two days of the demo facility as an auditor would find them (``make run``).
+
+Everything goes through the same services as real tablets and readers, at
+past times (``now=``), so the record, the ledger and the check-ins agree. Most
+of it is ordinary work: four formal counts a day of every unit, each verified
+by a second officer. A few traces of the kind the integrity signals look for
+are planted, each by a named demo officer, so that every signal has something
+to show: a guard who counts by eye, a count marked faster than people can be
+walked past, one person marked present and unaccounted for soon after, the
+same two officers vouching for each other, a reader with poor matches, a
+reader whose clock runs fast, scans that could not be accepted, and alerts
+closed with empty words.
+"""
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.models import Alert, AlertKind, AlertStatus, Severity
+from alerts.services.recording import alert_event_data, alert_subject
+from custody.models import (
+    Device,
+    DeviceKind,
+    Facility,
+    Inmate,
+    InmateStatus,
+    Location,
+    Role,
+    RollCall,
+    User,
+)
+from custody.services import ledger_append
+from custody.services import rollcalls as counts
+from custody.services.checkins import Sender, checkins_ingest
+
+DAYS = 2
+COUNT_TIMES = (time(6), time(12), time(18), time(22))
+SECONDS_PER_PERSON = 9  # an officer walking the landing: about 7 a minute
+TOO_FAST_SECONDS = 1  # 60 a minute: nobody was looked at
+# Officers on record beside the demo sign-ins; they never sign in.
+STAFF = ["guardia.ramirez", "guardia.tzoc", "guardia.orellana"]
+BY_EYE = "guardia.orellana"  # counts and checks without the readers
+PAIR = ("guardia.ramirez", "guardia.tzoc")  # always each other's verifier
+BOILERPLATE = ["ok", "Visto.", "sin novedad", "resuelto", "OK"]
+
+
+@dataclass
+class Cast:
+    officers: dict[str, User]
+    readers: dict[str, Device]  # unit code -> its biometric reader
+
+
+def seed_demo_history(facility: Facility, *, now: datetime | None = None) -> bool:
+    """Plants the history once; False when the facility already has counts."""
+    if RollCall.objects.filter(facility=facility).exists():
+        return False
+    now = now or timezone.now()
+    rng = random.Random(facility.pk)  # noqa: S311 (a demo draw, the same on every machine)
+    cast = _cast(facility)
+    units = list(Location.objects.filter(facility=facility, kind="unit").order_by("code"))
+    today = now.astimezone(facility.tzinfo).date()
+    for day_back in range(DAYS, 0, -1):
+        day = today - timedelta(days=day_back)
+        for slot, at in enumerate(COUNT_TIMES):
+            start = datetime.combine(day, at, tzinfo=facility.tzinfo)
+            for number, unit in enumerate(units):
+                _ordinary_count(unit, start, cast, rng, turn=slot + number + day_back)
+    _present_then_unaccounted(units[0], today, cast, rng)
+    _reader_traces(facility, units, cast, now=now - timedelta(hours=30), rng=rng)
+    _alerts_closed_with_empty_words(facility, cast, now=now, rng=rng)
+    return True
+
+
+def _cast(facility: Facility) -> Cast:
+    group = Group.objects.get(name=Role.GUARD)
+    officers = {u.username: u for u in User.objects.filter(username__in=["guardia", "supervisor"])}
+    for username in STAFF:
+        officer, created = User.objects.get_or_create(
+            username=username, defaults={"first_name": username.split(".")[1].title()}
+        )
+        if created:
+            officer.set_unusable_password()
+            officer.save(update_fields=["password"])
+            officer.groups.add(group)
+            officer.facilities.add(facility)
+        officers[username] = officer
+    readers = {
+        d.location.code: d
+        for d in Device.objects.filter(facility=facility, kind=DeviceKind.BIOMETRIC).select_related(
+            "location"
+        )
+        if d.location is not None
+    }
+    return Cast(officers=officers, readers=readers)
+
+
+def _ordinary_count(unit, start, cast: Cast, rng, *, turn: int, pace=SECONDS_PER_PERSON):
+    """A formal count marked person by person, submitted and verified."""
+    counter, verifier = _crew(unit, cast, turn)
+    method = "visual" if counter.username == BY_EYE else "fingerprint"
+    rollcall, _ = counts.rollcall_start(location=unit, kind="formal", by=counter, now=start)
+    roster = list(rollcall.expected.values_list("inmate__booking_number", "status"))
+    marks, at = [], start
+    for booking, status in roster:
+        if status != InmateStatus.IN_CUSTODY:
+            continue
+        at += timedelta(seconds=pace + rng.randint(0, 4) if pace > 1 else pace)
+        marks.append(_mark(booking, "present", method, at))
+    _record(rollcall, marks, counter, at)
+    rollcall = counts.rollcall_submit(rollcall=rollcall, by=counter, now=at)
+    counts.rollcall_verify(rollcall=rollcall, by=verifier, now=at + timedelta(minutes=3))
+    return rollcall
+
+
+def _crew(unit, cast: Cast, turn: int) -> tuple[User, User]:
+    officers = cast.officers
+    if unit.code == "A":  # the pair that always vouches for each other
+        first, second = (officers[PAIR[0]], officers[PAIR[1]])
+        return (first, second) if turn % 2 else (second, first)
+    if unit.code == "B":
+        return officers[BY_EYE], officers["supervisor"]
+    rota = [officers["guardia"], officers[PAIR[0]], officers[PAIR[1]], officers[BY_EYE]]
+    counter = rota[turn % len(rota)]
+    verifier = officers["supervisor"] if turn % 3 else rota[(turn + 1) % len(rota)]
+    return counter, verifier
+
+
+def _record(rollcall, marks, by, now):
+    for first in range(0, len(marks), 1000):
+        counts.rollcall_record_entries(
+            rollcall=rollcall, raw_entries=marks[first : first + 1000], by=by, now=now
+        )
+
+
+def _mark(booking, status, method, at):
+    return {
+        "id": str(uuid.uuid4()),
+        "inmate": booking,
+        "status": status,
+        "method": method,
+        "observed_at": at.isoformat(),
+    }
+
+
+def _present_then_unaccounted(unit, today, cast: Cast, rng):
+    """Yesterday evening: a count of unit C marked in a rush (every person in
+    one second each), then, an hour later, a recount that does not find one
+    of the people the rushed count had marked present."""
+    unit = Location.objects.filter(facility=unit.facility, kind="unit", code="C").first() or unit
+    evening = datetime.combine(today - timedelta(days=1), time(20), tzinfo=unit.facility.tzinfo)
+    rushed = _ordinary_count(unit, evening, cast, rng, turn=1, pace=TOO_FAST_SECONDS)
+    officer = cast.officers["guardia"]
+    recount, _ = counts.rollcall_start(
+        location=unit, kind="informal", by=officer, now=evening + timedelta(hours=1)
+    )
+    roster = list(recount.expected.values_list("inmate__booking_number", flat=True))
+    missing = rushed.entries.filter(status="present").order_by("observed_at").last()
+    at = evening + timedelta(hours=1)
+    marks = []
+    for booking in roster:
+        at += timedelta(seconds=SECONDS_PER_PERSON)
+        status = "absent" if booking == missing.inmate.booking_number else "present"
+        marks.append(_mark(booking, status, "fingerprint", at))
+    _record(recount, marks, officer, at)
+    counts.rollcall_submit(rollcall=recount, by=officer, now=at)
+
+
+def _reader_traces(facility, units, cast: Cast, *, now, rng):
+    """Poor matches at one unit's reader; another reader's clock runs 90 s
+    fast, and some of its scans arrive from further ahead; unknown people at a
+    third. Units with people in them, busiest first."""
+    people = {
+        unit.code: list(
+            Inmate.objects.filter(cell__parent=unit, status=InmateStatus.IN_CUSTODY)
+            .order_by("booking_number")
+            .values_list("booking_number", flat=True)[:40]
+        )
+        for unit in units
+    }
+    busy = sorted(
+        (code for code in people if people[code] and code in cast.readers),
+        key=lambda c: -len(people[c]),
+    )
+    if not busy:
+        return
+    poor, fast, strangers = (busy[n % len(busy)] for n in range(3))
+
+    def post(unit_code, items, *, at):
+        reader = cast.readers[unit_code]
+        sender = Sender(
+            principal=reader, device=reader, user=None, facility_ids=frozenset({facility.pk})
+        )
+        checkins_ingest(raw_items=items, sender=sender, now=at)
+
+    def scan(booking, unit_code, at, score):
+        return {
+            "id": str(uuid.uuid4()),
+            "inmate": booking,
+            "location": unit_code,
+            "method": "fingerprint",
+            "score": score,
+            "observed_at": at.isoformat(),
+        }
+
+    post(
+        poor,
+        [
+            scan(b, poor, now + timedelta(seconds=20 * n), round(rng.uniform(0.52, 0.74), 2))
+            for n, b in enumerate(people[poor][:25])
+        ],
+        at=now + timedelta(minutes=10),
+    )
+    for n, booking in enumerate(people[fast][:20]):
+        sent = now + timedelta(minutes=n)
+        post(fast, [scan(booking, fast, sent + timedelta(seconds=90), 0.97)], at=sent)
+    ahead = [scan(b, fast, now + timedelta(minutes=15), 0.96) for b in people[fast][20:24]]
+    post(fast, ahead, at=now)
+    unknown = [
+        scan(f"GT-0000-{n:06d}", strangers, now + timedelta(minutes=n), 0.95) for n in range(6)
+    ]
+    post(strangers, unknown, at=now + timedelta(minutes=8))
+
+
+def _alerts_closed_with_empty_words(facility, cast: Cast, *, now, rng):
+    """Missed checks from yesterday, owned and closed by the supervisor; most
+    with a real account of what happened, some with nothing at all."""
+    supervisor = cast.officers["supervisor"]
+    people = list(
+        Inmate.objects.filter(facility=facility, status=InmateStatus.IN_CUSTODY).order_by("?")[:14]
+    )
+    with transaction.atomic():
+        for number, inmate in enumerate(people):
+            opened = now - timedelta(hours=30 - number)
+            acknowledged = opened + timedelta(minutes=rng.randint(2, 40))
+            resolved = acknowledged + timedelta(minutes=rng.randint(5, 180))
+            resolution = (
+                BOILERPLATE[number % len(BOILERPLATE)]
+                if number % 2
+                else "Visto en el taller por el guardia de turno; el lector del sector estaba "
+                "sin red y sus lecturas llegaron tarde."
+            )
+            alert = Alert.objects.create(
+                facility=facility,
+                kind=AlertKind.MISSED_CHECKIN,
+                severity=Severity.HIGH,
+                status=AlertStatus.RESOLVED,
+                dedup_key=f"{AlertKind.MISSED_CHECKIN}:demo:{inmate.pk}:{opened:%Y%m%d%H}",
+                inmate=inmate,
+                location=inmate.cell,
+                opened_at=opened,
+                acknowledged_at=acknowledged,
+                acknowledged_by=supervisor,
+                resolved_at=resolved,
+                resolved_by=supervisor,
+                resolution=resolution,
+                details={"demo": True},
+            )
+            for action, at, extra in (
+                ("alert.opened", opened, {}),
+                ("alert.acknowledged", acknowledged, {}),
+                ("alert.resolved", resolved, {"resolution": resolution}),
+            ):
+                ledger_append(
+                    facility=facility,
+                    actor=None if action == "alert.opened" else supervisor,
+                    action=action,
+                    subject=alert_subject(alert),
+                    data=alert_event_data(alert, **extra),
+                    at=at,
+                )
