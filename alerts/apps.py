@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class AlertsConfig(AppConfig):
     name = "alerts"
     verbose_name = _("Alerts")
+
+    def ready(self):
+        from django.db.backends.signals import connection_created
+
+        from alerts.audit.sqlite_functions import register
+
+        connection_created.connect(register, dispatch_uid="alerts.audit.sqlite_functions")

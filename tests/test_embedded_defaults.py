@@ -196,6 +196,7 @@ def stack(tmp_path_factory):
     _manage(env, "migrate", "--noinput")
     _manage(env, "seed_demo", "--inmates", "50")
     _manage(env, "seed_demo_alerts")
+    _manage(env, "seed_demo_history")
     _manage(env, "collectstatic", "--noinput", "-v0")
     assert (var_dir / "custody.sqlite3").is_file(), "the embedded SQLite file is missing"
 

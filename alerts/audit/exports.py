@@ -19,6 +19,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
 from alerts.audit.period import Period
@@ -30,6 +31,7 @@ FORMATS = (CSV, PDF)
 # A PDF is for reading; past this many rows of a table it says so and the CSV
 # (which always has every row) is the place to look.
 PDF_MAX_ROWS = 3000
+TABLE_FONT_SIZE = 7.5
 # Spreadsheets run text that starts like a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -86,7 +88,7 @@ def render_csv(report: Report) -> bytes:
 def render_pdf(report: Report, *, by) -> bytes:
     out = io.BytesIO()
     styles = getSampleStyleSheet()
-    cell = styles["BodyText"].clone("cell", fontSize=7.5, leading=9)
+    cell = styles["BodyText"].clone("cell", fontSize=TABLE_FONT_SIZE, leading=9)
     head = cell.clone("head", fontName="Helvetica-Bold")
     generated = date_format(
         timezone.localtime(timezone.now(), report.facility.tzinfo), "DATETIME_FORMAT"
@@ -108,13 +110,15 @@ def render_pdf(report: Report, *, by) -> bytes:
             continue
         data = [[Paragraph(_escape(str(c)), head) for c in table.columns]]
         data += [[Paragraph(_escape(_text(v)), cell) for v in row] for row in rows]
-        grid = LongTable(data, repeatRows=1)
+        grid = LongTable(data, repeatRows=1, colWidths=_column_widths(table.columns, rows))
         grid.setStyle(
             TableStyle(
                 [
                     ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ecf1")),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("LEFTPADDING", (0, 0), (-1, -1), CELL_PADDING),
+                    ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING),
                 ]
             )
         )
@@ -194,6 +198,45 @@ def _cover_line(report: Report) -> str:
         "since": date_format(since, "DATETIME_FORMAT"),
         "until": date_format(until, "DATETIME_FORMAT"),
     }
+
+
+PAGE_WIDTH = landscape(A4)[0] - 24 * mm  # less the margins
+CELL_PADDING = 3  # points, each side: wide tables need the room
+PADDING = 2 * CELL_PADDING + 2  # a cell's own padding, left and right, and a little air
+WIDEST_COLUMN = 180  # points: longer text wraps rather than squeezing the rest
+
+
+def _width(text: str, *, bold: bool = False) -> float:
+    return stringWidth(text, "Helvetica-Bold" if bold else "Helvetica", TABLE_FONT_SIZE)
+
+
+def _column_widths(columns, rows) -> list[float]:
+    """Each column as wide as its typical value (capped) and never narrower than
+    the longest word of its heading; when the page is too narrow for all of
+    that, only the widest columns give way, so headings never break mid-word."""
+    floors, naturals = [], []
+    for index, heading in enumerate(columns):
+        widths = sorted(_width(_text(row[index])) for row in rows[:500])
+        typical = min(widths[int(len(widths) * 0.9)] if widths else 0, WIDEST_COLUMN)
+        word = max((_width(w, bold=True) for w in str(heading).split()), default=0)
+        floors.append(word + PADDING)
+        naturals.append(max(typical, word) + PADDING)
+    total = sum(naturals)
+    if total <= PAGE_WIDTH:
+        return [width * PAGE_WIDTH / total for width in naturals]
+    if sum(floors) >= PAGE_WIDTH:
+        return [floor * PAGE_WIDTH / sum(floors) for floor in floors]
+    # Lower one ceiling over every column until the table fits: narrow
+    # columns keep their width, the widest give way down to their heading.
+    low, high = 0.0, max(naturals)
+    for _step in range(40):
+        ceiling = (low + high) / 2
+        fitted = [
+            max(floor, min(natural, ceiling))
+            for floor, natural in zip(floors, naturals, strict=True)
+        ]
+        low, high = (ceiling, high) if sum(fitted) <= PAGE_WIDTH else (low, ceiling)
+    return [max(floor, min(natural, low)) for floor, natural in zip(floors, naturals, strict=True)]
 
 
 def _text(value) -> str:
