@@ -44,14 +44,27 @@ class Period:
         return self.since.astimezone(self.tz), self.until.astimezone(self.tz)
 
 
+# Years a record of custody can be about; beyond them date arithmetic overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+
+
 def _moment(text: str, tz, *, end_of_day: bool) -> datetime.datetime | None:
-    text = text.strip()
+    """The moment ``text`` names in ``tz``, or None when it names none we keep."""
+    moment = _parse(text.strip(), tz, end_of_day=end_of_day)
+    if moment is None or not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        return None
+    return moment
+
+
+def _parse(text: str, tz, *, end_of_day: bool) -> datetime.datetime | None:
     try:
         day = parse_date(text)
     except ValueError:
         return None
     if day is not None:
         if end_of_day:
+            if day == datetime.date.max:
+                return None
             day += datetime.timedelta(days=1)
         return datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
     try:
@@ -102,7 +115,12 @@ class PeriodForm(forms.Form):
         moment = _moment(text, self.tz, end_of_day=end_of_day)
         if moment is None:
             self.add_error(
-                name, _("Give a day (2026-11-01) or a time (2026-11-01T06:00), facility time.")
+                name,
+                _(
+                    "Give a day (2026-11-01) or a time (2026-11-01T06:00), facility time, "
+                    "between the years %(first)s and %(last)s."
+                )
+                % {"first": FIRST_YEAR, "last": LAST_YEAR},
             )
         return moment
 

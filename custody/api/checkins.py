@@ -217,12 +217,13 @@ class HeartbeatView(APIView):
         serializer.is_valid(raise_exception=True)
         now = timezone.now()
         device = request.user.device
-        Device.objects.filter(pk=device.pk).update(last_heartbeat_at=now)
         at = serializer.validated_data.get("at")
+        offset = (at - now).total_seconds() if at else None
+        changes = {"last_heartbeat_at": now}
+        if offset is not None:
+            # Kept for the integrity signals: a drifting clock moves deadlines.
+            changes.update(clock_offset_seconds=offset, clock_checked_at=now)
+        Device.objects.filter(pk=device.pk).update(**changes)
         return Response(
-            {
-                "device": device.pk,
-                "last_heartbeat_at": now,
-                "clock_offset_seconds": (at - now).total_seconds() if at else None,
-            }
+            {"device": device.pk, "last_heartbeat_at": now, "clock_offset_seconds": offset}
         )

@@ -298,6 +298,15 @@ class Device(models.Model):
     key_prefix = models.CharField(_("key prefix"), max_length=12, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     last_heartbeat_at = models.DateTimeField(_("last heartbeat at"), null=True, blank=True)
+    # What the device's clock said at its last heartbeat that gave one:
+    # a clock that runs fast pushes deadlines away (integrity signals).
+    clock_offset_seconds = models.FloatField(
+        _("clock offset (seconds)"),
+        null=True,
+        blank=True,
+        help_text=_("The device's clock minus the server's at its last timed heartbeat."),
+    )
+    clock_checked_at = models.DateTimeField(_("clock checked at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -7,7 +7,7 @@ its name to ``BENCHMARKS`` and ``make bench`` runs it too.
 import importlib
 import sys
 
-BENCHMARKS = ["ingest", "reconcile", "lag", "rollcalls"]
+BENCHMARKS = ["ingest", "reconcile", "lag", "rollcalls", "audit"]
 
 
 def main(argv: list[str]) -> int:

@@ -1,3 +1,144 @@
-"""Placeholder until this subject lands."""
+"""``GET /api/v1/audit/integrity/``: the integrity signals report as JSON."""
 
-urlpatterns = []
+from django.http import Http404
+from django.urls import path
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alerts.audit.access import AUDIT_ROLES
+from alerts.audit.period import period_from
+from alerts.audit.signals import integrity_report
+from custody.permissions import IsStaffUser
+from custody.selectors.ledger import ledger_facilities
+from custody.serializers import FacilityTimeField
+
+
+@extend_schema_field(OpenApiTypes.NUMBER)
+class NumberField(serializers.Field):
+    """A number as it is: a count stays whole, a share keeps its decimals."""
+
+    def to_representation(self, value):
+        return value
+
+
+class IntegrityColumnSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text=gettext_lazy("Stable name of the column."))
+    label = serializers.CharField(help_text=gettext_lazy("Heading, in the answer's language."))
+    kind = serializers.ChoiceField(
+        choices=["text", "number", "time"],
+        help_text=gettext_lazy("text, number, or time (ISO 8601 with the facility's offset)."),
+    )
+
+
+class IntegrityLinkSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    url = serializers.CharField(
+        help_text=gettext_lazy("Path of a record behind the row: an API resource or a page.")
+    )
+
+
+class IntegrityRowSerializer(serializers.Serializer):
+    values = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text=gettext_lazy("One plain value per column, in the columns' order; null if none."),
+    )
+    links = IntegrityLinkSerializer(
+        many=True, help_text=gettext_lazy("The records behind the row.")
+    )
+
+
+class IntegritySignalSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text=gettext_lazy("Stable name of the signal."))
+    title = serializers.CharField()
+    explanation = serializers.CharField(
+        help_text=gettext_lazy("What the signal means and where its threshold lies.")
+    )
+    fired = serializers.BooleanField(help_text=gettext_lazy("Something crossed the threshold."))
+    thresholds = serializers.DictField(
+        child=NumberField(), help_text=gettext_lazy("The limits used, by name.")
+    )
+    columns = IntegrityColumnSerializer(many=True)
+    rows = IntegrityRowSerializer(many=True, help_text=gettext_lazy("What crossed the threshold."))
+
+
+class IntegrityReportSerializer(serializers.Serializer):
+    facility = serializers.CharField(
+        source="facility.code", help_text=gettext_lazy("Facility code.")
+    )
+    since = FacilityTimeField(source="period.since", help_text=gettext_lazy("From (inclusive)."))
+    until = FacilityTimeField(source="period.until", help_text=gettext_lazy("To (exclusive)."))
+    fired = serializers.SerializerMethodField(
+        help_text=gettext_lazy("Keys of the signals that fired.")
+    )
+    signals = IntegritySignalSerializer(many=True)
+
+    def get_fired(self, report) -> list[str]:
+        return [signal.key for signal in report.fired]
+
+
+class IntegrityReportView(APIView):
+    """The integrity signals of one facility over a period (auditors, supervisors)."""
+
+    permission_classes = [IsStaffUser]
+    read_roles = AUDIT_ROLES
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "facility",
+                OpenApiTypes.STR,
+                description=gettext_lazy(
+                    "Facility code; may be left out by someone assigned to one facility."
+                ),
+            ),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.STR,
+                description=gettext_lazy(
+                    "From this day (2026-11-01) or time, facility time unless an offset is "
+                    "given; 30 days before `until` if left out."
+                ),
+            ),
+            OpenApiParameter(
+                "until",
+                OpenApiTypes.STR,
+                description=gettext_lazy(
+                    "Up to the end of this day, or this time; now if left out. At most a "
+                    "year after `since`."
+                ),
+            ),
+        ],
+        responses={200: IntegrityReportSerializer},
+    )
+    def get(self, request):
+        facility = self._facility(request.query_params.getlist("facility"))
+        period, errors = period_from(request.query_params, tz=facility.tzinfo)
+        if period is None:
+            raise ValidationError(errors)
+        report = integrity_report(facility=facility, period=period)
+        return Response(IntegrityReportSerializer(report).data)
+
+    def _facility(self, codes: list[str]):
+        # The rule of the ledger's verify: a code, or none for someone with one facility.
+        if len(codes) > 1 or codes == [""]:
+            raise ValidationError({"facility": [_("Give one facility code.")]})
+        if codes:
+            found = ledger_facilities(user=self.request.user, code=codes[0])
+            if not found:
+                raise Http404
+            return found[0]
+        found = ledger_facilities(user=self.request.user)
+        if len(found) != 1:
+            raise ValidationError({"facility": [_("Say which facility's report you want.")]})
+        return found[0]
+
+
+urlpatterns = [
+    path("integrity/", IntegrityReportView.as_view(), name="audit-integrity-report"),
+]

@@ -1,0 +1,36 @@
+"""The integrity report: every signal, for one facility and period.
+
+Each signal is a fixed, small number of set-based queries (aggregated in the
+database), whatever the size of the facility or the period.
+"""
+
+from alerts.audit.period import Period
+from alerts.audit.signals.base import IntegrityReport, Scope
+from alerts.audit.signals.clocks import device_clock_drift
+from alerts.audit.signals.pace import counts_too_fast
+from alerts.audit.signals.pairs import same_pair_verifying
+from alerts.audit.signals.quarantine import quarantined_scans
+from alerts.audit.signals.resolutions import boilerplate_resolutions
+from alerts.audit.signals.scores import low_biometric_scores
+from alerts.audit.signals.visual import visual_share
+from alerts.audit.signals.vouching import present_then_missing
+from custody.models import Facility
+
+# The report's order: what a count says first, then the machines, then alerts.
+SIGNALS = (
+    visual_share,
+    counts_too_fast,
+    present_then_missing,
+    same_pair_verifying,
+    low_biometric_scores,
+    device_clock_drift,
+    boilerplate_resolutions,
+    quarantined_scans,
+)
+
+
+def integrity_report(*, facility: Facility, period: Period) -> IntegrityReport:
+    scope = Scope(facility=facility, period=period)
+    return IntegrityReport(
+        facility=facility, period=period, signals=[build(scope) for build in SIGNALS]
+    )
