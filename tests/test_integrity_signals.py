@@ -323,7 +323,7 @@ def test_a_count_of_twelve_people_marked_in_thirty_seconds_is_too_fast(w):
     assert values[6] == 22  # seconds from the first mark to the last
     assert values[7] == round(12 * 60 / 22, 1)
     assert values[2].utcoffset() == timedelta(hours=-6)  # the facility's time
-    assert f"/api/v1/rollcalls/{fast.pk}/" in urls(found)
+    assert f"/counts/{fast.pk}/" in urls(found)
     assert f"/audit/{w.facility.code}/officers/guard1/" in urls(found)
 
 
@@ -376,8 +376,8 @@ def test_marked_present_then_unaccounted_on_the_next_count_names_who_marked_them
     assert "unaccounted" in found_how
     assert minutes == round((later.submitted_at - T0).total_seconds() / 60, 1)
     row_urls = {link.url for link in row.links}
-    assert f"/api/v1/rollcalls/{first.pk}/" in row_urls
-    assert f"/api/v1/rollcalls/{later.pk}/" in row_urls
+    assert f"/counts/{first.pk}/" in row_urls
+    assert f"/counts/{later.pk}/" in row_urls
     assert f"/audit/{w.facility.code}/people/{ana.booking_number}/" in row_urls
     assert f"/audit/{w.facility.code}/officers/guard1/" in row_urls
 

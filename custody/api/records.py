@@ -1,6 +1,7 @@
 """REST API for the custody record (API.md). Thin: scope, validate, call a service."""
 
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import AuthToken
@@ -12,7 +13,14 @@ from rest_framework.views import APIView
 
 from config.schema import ErrorSerializer
 from custody import selectors, services
-from custody.api.history import HistoryEntrySerializer
+from custody.api.history import (
+    HISTORY_PARAMETERS,
+    OCCUPANCY_PARAMETERS,
+    HistoryEntrySerializer,
+    OccupancySerializer,
+    history_query,
+    occupancy_window,
+)
 from custody.filters import DeviceFilter, InmateFilter, LocationFilter, UserFilter
 from custody.models import Role
 from custody.permissions import ALL_ROLES, IsAdmin
@@ -90,6 +98,18 @@ class LocationViewSet(RecordViewSet):
     def get_queryset(self):
         return selectors.location_list(user=self.request.user).order_by("facility__code", "code")
 
+    @extend_schema(parameters=OCCUPANCY_PARAMETERS, responses={200: OccupancySerializer})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def occupants(self, request, pk=None):
+        """Who was in this place between two times (the last 24 hours unless
+        asked): the cell assignments overlapping the period (for a unit, those
+        of its cells), and everyone checked in there, per person."""
+        since, until = occupancy_window(request.query_params, now=timezone.now())
+        location = self.get_object()
+        occupancy = selectors.location_occupancy(location=location, since=since, until=until)
+        context = {"tz": location.facility.tzinfo}
+        return Response(OccupancySerializer(occupancy, context=context).data)
+
     def create_record(self, data):
         return services.location_create(by=self.request.user, **data)
 
@@ -109,12 +129,17 @@ class InmateViewSet(RecordViewSet):
     def get_queryset(self):
         return selectors.inmate_list(user=self.request.user).order_by("booking_number")
 
-    @extend_schema(responses={200: HistoryEntrySerializer(many=True)})
+    @extend_schema(
+        parameters=HISTORY_PARAMETERS, responses={200: HistoryEntrySerializer(many=True)}
+    )
     @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request, booking_number=None):
-        """The custody timeline: check-ins, movements and ledger events, oldest first."""
+        """The custody timeline: check-ins, count entries, movements and ledger
+        events (alerts among them), oldest first; filtered by time and type."""
+        query = history_query(request.query_params)
         inmate = self.get_object()
-        page = self.paginate_queryset(selectors.inmate_history(inmate=inmate, user=request.user))
+        timeline = selectors.inmate_history(inmate=inmate, user=request.user, **query)
+        page = self.paginate_queryset(timeline)
         return self.get_paginated_response(HistoryEntrySerializer(page, many=True).data)
 
     def create_record(self, data):

@@ -74,7 +74,20 @@ class CheckIn(models.Model):
         verbose_name = _("check-in")
         verbose_name_plural = _("check-ins")
         indexes = [
-            models.Index(fields=["inmate", "observed_at"], name="checkin_inmate_time"),
+            # A person's checks in time order; covering the facility lets the
+            # history count them (scoped to the caller's facilities) from the
+            # index alone (PostgreSQL; other databases ignore ``include``).
+            models.Index(
+                fields=["inmate", "observed_at"], name="checkin_inmate_time", include=["facility"]
+            ),
+            # Who was seen in a place between two times (selectors.occupancy).
+            models.Index(fields=["location", "observed_at"], name="checkin_location_time"),
+            # An officer's checks (alerts.audit.officers); readers record none.
+            models.Index(
+                fields=["recorded_by", "observed_at"],
+                name="checkin_recorder_time",
+                condition=models.Q(recorded_by__isnull=False),
+            ),
             # The reconciler reads only new out-of-place scans.
             models.Index(
                 fields=["facility", "received_at"],

@@ -301,6 +301,8 @@ class RollCallEntry(models.Model):
                 fields=["rollcall", "inmate", "observed_at"], name="entry_rollcall_inmate"
             ),
             models.Index(fields=["inmate", "observed_at"], name="entry_inmate_time"),
+            # An officer's marks (alerts.audit.officers).
+            models.Index(fields=["recorded_by", "observed_at"], name="entry_recorder_time"),
         ]
 
     def __str__(self):

@@ -3,7 +3,7 @@
 from custody.selectors import due
 from custody.selectors.checkins import checkin_list, quarantine_list
 from custody.selectors.headcount import facility_headcount
-from custody.selectors.history import inmate_history
+from custody.selectors.history import Timeline, inmate_history, timeline_entry
 from custody.selectors.ledger import (
     ledger_around,
     ledger_chain,
@@ -13,6 +13,7 @@ from custody.selectors.ledger import (
     ledger_recent,
 )
 from custody.selectors.movements import cell_assignment_list, movement_list
+from custody.selectors.occupancy import location_occupancy
 from custody.selectors.records import (
     device_list,
     facilities_visible_to,
@@ -24,6 +25,7 @@ from custody.selectors.records import (
 )
 
 __all__ = [
+    "Timeline",
     "cell_assignment_list",
     "checkin_list",
     "device_list",
@@ -40,8 +42,10 @@ __all__ = [
     "ledger_head",
     "ledger_recent",
     "location_list",
+    "location_occupancy",
     "movement_list",
     "quarantine_list",
+    "timeline_entry",
     "user_list",
     "visible_facility_ids",
 ]

@@ -1,12 +1,18 @@
-"""One person's custody timeline: what was observed, moved and recorded.
+"""Timelines: one person's custody history, and the shape every timeline shares.
 
-Built as a single ``UNION ALL`` ordered by (time, type, id), so the database
-sorts and pages it: a page costs the same few queries however long the
-history is. Each branch gives the same columns: ``entry_at``, ``entry_type``,
-``entry_id``, ``entry_sort`` (the id, zero-padded where it is a number, so
-that ids sort as numbers), ``entry_tz`` (the facility's time zone) and
-``entry_summary`` (a JSON object built by the database).
+A timeline is a ``UNION ALL`` of branches (check-ins, movements, ...) ordered
+by (time, type, id), so the database sorts and pages it: a page costs the same
+few queries however long the history is. Each branch gives the same columns:
+``entry_at``, ``entry_type``, ``entry_id``, ``entry_sort`` (the id,
+zero-padded where it is a number, so that ids sort as numbers), ``entry_tz``
+(the facility's time zone) and ``entry_summary`` (a JSON object built by the
+database). Other timelines (an officer's actions, a person's alerts) build
+their branches with ``timeline_entry`` and page them with ``Timeline``.
 """
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import CharField, F, Q, QuerySet, Value
@@ -31,29 +37,55 @@ SUMMARY_TIMES = frozenset(
     }
 )
 
+ORDER = ("entry_at", "entry_type", "entry_sort")
 
-def _entry(
-    queryset,
+
+@dataclass(frozen=True)
+class Branch:
+    """One kind of timeline entry: its rows, in the timeline's columns, and
+    the same records bare, so that counting them joins nothing."""
+
+    rows: QuerySet
+    records: QuerySet | None = None
+
+    def count(self) -> int:
+        return (self.records if self.records is not None else self.rows).count()
+
+
+def timeline_entry(
+    queryset: QuerySet,
     *,
     entry_type: str,
     at: str,
     summary: JSONObject,
     numeric_id: bool,
-    facility: str = "facility",
-):
+    tz="facility__timezone",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Branch:
+    """``queryset`` as a timeline branch, what happened (``at``) in [since, until).
+
+    ``tz`` is the path to the facility's time zone, or an expression. The
+    time bounds go on ``at`` itself, so each branch keeps its (…, time) index.
+    """
+    if since is not None:
+        queryset = queryset.filter(**{f"{at}__gte": since})
+    if until is not None:
+        queryset = queryset.filter(**{f"{at}__lt": until})
     text_id = Cast("id", CharField())
-    return queryset.order_by().values(
+    rows = queryset.order_by().values(
         entry_at=F(at),
         entry_type=Value(entry_type, output_field=CharField()),
         entry_id=text_id,
         entry_sort=LPad(text_id, 20, Value("0")) if numeric_id else text_id,
-        entry_tz=F(f"{facility}__timezone"),
+        entry_tz=F(tz) if isinstance(tz, str) else tz,
         entry_summary=summary,
     )
+    return Branch(rows=rows, records=queryset.order_by())
 
 
-def _checkins(inmate: Inmate, facility_ids: list[int]):
-    return _entry(
+def _checkins(inmate: Inmate, facility_ids: list[int], **window):
+    return timeline_entry(
         CheckIn.objects.filter(inmate=inmate, facility_id__in=facility_ids),
         entry_type=CHECKIN,
         at="observed_at",
@@ -70,13 +102,14 @@ def _checkins(inmate: Inmate, facility_ids: list[int]):
             recorded_by=F("recorded_by__username"),
             received_at=F("received_at"),
         ),
+        **window,
     )
 
 
-def _movements(inmate: Inmate, facility_ids: list[int]):
+def _movements(inmate: Inmate, facility_ids: list[int], **window):
     # An incoming transfer belongs to the receiving facility's history too.
     scope = Q(facility_id__in=facility_ids) | Q(to_facility_id__in=facility_ids)
-    return _entry(
+    return timeline_entry(
         Movement.objects.filter(scope, inmate=inmate),
         entry_type=MOVEMENT,
         at="requested_at",
@@ -99,17 +132,18 @@ def _movements(inmate: Inmate, facility_ids: list[int]):
             expected_back_at=F("expected_back_at"),
             expected_arrival_at=F("expected_arrival_at"),
         ),
+        **window,
     )
 
 
-def _count_entries(inmate: Inmate, facility_ids: list[int]):
+def _count_entries(inmate: Inmate, facility_ids: list[int], **window):
     """Marks on roll calls (present, absent, out), on ``entry_inmate_time``."""
-    return _entry(
+    return timeline_entry(
         RollCallEntry.objects.filter(inmate=inmate, rollcall__facility_id__in=facility_ids),
         entry_type=COUNT_ENTRY,
         at="observed_at",
         numeric_id=False,
-        facility="rollcall__facility",
+        tz="rollcall__facility__timezone",
         summary=JSONObject(
             facility=F("rollcall__facility__code"),
             location=F("rollcall__location__code"),
@@ -120,14 +154,18 @@ def _count_entries(inmate: Inmate, facility_ids: list[int]):
             recorded_by=F("recorded_by__username"),
             received_at=F("received_at"),
         ),
+        **window,
     )
 
 
-def _ledger_events(inmate: Inmate, facility_ids: list[int]):
-    return _entry(
-        LedgerEvent.objects.filter(
-            facility_id__in=facility_ids, subject=f"inmate:{inmate.booking_number}"
-        ),
+def _ledger_events(inmate: Inmate, facility_ids: list[int], *, leave_out=(), **window):
+    events = LedgerEvent.objects.filter(
+        facility_id__in=facility_ids, subject=f"inmate:{inmate.booking_number}"
+    )
+    for prefix in leave_out:
+        events = events.exclude(action__startswith=prefix)
+    return timeline_entry(
+        events,
         entry_type=LEDGER,
         at="at",
         numeric_id=True,
@@ -138,26 +176,27 @@ def _ledger_events(inmate: Inmate, facility_ids: list[int]):
             action=F("action"),
             data=F("data"),
         ),
+        **window,
     )
 
 
-ORDER = ("entry_at", "entry_type", "entry_sort")
-
-
 class Timeline:
-    """A person's history, sliced and counted the way a paginator asks.
+    """Rows of several branches in one order, sliced and counted the way a
+    paginator asks.
 
     A page ``[start:stop]`` takes at most ``stop`` rows from each branch, in
     timeline order, through each branch's own index, and merges those; so the
     first pages of a history with years of check-ins cost what a short one
-    does, instead of sorting all of it for every page.
+    does, instead of sorting all of it for every page. ``chunks`` reads the
+    whole of it (exports) from key to key, so the last chunk costs what the
+    first does.
     """
 
-    def __init__(self, parts: list[QuerySet]):
-        self.parts = parts
+    def __init__(self, branches: dict[str, Branch]):
+        self.branches = branches
 
     def count(self) -> int:
-        return sum(part.count() for part in self.parts)
+        return sum(branch.count() for branch in self.branches.values())
 
     def __len__(self) -> int:
         return self.count()
@@ -166,23 +205,74 @@ class Timeline:
         if not isinstance(index, slice) or index.step not in (None, 1):
             raise TypeError("a timeline is read a page (a plain slice) at a time")
         start, stop = index.start or 0, index.stop
+        parts = [branch.rows for branch in self.branches.values()]
+        if not parts:
+            return []
+        if len(parts) == 1:
+            return list(parts[0].order_by(*ORDER)[start:stop])
         # SQLite (the embedded demo) cannot slice inside a UNION; it sorts all.
         can_bound = stop and connection.features.supports_slicing_ordering_in_compound
-        bounded = [part.order_by(*ORDER)[:stop] if can_bound else part for part in self.parts]
+        bounded = [part.order_by(*ORDER)[:stop] if can_bound else part for part in parts]
         merged = bounded[0].union(*bounded[1:], all=True).order_by(*ORDER)
         return list(merged[start:stop])
 
+    def after(self, row: dict) -> "Timeline":
+        """What comes after ``row`` (a row of this timeline), in order."""
+        at, kind, sort = row["entry_at"], row["entry_type"], row["entry_sort"]
+        later = {}
+        # The type is a constant of each branch: compared here, so the
+        # database sees a plain time range on the branch's index. The type
+        # names sort alike here and in the database's collations
+        # (tests/test_audit_timelines.py checks them).
+        for entry_type, branch in self.branches.items():
+            if entry_type > kind:
+                rows = branch.rows.filter(entry_at__gte=at)
+            elif entry_type < kind:
+                rows = branch.rows.filter(entry_at__gt=at)
+            else:
+                rows = branch.rows.filter(
+                    Q(entry_at__gt=at) | Q(entry_sort__gt=sort), entry_at__gte=at
+                )
+            later[entry_type] = Branch(rows=rows)
+        return Timeline(later)
 
-def inmate_history(*, inmate: Inmate, user) -> Timeline:
+    def chunks(self, size: int = 1000) -> Iterator[list[dict]]:
+        """The whole timeline, ``size`` rows a query round."""
+        rest = self
+        while True:
+            rows = rest[0:size]
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            rest = self.after(rows[-1])
+
+
+def inmate_history(
+    *,
+    inmate: Inmate,
+    user,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    types: Collection[str] = HISTORY_TYPES,
+    ledger_leave_out: Collection[str] = (),
+) -> Timeline:
     """Every check-in, roll-call mark, movement and ledger event of ``inmate`` in the
-    caller's facilities, oldest first. Slice it to page it."""
+    caller's facilities, oldest first; slice it to page it.
+
+    ``since``/``until`` keep what happened in [since, until); ``types`` keeps
+    those kinds of entry; ``ledger_leave_out`` drops ledger actions starting
+    with these prefixes (a page that shows them from their own records).
+    """
     facility_ids = visible_facility_ids(user)
-    return Timeline(
-        [
-            _checkins(inmate, facility_ids),
-            _count_entries(inmate, facility_ids),
-            _movements(inmate, facility_ids),
-            # Alerts about the person are ledger events (alert.*) on their subject.
-            _ledger_events(inmate, facility_ids),
-        ]
-    )
+    window = {"since": since, "until": until}
+    branches = {
+        CHECKIN: lambda: _checkins(inmate, facility_ids, **window),
+        COUNT_ENTRY: lambda: _count_entries(inmate, facility_ids, **window),
+        MOVEMENT: lambda: _movements(inmate, facility_ids, **window),
+        # Alerts about the person are ledger events (alert.*) on their subject.
+        LEDGER: lambda: _ledger_events(
+            inmate, facility_ids, leave_out=tuple(ledger_leave_out), **window
+        ),
+    }
+    return Timeline({name: build() for name, build in branches.items() if name in types})

@@ -1,21 +1,14 @@
-"""Where the records behind a signal's row can be read.
+"""Where the records behind a signal's row can be read: the workspace's
+pages where there is one (a person, an officer, a count), else the API."""
 
-The workspace's person and officer pages are built by their own module; their
-paths are made here in one place so they can move to ``reverse()`` as soon as
-their URL names exist (``audit-inmate``, ``audit-officer``).
-"""
+from urllib.parse import urlencode
 
-from urllib.parse import quote, urlencode
-
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from alerts.audit.signals.base import Link, Scope
 
 API = "/api/v1/"
-
-
-def _segment(text) -> str:
-    return quote(str(text), safe="")
 
 
 def api_path(path: str, **params) -> str:
@@ -27,16 +20,21 @@ def api_path(path: str, **params) -> str:
 def person(scope: Scope, booking_number: str) -> Link:
     return Link(
         label=booking_number,
-        url=f"/audit/{_segment(scope.code)}/people/{_segment(booking_number)}/",
+        url=reverse("audit-inmate", kwargs={"code": scope.code, "booking_number": booking_number}),
     )
 
 
 def officer(scope: Scope, username: str) -> Link:
-    return Link(label=username, url=f"/audit/{_segment(scope.code)}/officers/{_segment(username)}/")
+    return Link(
+        label=username,
+        url=reverse("audit-officer", kwargs={"code": scope.code, "username": username}),
+    )
 
 
 def rollcall(rollcall_id, label: str | None = None) -> Link:
-    return Link(label=label or _("count"), url=api_path(f"rollcalls/{rollcall_id}/"))
+    # The count's own page: its roster, every mark and who made it (read-only
+    # for an auditor).
+    return Link(label=label or _("count"), url=reverse("counts-count", kwargs={"pk": rollcall_id}))
 
 
 def alert(alert_id) -> Link:
