@@ -54,3 +54,21 @@ def test_it_runs_once(demo):
     before = RollCall.objects.count()
     assert "left as it is" in seed_history()
     assert RollCall.objects.count() == before
+
+
+def test_the_past_leaves_every_deadline_where_the_readers_left_it(demo):
+    due_before = dict(demo.inmates.values_list("pk", "next_due_at"))
+    seed_history()
+    now = timezone.now()
+    assert dict(demo.inmates.values_list("pk", "next_due_at")) == due_before
+    assert min(due_before.values()) > now  # nobody overdue: no alert storm at start
+
+
+def test_nobody_is_seen_or_counted_before_they_arrived(demo):
+    from django.db.models import F
+
+    from custody.models import CheckIn, RollCallEntry
+
+    seed_history()
+    assert not CheckIn.objects.filter(observed_at__lt=F("inmate__admitted_at")).exists()
+    assert not RollCallEntry.objects.filter(observed_at__lt=F("inmate__admitted_at")).exists()

@@ -137,9 +137,11 @@ def test_everyone_in_custody_has_a_cell_and_a_staggered_deadline_in_the_future()
         assert inmate.cell.kind == LocationKind.CELL
         assert inmate.cell.facility_id == facility.pk
         assert inmate.next_due_at > now
-        # The admission rule: one interval after admission, which is in the past.
-        assert inmate.admitted_at <= now
-        assert inmate.next_due_at == inmate.admitted_at + facility.check_interval(
+        # Admitted days ago (the demo's past comes after), last seen by their
+        # unit's reader less than one interval ago: due one interval after that.
+        assert inmate.admitted_at <= now - timedelta(days=3)
+        assert inmate.last_seen_at > now - facility.check_interval(inmate.security_level)
+        assert inmate.next_due_at == inmate.last_seen_at + facility.check_interval(
             inmate.security_level
         )
     # Spread out, not all due at the same second, and the earliest minutes away.

@@ -56,10 +56,16 @@ class Cast:
 
 
 def seed_demo_history(facility: Facility, *, now: datetime | None = None) -> bool:
-    """Plants the history once; False when the facility already has counts."""
-    if RollCall.objects.filter(facility=facility).exists():
-        return False
+    """Plants the history once; False when the facility already has counts, or
+    has people admitted since the history would begin (their marks would come
+    before their arrival)."""
     now = now or timezone.now()
+    begins = now - timedelta(days=DAYS + 1)
+    arrived_since = Inmate.objects.filter(
+        facility=facility, status=InmateStatus.IN_CUSTODY, admitted_at__gt=begins
+    )
+    if RollCall.objects.filter(facility=facility).exists() or arrived_since.exists():
+        return False
     rng = random.Random(facility.pk)  # noqa: S311 (a demo draw, the same on every machine)
     cast = _cast(facility)
     units = list(Location.objects.filter(facility=facility, kind="unit").order_by("code"))

@@ -24,4 +24,7 @@ class Command(BaseCommand):
                 f"({time.monotonic() - started:.0f} s)."
             )
         else:
-            self.stdout.write("FJ2 already has counts: its history is left as it is.")
+            self.stdout.write(
+                "FJ2 already has counts, or people admitted in the last days: "
+                "its history is left as it is."
+            )

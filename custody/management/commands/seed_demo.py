@@ -12,8 +12,10 @@ lists and one ``random.Random(2025)``, drawn in the same order on every run.
 
 import random
 import time
+import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -36,6 +38,7 @@ from custody.models import (
     SecurityLevel,
     User,
 )
+from custody.services.checkins import MAX_BATCH, Sender, checkins_ingest
 
 SEED = 2025
 DEFAULT_INMATES = 2000
@@ -76,6 +79,9 @@ HOUSING = {
     SecurityLevel.MEDIUM: ["C", "D", "E", "B", "A", "F"],
     SecurityLevel.MINIMUM: ["F", "E", "D", "C", "B", "A"],
 }
+# The demo's people arrived this long ago (plus their stagger), before the
+# days of past that ``seed_demo_history`` plants.
+ADMITTED_DAYS_AGO = timedelta(days=3)
 # Deadlines are spread over this share of each level's interval before now,
 # so they fall due one by one and the earliest is still some minutes away.
 STAGGER = (0.0, 0.9)
@@ -246,8 +252,10 @@ def seed(*, inmates: int, now: datetime) -> Outcome:
     outcome = Outcome(facility=facility, facility_created=created)
     units, cells, outcome.locations_created = locations_ensure(facility, rng)
     people = [person_draw(rng, number) for number in range(1, inmates + 1)]
-    outcome.inmates_created = inmates_ensure(facility, cells, people, rng, now)
+    placed = inmates_ensure(facility, cells, people, rng, now)
+    outcome.inmates_created = len(placed)
     outcome.devices = devices_ensure(facility, units)
+    last_sightings_post(facility, placed, now)
     outcome.users = users_ensure(facility)
     count_schedules_ensure(facility)
     return outcome
@@ -334,8 +342,10 @@ def level_for(roll: float) -> str:
     return LEVEL_SHARES[-1][0]  # rounding left the roll past the last share
 
 
-def inmates_ensure(facility, cells, people, rng, now) -> int:
-    """Admits whoever of ``people`` is not booked yet, into cells with room."""
+def inmates_ensure(facility, cells, people, rng, now) -> list[tuple[Person, Location]]:
+    """Admits whoever of ``people`` is not booked yet, into cells with room,
+    some days ago (``ADMITTED_DAYS_AGO``): the demo's past (``seed_demo_history``)
+    happens after they arrived. Answers who was admitted, and where."""
     booked = set(
         Inmate.objects.filter(booking_number__startswith=BOOKING_PREFIX).values_list(
             "booking_number", flat=True
@@ -350,11 +360,45 @@ def inmates_ensure(facility, cells, people, rng, now) -> int:
             "last_name": person.last_name,
             "security_level": person.security_level,
             "cell": cell,
-            "admitted_at": now - facility.check_interval(person.security_level) * person.stagger,
+            "admitted_at": now
+            - ADMITTED_DAYS_AGO
+            - facility.check_interval(person.security_level) * person.stagger,
         }
         for person, cell in placed
     ]
-    return services.inmates_admit_bulk(facility=facility, rows=rows, admitted_at=now)
+    services.inmates_admit_bulk(facility=facility, rows=rows, admitted_at=now)
+    return placed
+
+
+def last_sightings_post(facility, placed, now) -> None:
+    """Each new person's last scan, by their unit's reader, spread over the
+    share ``STAGGER`` of their level's interval before now: their checks fall
+    due one by one, the earliest some minutes away, as readers would have left
+    them. Posted through ingestion like any reader's scans."""
+    readers = {
+        device.location_id: device
+        for device in facility.devices.filter(kind=DeviceKind.BIOMETRIC, location__isnull=False)
+    }
+    by_reader = defaultdict(list)
+    for person, cell in placed:
+        reader = readers[cell.parent_id]
+        seen = now - facility.check_interval(person.security_level) * person.stagger
+        by_reader[reader].append(
+            {
+                "id": str(uuid.uuid4()),
+                "inmate": person.booking_number,
+                "location": reader.location.code,
+                "method": "fingerprint",
+                "score": 0.97,
+                "observed_at": seen.isoformat(),
+            }
+        )
+    for reader, scans in by_reader.items():
+        sender = Sender(
+            principal=reader, device=reader, user=None, facility_ids=frozenset({facility.pk})
+        )
+        for first in range(0, len(scans), MAX_BATCH):
+            checkins_ingest(raw_items=scans[first : first + MAX_BATCH], sender=sender, now=now)
 
 
 def cells_assign(cells, people, rng) -> list[tuple[Person, Location]]:
