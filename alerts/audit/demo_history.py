@@ -43,7 +43,22 @@ COUNT_TIMES = (time(6), time(12), time(18), time(22))
 SECONDS_PER_PERSON = 9  # an officer walking the landing: about 7 a minute
 TOO_FAST_SECONDS = 1  # 60 a minute: nobody was looked at
 # Officers on record beside the demo sign-ins; they never sign in.
-STAFF = ["guardia.ramirez", "guardia.tzoc", "guardia.orellana"]
+STAFF = [
+    "guardia.ramirez",
+    "guardia.tzoc",
+    "guardia.orellana",
+    "guardia.coc",
+    "guardia.mejia",
+    "guardia.barrios",
+]
+# Who counts each unit: one officer per unit, so nobody counts two at once.
+COUNTERS = {
+    "B": "guardia",
+    "C": "guardia.orellana",
+    "D": "guardia.coc",
+    "E": "guardia.mejia",
+    "F": "guardia.barrios",
+}
 BY_EYE = "guardia.orellana"  # counts and checks without the readers
 PAIR = ("guardia.ramirez", "guardia.tzoc")  # always each other's verifier
 BOILERPLATE = ["ok", "Visto.", "sin novedad", "resuelto", "OK"]
@@ -124,16 +139,17 @@ def _ordinary_count(unit, start, cast: Cast, rng, *, turn: int, pace=SECONDS_PER
 
 
 def _crew(unit, cast: Cast, turn: int) -> tuple[User, User]:
+    """(counter, verifier) of a unit's count: unit A's two officers always
+    vouch for each other; elsewhere the unit's own officer counts and the
+    supervisor or the next unit's officer verifies."""
     officers = cast.officers
-    if unit.code == "A":  # the pair that always vouches for each other
-        first, second = (officers[PAIR[0]], officers[PAIR[1]])
+    if unit.code == "A" or unit.code not in COUNTERS:
+        first, second = officers[PAIR[0]], officers[PAIR[1]]
         return (first, second) if turn % 2 else (second, first)
-    if unit.code == "B":
-        return officers[BY_EYE], officers["supervisor"]
-    rota = [officers["guardia"], officers[PAIR[0]], officers[PAIR[1]], officers[BY_EYE]]
-    counter = rota[turn % len(rota)]
-    verifier = officers["supervisor"] if turn % 3 else rota[(turn + 1) % len(rota)]
-    return counter, verifier
+    codes = sorted(COUNTERS)
+    neighbour = COUNTERS[codes[(codes.index(unit.code) + 1) % len(codes)]]
+    verifier = officers["supervisor"] if turn % 2 else officers[neighbour]
+    return officers[COUNTERS[unit.code]], verifier
 
 
 def _record(rollcall, marks, by, now):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from alerts.audit import officers
 from alerts.audit.people import ALERT
@@ -153,7 +153,7 @@ def _ledger(line: Line, s: dict, tz) -> None:
     line.what = f"#{s.get('seq')} {s.get('action')} {shown}".strip()
     actor = s.get("actor") or ""
     if actor.startswith("user:"):
-        _person(line, _("by"), actor.removeprefix("user:"))
+        _person(line, pgettext("who did a ledger event", "by"), actor.removeprefix("user:"))
     else:
         line.system = actor
 

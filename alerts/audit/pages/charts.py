@@ -212,9 +212,11 @@ def response_columns() -> list[str]:
         _("Opened"),
         _("Acknowledged"),
         _("Median to acknowledge"),
+        # xgettext:no-python-format
         _("90% acknowledged within"),
         _("Resolved by a person"),
         _("Median to resolve"),
+        # xgettext:no-python-format
         _("90% resolved within"),
         _("Closed by an observation"),
         _("Not resolved yet"),
