@@ -10,6 +10,10 @@ walked past, one person marked present and unaccounted for soon after, the
 same two officers vouching for each other, a reader with poor matches, a
 reader whose clock runs fast, scans that could not be accepted, and alerts
 closed with empty words.
+
+The past is written in the order this seed runs, each step at its own time,
+so the demo ledger's times are not in sequence order where a live service's
+would be (it appends each event when it happens).
 """
 
 import random
