@@ -1,0 +1,70 @@
+"""An auditor on a real browser (headless Chromium, Spanish first): from the
+menu to the overview's charts, a verification of the ledger and the
+integrity report, with every resource served by the service itself.
+
+Needs Debian's chromium and chromium-driver, like the tablet's browser test.
+"""
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from custody.services import rollcalls
+from tests.rollcall_world import count_world, entry
+from tests.test_tablet_browser import browser, screenshot, sign_in, wait_until  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def world(live_server, facility, make_user):
+    world = count_world(facility, make_user, people=8)
+    guard, verifier = world.users["guard"], world.users["guard2"]
+    rollcall, _ = rollcalls.rollcall_start(location=world.unit, kind="formal", by=guard)
+    marks = [entry(world.booking(n), method="fingerprint") for n in range(7)]
+    rollcalls.rollcall_record_entries(rollcall=rollcall, raw_entries=marks, by=guard)
+    rollcall = rollcalls.rollcall_submit(rollcall=rollcall, by=guard)
+    rollcalls.rollcall_verify(rollcall=rollcall, by=verifier)
+    return world
+
+
+def click_link(driver, text):
+    link = driver.find_element(By.LINK_TEXT, text)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+    link.click()
+
+
+def test_an_auditor_reads_charts_verifies_the_ledger_and_opens_the_signals(
+    browser,  # noqa: F811
+    live_server,
+    world,
+):
+    base = live_server.url
+    sign_in(browser, base, world.users["auditor"])
+    click_link(browser, "Auditoría")  # one facility: straight to its overview
+    overview = f"{base}/audit/{world.facility.code}/"
+    wait_until(browser, lambda: browser.current_url == overview, "no overview")
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg[role='img']")
+    assert len(charts) >= 3
+    screenshot(browser, "audit-overview.png")
+
+    click_link(browser, "Bitácora")
+    click_link(browser, "Verificar toda la cadena ahora")
+    wait_until(
+        browser,
+        lambda: "La cadena está íntegra" in browser.find_element(By.ID, "verification").text,
+        "the verification did not answer",
+    )
+    head = browser.find_element(By.ID, "head-hash").text
+    assert len(head) == 64
+    screenshot(browser, "audit-ledger.png")
+
+    click_link(browser, "Señales de integridad")
+    wait_until(browser, lambda: browser.current_url.endswith("/integrity/"), "no report")
+    assert "Señales de integridad" in browser.find_element(By.TAG_NAME, "h1").text
+    assert browser.find_elements(By.CSS_SELECTOR, "a[href*='/integrity/export.pdf?since=']")
+
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert resources  # the page's CSS at least
+    assert [url for url in resources if not url.startswith(base)] == []
