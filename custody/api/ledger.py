@@ -4,7 +4,6 @@ from dataclasses import asdict
 
 import django_filters
 from django import forms
-from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters.rest_framework import DjangoFilterBackend
@@ -12,10 +11,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from custody import selectors, services
+from custody.api.facility_param import one_facility
 from custody.filters import StrictFilterSet
 from custody.models import LedgerEvent, Role
 from custody.serializers import FacilityTimeField
@@ -133,20 +132,7 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def verify(self, request):
         """Recompute a facility's chain and name the first broken link."""
-        facility = self._facility_to_verify(request.query_params.getlist("facility"))
+        facility = one_facility(request, missing_message=_("Say which facility's chain to verify."))
         result = services.ledger_verify(facility=facility)
         data = {**asdict(result), "facility": facility.code}
         return Response(LedgerVerificationSerializer(data).data)
-
-    def _facility_to_verify(self, codes: list[str]):
-        if len(codes) > 1 or codes == [""]:
-            raise ValidationError({"facility": [_("Give one facility code.")]})
-        if codes:
-            found = selectors.ledger_facilities(user=self.request.user, code=codes[0])
-            if not found:
-                raise Http404
-            return found[0]
-        found = selectors.ledger_facilities(user=self.request.user)
-        if len(found) != 1:
-            raise ValidationError({"facility": [_("Say which facility's chain to verify.")]})
-        return found[0]

@@ -1,6 +1,5 @@
 """``GET /api/v1/audit/integrity/``: the integrity signals report as JSON."""
 
-from django.http import Http404
 from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -14,8 +13,8 @@ from rest_framework.views import APIView
 from alerts.audit.access import AUDIT_ROLES
 from alerts.audit.period import period_from
 from alerts.audit.signals import integrity_report
+from custody.api.facility_param import one_facility
 from custody.permissions import IsStaffUser
-from custody.selectors.ledger import ledger_facilities
 from custody.serializers import FacilityTimeField
 
 
@@ -117,26 +116,12 @@ class IntegrityReportView(APIView):
         responses={200: IntegrityReportSerializer},
     )
     def get(self, request):
-        facility = self._facility(request.query_params.getlist("facility"))
+        facility = one_facility(request, missing_message=_("Say which facility's report you want."))
         period, errors = period_from(request.query_params, tz=facility.tzinfo)
         if period is None:
             raise ValidationError(errors)
         report = integrity_report(facility=facility, period=period)
         return Response(IntegrityReportSerializer(report).data)
-
-    def _facility(self, codes: list[str]):
-        # The rule of the ledger's verify: a code, or none for someone with one facility.
-        if len(codes) > 1 or codes == [""]:
-            raise ValidationError({"facility": [_("Give one facility code.")]})
-        if codes:
-            found = ledger_facilities(user=self.request.user, code=codes[0])
-            if not found:
-                raise Http404
-            return found[0]
-        found = ledger_facilities(user=self.request.user)
-        if len(found) != 1:
-            raise ValidationError({"facility": [_("Say which facility's report you want.")]})
-        return found[0]
 
 
 urlpatterns = [

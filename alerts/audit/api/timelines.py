@@ -22,10 +22,10 @@ from rest_framework.response import Response
 from alerts.audit import officers
 from alerts.audit.access import AUDIT_ROLES
 from alerts.audit.period import period_from
+from custody.api.facility_param import one_facility
 from custody.api.history import EntryTimeField, HistoryEntrySerializer
 from custody.pagination import StandardPagination
 from custody.permissions import IsStaffUser
-from custody.selectors.ledger import ledger_facilities
 
 
 class OfficerTotalsSerializer(serializers.Serializer):
@@ -163,7 +163,9 @@ class OfficerView(GenericAPIView):
     filter_backends = []
 
     def facility_and_period(self):
-        facility = self._facility(self.request.query_params.getlist("facility"))
+        facility = one_facility(
+            self.request, missing_message=_("Say which facility's officers you mean.")
+        )
         period, errors = period_from(self.request.query_params, tz=facility.tzinfo)
         if period is None:
             raise ValidationError(errors)
@@ -174,20 +176,6 @@ class OfficerView(GenericAPIView):
         if found is None:
             raise Http404
         return found
-
-    def _facility(self, codes: list[str]):
-        # The rule of the ledger's verify: a code, or none for someone with one facility.
-        if len(codes) > 1 or codes == [""]:
-            raise ValidationError({"facility": [_("Give one facility code.")]})
-        if codes:
-            found = ledger_facilities(user=self.request.user, code=codes[0])
-            if not found:
-                raise Http404
-            return found[0]
-        found = ledger_facilities(user=self.request.user)
-        if len(found) != 1:
-            raise ValidationError({"facility": [_("Say which facility's officers you mean.")]})
-        return found[0]
 
 
 class OfficerListView(OfficerView):
