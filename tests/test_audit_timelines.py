@@ -811,3 +811,12 @@ def test_the_pdf_of_a_persons_history_renders_and_is_recorded(w, shift):
     whole = events.order_by("seq").first().data
     assert "since" not in whole  # the whole history
     assert events.order_by("seq").last().data["rows"] == 1  # the one alert
+
+
+def test_a_search_with_a_nul_character_is_searched_without_it(w):
+    # PostgreSQL refuses NUL in a query: it must never reach it (a 500 otherwise).
+    client = page_client(w.aud)
+    url = reverse("audit-people", args=[w.facility.code])
+    response = client.get(url, {"q": "An\x00a"})
+    assert response.status_code == 200
+    assert w.ana.booking_number in response.content.decode()

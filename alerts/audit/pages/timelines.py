@@ -29,6 +29,12 @@ LOCATION_DAYS = 1
 EXPORT_CHUNK = 2000
 
 
+def search_text(request) -> str:
+    """What was typed in a search box: at most 100 characters, and never a
+    NUL, which PostgreSQL refuses in a query (a 500 otherwise)."""
+    return request.GET.get("q", "").replace("\x00", "").strip()[:100]
+
+
 def _query(request, **changes) -> str:
     """This page's query string with ``changes`` (None drops a parameter)."""
     params = request.GET.copy()
@@ -109,7 +115,7 @@ def _lines(facility, rows) -> list:
 @require_GET
 @audit_page
 def people(request, facility):
-    query = request.GET.get("q", "").strip()[:100]
+    query = search_text(request)
     found = people_search(facility=facility, query=query)
     context = {"facility": facility, "query": query, **_paged(request, found, PER_PAGE)}
     return render(request, "audit/people.html", context)
@@ -264,7 +270,7 @@ def location(request, facility, pk):
 @audit_page
 def officers_page(request, facility):
     period, context = page_period(request, facility, keep=("q",))
-    query = request.GET.get("q", "").strip()[:100]
+    query = search_text(request)
     context.update(facility=facility, query=query)
     if period is None:
         return render(request, "audit/officers.html", context, status=400)
