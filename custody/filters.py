@@ -126,10 +126,20 @@ class QuarantineFilter(StrictFilterSet):
     since = django_filters.IsoDateTimeFilter(
         field_name="received_at", lookup_expr="gte", help_text=gettext_lazy("Received at or after.")
     )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="received_at", lookup_expr="lt", help_text=gettext_lazy("Received before.")
+    )
+    device = django_filters.UUIDFilter(
+        field_name="device_id", help_text=gettext_lazy("The device that sent the scans.")
+    )
+    submitted_by = django_filters.CharFilter(
+        field_name="submitted_by__username",
+        help_text=gettext_lazy("Username of the officer who sent the scans."),
+    )
 
     class Meta:
         model = QuarantinedCheckIn
-        fields = ["facility", "reason", "item_id", "since"]
+        fields = ["facility", "reason", "item_id", "since", "until", "device", "submitted_by"]
 
 
 class MovementFilter(StrictFilterSet):

@@ -182,6 +182,11 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     facility = VisibleFacilityField()
     location = LocationCodeField(help_text=_("Code of the location where the device is mounted."))
     last_heartbeat_at = FacilityTimeField(read_only=True, allow_null=True)
+    clock_checked_at = FacilityTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text=_("When the device last sent its clock's time with a heartbeat."),
+    )
 
     class Meta:
         model = Device
@@ -194,8 +199,10 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
             "is_active",
             "key_prefix",
             "last_heartbeat_at",
+            "clock_offset_seconds",
+            "clock_checked_at",
         ]
-        read_only_fields = ["key_prefix"]
+        read_only_fields = ["key_prefix", "clock_offset_seconds"]
 
     location_fields = {"location": None}
 

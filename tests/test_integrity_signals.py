@@ -614,6 +614,12 @@ def test_a_heartbeat_offset_alone_fires_and_a_small_one_does_not(w):
     assert rows(signal(w, "device_clock_drift")) == [
         ["reader or tablet", "reader-B", 0, None, 0, 0, -75.0, T0]
     ]
+    # The device's record says it too, in the facility's time.
+    device = APIClient()
+    device.force_authenticate(w.auditor)
+    shown = device.get(f"/api/v1/devices/{w.reader.pk}/").json()
+    assert shown["clock_offset_seconds"] == -75.0
+    assert shown["clock_checked_at"] == T0.astimezone(w.facility.tzinfo).isoformat()
 
     with time_machine.travel(T0 + timedelta(minutes=5), tick=False):
         reader_client(w).post(
@@ -758,6 +764,20 @@ def test_quarantined_scans_per_reason_device_and_officer(w):
         ["officer", "guard1", 1, T0 + timedelta(hours=2), T0 + timedelta(hours=2)],
     ]
     assert any("quarantine/?" in url and "reason=unknown_inmate" in url for url in urls(found))
+
+
+def test_each_quarantine_link_lists_exactly_the_scans_its_row_counts(w, api_as):
+    quarantined(w, reason="unknown_inmate", at=T0, device=w.reader)
+    quarantined(w, reason="unknown_inmate", at=T0 + timedelta(hours=1), device=w.reader)
+    quarantined(w, reason="invalid", at=T0 + timedelta(hours=2), by=w.guard1)
+    quarantined(w, reason="invalid", at=T0 + timedelta(days=5), by=w.guard1)  # after the period
+    auditor = api_as(w.auditor)
+
+    for row in signal(w, "quarantined_scans").rows:
+        link = next(link for link in row.links if "/quarantine/" in link.url)
+        answer = auditor.get(link.url)
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["count"] == row.values[2], (row.values, link.url)
 
 
 def test_a_scan_refused_through_the_api_is_a_quarantined_scan(w):

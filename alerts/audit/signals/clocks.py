@@ -68,7 +68,7 @@ def device_clock_drift(scope: Scope) -> Signal:
                     round(tally["offset"], 1) if tally["offset"] is not None else None,
                     scope.local(tally["at"]),
                 ],
-                sender_links + _refused_links(scope, tally),
+                sender_links + _refused_links(scope, tally, by, who),
             )
         )
     rows.sort(key=lambda row: (-(row.values[2] + row.values[4] + row.values[5]), row.values[1]))
@@ -132,22 +132,16 @@ def _refused_for_clock(scope: Scope):
     )
 
 
-def _refused_links(scope: Scope, tally) -> list[Link]:
-    found = []
-    for reason, scans in (
-        (Reason.CLOCK_FUTURE, tally["future"]),
-        (Reason.CLOCK_PAST, tally["past"]),
-    ):
-        if scans:
-            found.append(
-                Link(
-                    _("refused scans (%(reason)s)") % {"reason": reason},
-                    links.api_path(
-                        "quarantine/",
-                        facility=scope.code,
-                        reason=reason,
-                        since=scope.iso(scope.since),
-                    ),
-                )
-            )
-    return found
+def _refused_links(scope: Scope, tally, by: str, who) -> list[Link]:
+    """The sender's scans refused for their clock, one link per reason."""
+    sender = {"device": who} if by == "device" else {"submitted_by": who}
+    return [
+        links.quarantine(
+            scope, _("refused scans (%(reason)s)") % {"reason": reason}, reason=reason, **sender
+        )
+        for reason, scans in (
+            (Reason.CLOCK_FUTURE, tally["future"]),
+            (Reason.CLOCK_PAST, tally["past"]),
+        )
+        if scans
+    ]

@@ -43,3 +43,18 @@ def alert(alert_id) -> Link:
 
 def device(device_id, name: str) -> Link:
     return Link(label=name, url=api_path(f"devices/{device_id}/"))
+
+
+def quarantine(scope: Scope, label: str, **filters) -> Link:
+    """The refused scans of the period, narrowed by ``filters`` (reason, device,
+    submitted_by), in the quarantine API."""
+    return Link(
+        label,
+        api_path(
+            "quarantine/",
+            facility=scope.code,
+            since=scope.iso(scope.since),
+            until=scope.iso(scope.until, up=True),
+            **filters,
+        ),
+    )

@@ -35,13 +35,17 @@ def quarantined_scans(scope: Scope) -> Signal:
         for reason, tallies in _most_first(by["reason"]):
             rows.append(_row(scope, _("reason"), reason, tallies, [_reason_link(scope, reason)]))
         for (device_id, name), tallies in _most_first(by["device"]):
-            rows.append(
-                _row(scope, _("reader or tablet"), name, tallies, [links.device(device_id, name)])
-            )
+            row_links = [
+                links.device(device_id, name),
+                links.quarantine(scope, _("its refused scans"), device=device_id),
+            ]
+            rows.append(_row(scope, _("reader or tablet"), name, tallies, row_links))
         for username, tallies in _most_first(by["officer"]):
-            rows.append(
-                _row(scope, _("officer"), username, tallies, [links.officer(scope, username)])
-            )
+            row_links = [
+                links.officer(scope, username),
+                links.quarantine(scope, _("their refused scans"), submitted_by=username),
+            ]
+            rows.append(_row(scope, _("officer"), username, tallies, row_links))
     return Signal(
         key="quarantined_scans",
         title=_("Quarantined scans"),
@@ -97,9 +101,4 @@ def _row(scope: Scope, by: str, name: str, tallies, row_links) -> Row:
 
 
 def _reason_link(scope: Scope, reason: str) -> Link:
-    return Link(
-        _("quarantine: %(reason)s") % {"reason": reason},
-        links.api_path(
-            "quarantine/", facility=scope.code, reason=reason, since=scope.iso(scope.since)
-        ),
-    )
+    return links.quarantine(scope, _("quarantine: %(reason)s") % {"reason": reason}, reason=reason)
