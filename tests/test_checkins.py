@@ -377,10 +377,17 @@ def test_heartbeat(facility, reader, make_user, api_as, frozen):
     assert response.json()["clock_offset_seconds"] == 30.0
     device = facility.devices.get()
     assert device.last_heartbeat_at == NOW
-    too_far = reader.post(
-        "/api/v1/devices/heartbeat/", {"at": (NOW + timedelta(minutes=5)).isoformat()}
-    )
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
+        too_far = reader.post(
+            "/api/v1/devices/heartbeat/", {"at": (NOW + timedelta(minutes=6)).isoformat()}
+        )
+    # The device learns its clock is wrong, and nothing good is lost: it is
+    # alive, and its offset is kept for the integrity signals.
     assert too_far.status_code == 400
+    assert "reloj" in too_far.json()["errors"]["at"][0]  # Spanish first
+    device.refresh_from_db()
+    assert device.last_heartbeat_at == NOW + timedelta(minutes=1)
+    assert device.clock_offset_seconds == 300.0
     person = api_as(make_user("admin", facility))
     assert person.post("/api/v1/devices/heartbeat/", {}).status_code == 403
 

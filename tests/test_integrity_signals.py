@@ -629,6 +629,18 @@ def test_a_heartbeat_offset_alone_fires_and_a_small_one_does_not(w):
     assert not signal(w, "device_clock_drift").fired
 
 
+def test_a_clock_too_far_ahead_for_a_heartbeat_is_still_caught_by_it(w):
+    # The device is told its clock is wrong (400) and the offset is kept.
+    with time_machine.travel(T0, tick=False):
+        answer = reader_client(w).post(
+            "/api/v1/devices/heartbeat/", {"at": (T0 + timedelta(minutes=10)).isoformat()}
+        )
+    assert answer.status_code == 400
+    assert rows(signal(w, "device_clock_drift")) == [
+        ["reader or tablet", "reader-B", 0, None, 0, 0, 600.0, T0]
+    ]
+
+
 def test_a_heartbeat_without_a_time_keeps_the_last_offset(w):
     with time_machine.travel(T0, tick=False):
         reader_client(w).post(

@@ -190,12 +190,6 @@ class HeartbeatRequestSerializer(serializers.Serializer):
         required=False, help_text=gettext_lazy("The device's clock; the server's time if omitted.")
     )
 
-    def validate_at(self, value):
-        problem = clock_problem(value, now=timezone.now())
-        if problem:
-            raise serializers.ValidationError(problem[1])
-        return value
-
 
 class HeartbeatResponseSerializer(serializers.Serializer):
     device = serializers.UUIDField()
@@ -207,7 +201,12 @@ class HeartbeatResponseSerializer(serializers.Serializer):
 
 
 class HeartbeatView(APIView):
-    """A device says it is alive, even when nobody walks past it (device key only)."""
+    """A device says it is alive, even when nobody walks past it (device key only).
+
+    A clock outside the check-in rules (more than 2 minutes ahead, 72 hours
+    behind) answers 400 so that the device learns it, but loses nothing that
+    was good: the device still counts as alive and its offset is kept, for
+    the integrity signals."""
 
     permission_classes = [IsDevice]
 
@@ -224,6 +223,9 @@ class HeartbeatView(APIView):
             # Kept for the integrity signals: a drifting clock moves deadlines.
             changes.update(clock_offset_seconds=offset, clock_checked_at=now)
         Device.objects.filter(pk=device.pk).update(**changes)
+        problem = clock_problem(at, now=now) if at else None
+        if problem:
+            raise ValidationError({"at": [problem[1]]})
         return Response(
             {"device": device.pk, "last_heartbeat_at": now, "clock_offset_seconds": offset}
         )
