@@ -493,3 +493,24 @@ def test_the_daily_task_names_the_facilities_whose_chain_is_broken(facility, oth
     assert tasks.verify_ledgers() == [facility.code]
     beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "custody.ledgers_verify" in beat
+
+
+def test_events_loaded_with_their_own_times_chain_and_verify(facility):
+    # Loading a past (benchmarks, imports): each event keeps its time, and the
+    # chain still recomputes.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from custody.services.ledger import PendingEvent, ledger_append_many
+
+    then = timezone.now() - timedelta(days=30)
+    ledger_append_many(
+        facility=facility,
+        events=[
+            PendingEvent("test.event", f"test:{n}", {"n": n}, at=then + timedelta(hours=n))
+            for n in range(3)
+        ],
+    )
+    assert [e.at for e in events(facility)][-3:] == [then + timedelta(hours=n) for n in range(3)]
+    assert services.ledger_verify(facility=facility).ok

@@ -11,7 +11,7 @@ this lock last, keeping the lock order the same everywhere.
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -74,6 +74,7 @@ class PendingEvent:
     subject: str
     data: dict
     actor: str = SYSTEM_ACTOR
+    at: datetime | None = None  # the batch's time unless given (loading a past)
 
 
 def ledger_append(*, facility: Facility, actor, action: str, subject: str, data=None, at=None):
@@ -95,13 +96,14 @@ def ledger_append_many(*, facility: Facility, events: list[PendingEvent], at=Non
     seq, prev_hash, rows = head.seq, head.hash, []
     for event in events:
         seq += 1
+        event_at = event.at or at
         data = _plain(event.data)
         digest = chain_hash(
             prev_hash,
             canonical_event(
                 facility_code=facility.code,
                 seq=seq,
-                at=at,
+                at=event_at,
                 actor=event.actor,
                 action=event.action,
                 subject=event.subject,
@@ -112,7 +114,7 @@ def ledger_append_many(*, facility: Facility, events: list[PendingEvent], at=Non
             LedgerEvent(
                 facility=facility,
                 seq=seq,
-                at=at,
+                at=event_at,
                 actor=event.actor,
                 action=event.action,
                 subject=event.subject,

@@ -1042,46 +1042,16 @@ def _cell(movement) -> str | None:
 
 
 def _chain(facility, events: list[tuple]) -> None:
-    """Appends ``events`` after the facility's head, as ``ledger_append_many``
-    does but with each event's own time."""
-    from django.core.serializers.json import DjangoJSONEncoder
+    """Appends ``events`` after the facility's head, each at its own time."""
+    from custody.services.ledger import PendingEvent, ledger_append_many
 
-    from custody.models import LedgerEvent, LedgerHead
-    from custody.services.ledger import canonical_event, chain_hash
-
-    head = LedgerHead.objects.select_for_update().get(pk=facility.pk)
-    seq, prev_hash, rows = head.seq, head.hash, []
-    for at, actor, action, subject, data in events:
-        seq += 1
-        data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-        digest = chain_hash(
-            prev_hash,
-            canonical_event(
-                facility_code=facility.code,
-                seq=seq,
-                at=at,
-                actor=actor,
-                action=action,
-                subject=subject,
-                data=data,
-            ),
-        )
-        rows.append(
-            LedgerEvent(
-                facility=facility,
-                seq=seq,
-                at=at,
-                actor=actor,
-                action=action,
-                subject=subject,
-                data=data,
-                prev_hash=prev_hash,
-                hash=digest,
-            )
-        )
-        prev_hash = digest
-    LedgerEvent.objects.bulk_create(rows, batch_size=2000)
-    LedgerHead.objects.filter(pk=facility.pk).update(seq=seq, hash=prev_hash)
+    ledger_append_many(
+        facility=facility,
+        events=[
+            PendingEvent(action=action, subject=subject, data=data, actor=actor, at=at)
+            for at, actor, action, subject, data in events
+        ],
+    )
 
 
 # --- Requests and reports, timed (under Django, in a subprocess) --------------------
