@@ -33,7 +33,8 @@ def test_two_days_of_verified_counts_and_a_whole_chain(demo):
     counts = RollCall.objects.filter(facility=demo)
     formal = counts.filter(kind="formal")
     assert formal.count() == 2 * 4 * demo.locations.filter(kind="unit").count() + 1
-    assert set(formal.values_list("status", flat=True)) == {RollCallStatus.VERIFIED}
+    # All verified by a second officer but one, left for the auditor to find.
+    assert formal.filter(status=RollCallStatus.VERIFIED).count() == formal.count() - 1
     assert counts.filter(kind="informal", unaccounted_count=1).count() == 1
     assert services.ledger_verify(facility=demo).ok
 

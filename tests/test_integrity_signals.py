@@ -215,6 +215,7 @@ def test_the_report_has_every_signal_in_a_fixed_order_with_its_thresholds(w):
         "counts_too_fast",
         "present_then_missing",
         "same_pair_verifying",
+        "unverified_counts",
         "low_biometric_scores",
         "device_clock_drift",
         "boilerplate_resolutions",
@@ -744,6 +745,37 @@ def test_resolutions_that_say_what_happened_are_quiet(w):
     assert not signal(w, "boilerplate_resolutions").fired
 
 
+# --- Counts nobody vouched for --------------------------------------------------
+
+
+def test_formal_counts_never_verified_or_verified_late_are_named(w):
+    never = count(w, by=w.guard1, at=T0, marks=present(w.people[:3]))
+    late = count(w, by=w.guard2, at=T0 + timedelta(hours=1), marks=present(w.people[3:6]))
+    submitted = late.submitted_at
+    RollCall.objects.filter(pk=late.pk).update(
+        status="verified", verified_by=w.sup, verified_at=submitted + timedelta(hours=3)
+    )
+
+    found = signal(w, "unverified_counts")
+
+    assert found.fired
+    assert rows(found) == [
+        ["B", never.submitted_at, "guard1", 0, None, None, None],
+        ["B", submitted, "guard2", 0, submitted + timedelta(hours=3), "sup", 180],
+    ]
+    assert f"/counts/{never.pk}/" in urls(found)
+    assert f"/audit/{w.facility.code}/officers/sup/" in urls(found)
+
+
+def test_counts_verified_in_time_informal_or_just_submitted_are_quiet(w):
+    count(w, by=w.guard1, at=T0, marks=present(w.people[:3]), verified_by=w.sup)
+    count(w, by=w.guard1, at=T0 + timedelta(hours=1), marks=present(w.people[3:6]), kind="informal")
+    with time_machine.travel(UNTIL - timedelta(minutes=20), tick=False):
+        # Submitted ten minutes ago: its verifier may still be on the way.
+        count(w, by=w.guard2, at=UNTIL - timedelta(minutes=31), marks=present(w.people[6:7]))
+        assert not signal(w, "unverified_counts").fired
+
+
 # --- 8. Quarantined scans --------------------------------------------------------
 
 
@@ -849,6 +881,7 @@ def populate(w, scale: int):
             verified_by=w.guard2,
             unaccounted=w.people[:2],
         )
+        count(w, by=w.guard3, at=at, marks=present(w.people[:1]))  # never verified
         resolved_alert(w, by=w.sup, text="ok ok", at=at, inmate=w.people[n % 12])
         quarantined(w, reason="invalid", at=at, device=w.reader)
         quarantined(w, reason="clock_future", at=at, by=w.guard3)
@@ -878,5 +911,5 @@ def test_the_report_reads_a_fixed_number_of_queries_whatever_the_data(
     large = queries_for(w)
 
     assert small == large
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(19):
         report(w)

@@ -7,7 +7,8 @@ by a second officer. A few traces of the kind the integrity signals look for
 are planted, each by a named demo officer, so that every signal has something
 to show: a guard who counts by eye, a count marked faster than people can be
 walked past, one person marked present and unaccounted for soon after, the
-same two officers vouching for each other, a reader with poor matches, a
+same two officers vouching for each other, a formal count nobody verified,
+a reader with poor matches, a
 reader whose clock runs fast, scans that could not be accepted, and alerts
 closed with empty words.
 
@@ -94,7 +95,11 @@ def seed_demo_history(facility: Facility, *, now: datetime | None = None) -> boo
         for slot, at in enumerate(COUNT_TIMES):
             start = datetime.combine(day, at, tzinfo=facility.tzinfo)
             for number, unit in enumerate(units):
-                _ordinary_count(unit, start, cast, rng, turn=slot + number + day_back)
+                # Yesterday's last count of the last unit: nobody ever verified it.
+                last = day_back == 1 and slot == len(COUNT_TIMES) - 1 and unit == units[-1]
+                _ordinary_count(
+                    unit, start, cast, rng, turn=slot + number + day_back, verified=not last
+                )
     _present_then_unaccounted(units[0], today, cast, rng)
     _reader_traces(facility, units, cast, now=now - timedelta(hours=30), rng=rng)
     _alerts_closed_with_empty_words(facility, cast, now=now, rng=rng)
@@ -124,8 +129,11 @@ def _cast(facility: Facility) -> Cast:
     return Cast(officers=officers, readers=readers)
 
 
-def _ordinary_count(unit, start, cast: Cast, rng, *, turn: int, pace=SECONDS_PER_PERSON):
-    """A formal count marked person by person, submitted and verified."""
+def _ordinary_count(
+    unit, start, cast: Cast, rng, *, turn: int, pace=SECONDS_PER_PERSON, verified=True
+):
+    """A formal count marked person by person, submitted and (unless told
+    otherwise) verified."""
     counter, verifier = _crew(unit, cast, turn)
     method = "visual" if counter.username == BY_EYE else "fingerprint"
     rollcall, _ = counts.rollcall_start(location=unit, kind="formal", by=counter, now=start)
@@ -138,7 +146,8 @@ def _ordinary_count(unit, start, cast: Cast, rng, *, turn: int, pace=SECONDS_PER
         marks.append(_mark(booking, "present", method, at))
     _record(rollcall, marks, counter, at)
     rollcall = counts.rollcall_submit(rollcall=rollcall, by=counter, now=at)
-    counts.rollcall_verify(rollcall=rollcall, by=verifier, now=at + timedelta(minutes=3))
+    if verified:
+        counts.rollcall_verify(rollcall=rollcall, by=verifier, now=at + timedelta(minutes=3))
     return rollcall
 
 

@@ -12,6 +12,7 @@ from alerts.audit.signals.pairs import same_pair_verifying
 from alerts.audit.signals.quarantine import quarantined_scans
 from alerts.audit.signals.resolutions import boilerplate_resolutions
 from alerts.audit.signals.scores import low_biometric_scores
+from alerts.audit.signals.unverified import unverified_counts
 from alerts.audit.signals.visual import visual_share
 from alerts.audit.signals.vouching import present_then_missing
 from custody.models import Facility
@@ -22,6 +23,7 @@ SIGNALS = (
     counts_too_fast,
     present_then_missing,
     same_pair_verifying,
+    unverified_counts,
     low_biometric_scores,
     device_clock_drift,
     boilerplate_resolutions,
