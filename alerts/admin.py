@@ -1,6 +1,6 @@
-"""Admin: ladders, channels and limits are edited here; alerts and their
-deliveries are shown, never edited (people act through the dashboard/API,
-so every step is attributed and in the ledger)."""
+"""Admin: ladders, channels and limits are edited here (each save is a ledger
+event); alerts and their deliveries are shown, never edited (people act
+through the dashboard/API, so every step is attributed and in the ledger)."""
 
 from django.contrib import admin
 
@@ -11,17 +11,25 @@ from alerts.models import (
     Notification,
     NotificationChannel,
 )
+from alerts.services.settings_record import alert_setting_save
 from custody.admin import RecordAdmin, ViewOnlyAdmin
 
 
+class RecordedSettingAdmin(RecordAdmin):
+    """Every save goes through the service that puts it in the ledger."""
+
+    def save_model(self, request, obj, form, change):
+        alert_setting_save(setting=obj, by=request.user)
+
+
 @admin.register(EscalationLevel)
-class EscalationLevelAdmin(RecordAdmin):
+class EscalationLevelAdmin(RecordedSettingAdmin):
     list_display = ["facility", "level", "name", "acknowledge_within_seconds"]
     list_filter = ["facility"]
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(RecordAdmin):
+class NotificationChannelAdmin(RecordedSettingAdmin):
     list_display = [
         "facility",
         "level",
@@ -36,7 +44,7 @@ class NotificationChannelAdmin(RecordAdmin):
 
 
 @admin.register(AlertPolicy)
-class AlertPolicyAdmin(RecordAdmin):
+class AlertPolicyAdmin(RecordedSettingAdmin):
     list_display = [
         "facility",
         "device_offline_after_seconds",

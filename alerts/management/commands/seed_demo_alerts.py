@@ -4,6 +4,7 @@
 from django.core.management.base import BaseCommand
 
 from alerts.models import EscalationLevel, NotificationChannel
+from alerts.services.settings_record import alert_setting_save
 from custody.models import Facility
 
 LADDER = [
@@ -22,16 +23,22 @@ class Command(BaseCommand):
             self.stdout.write("No FJ2 facility: run seed_demo first.")
             return
         for level, name, wait, address in LADDER:
-            EscalationLevel.objects.get_or_create(
-                facility=facility,
-                level=level,
-                defaults={"name": name, "acknowledge_within_seconds": wait},
-            )
-            NotificationChannel.objects.get_or_create(
-                facility=facility,
-                name=f"Correo — {name}",
-                defaults={"level": level, "kind": "email", "target": address},
-            )
+            # Through the service, so the demo's settings are on the record too.
+            if not EscalationLevel.objects.filter(facility=facility, level=level).exists():
+                alert_setting_save(
+                    setting=EscalationLevel(
+                        facility=facility, level=level, name=name, acknowledge_within_seconds=wait
+                    ),
+                    by=None,
+                )
+            channel = f"Correo — {name}"
+            if not NotificationChannel.objects.filter(facility=facility, name=channel).exists():
+                alert_setting_save(
+                    setting=NotificationChannel(
+                        facility=facility, name=channel, level=level, kind="email", target=address
+                    ),
+                    by=None,
+                )
         self.stdout.write(
             "FJ2 ladder: " + " → ".join(f"{name} ({address})" for _l, name, _w, address in LADDER)
         )
