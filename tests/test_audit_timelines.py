@@ -636,7 +636,7 @@ def test_another_facilitys_people_places_and_officers_are_not_found(w, make_user
         reverse("audit-location", args=[code, elsewhere.cell_id]),
         reverse("audit-officer", args=[code, "stranger"]),
         reverse("audit-officer", args=[code, w.aud.username]),  # not an officer
-        reverse("audit-inmate-export", args=[code, "GT-1", "xls"]),
+        f"/audit/{code}/people/GT-1/export.xls",  # no such format, so no such URL
     ]:
         assert client.get(url).status_code == 404, url
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.http import HttpResponse
+from django.urls import register_converter
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -28,6 +29,22 @@ from custody.services import ledger_append
 
 CSV, PDF = "csv", "pdf"
 FORMATS = (CSV, PDF)
+
+
+class ExportFormatConverter:
+    """``<export:fmt>`` in a URL: one of ``FORMATS``; anything else is no URL (404)."""
+
+    regex = "|".join(FORMATS)
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+# The pages that export name their URLs with it; they import this module first.
+register_converter(ExportFormatConverter, "export")
 # A PDF is for reading; past this many rows of a table it says so and the CSV
 # (which always has every row) is the place to look.
 PDF_MAX_ROWS = 3000

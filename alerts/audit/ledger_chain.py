@@ -7,10 +7,9 @@ recomputes the chain from the file alone.
 
 import csv
 import io
-import json
 
 from custody.selectors import ledger_chain
-from custody.services.ledger import canonical_time
+from custody.services.ledger import canonical_json, canonical_time
 
 CHAIN_COLUMNS = ("facility", "seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash")
 
@@ -37,7 +36,7 @@ def chain_csv_lines(*, facility, up_to_seq: int):
                 actor,
                 action,
                 subject,
-                json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                canonical_json(data),
                 prev_hash,
                 digest,
             )

@@ -48,7 +48,7 @@ def canonical_time(at) -> str:
 
 def canonical_event(*, facility_code: str, seq: int, at, actor, action, subject, data) -> str:
     """The text that is hashed: sorted keys, no spaces, UTF-8, UTC times."""
-    return json.dumps(
+    return canonical_json(
         {
             "facility": facility_code,
             "seq": seq,
@@ -57,11 +57,13 @@ def canonical_event(*, facility_code: str, seq: int, at, actor, action, subject,
             "action": action,
             "subject": subject,
             "data": data,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
+
+
+def canonical_json(value) -> str:
+    """JSON as the chain hashes it: sorted keys, no spaces, UTF-8 as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def chain_hash(prev_hash: str, canonical: str) -> str:

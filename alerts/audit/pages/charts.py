@@ -7,7 +7,6 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.formats import date_format
@@ -98,8 +97,6 @@ def unit_counts(request, facility, pk):
 @audit_page
 @require_GET
 def unit_counts_export(request, facility, pk, fmt):
-    if fmt not in FORMATS:
-        raise Http404
     unit = get_object_or_404(chart_data.counted_units(facility), pk=pk)
     period, context = page_period(request, facility)
     if period is None:
@@ -384,7 +381,7 @@ urlpatterns = [
     path("", facility_overview, name="audit-facility"),
     path("units/<int:pk>/counts/", unit_counts, name="audit-unit-counts"),
     path(
-        "units/<int:pk>/counts/export.<str:fmt>",
+        "units/<int:pk>/counts/export.<export:fmt>",
         unit_counts_export,
         name="audit-unit-counts-export",
     ),

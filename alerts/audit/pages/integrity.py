@@ -2,13 +2,12 @@
 
 from urllib.parse import urlencode
 
-from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_GET
 
 from alerts.audit.access import audit_page
-from alerts.audit.exports import FORMATS, export_response
+from alerts.audit.exports import export_response
 from alerts.audit.period import page_period
 from alerts.audit.signals import integrity_report
 from alerts.audit.signals.tables import export_report
@@ -58,8 +57,6 @@ def _card(signal):
 @require_GET
 @audit_page
 def integrity_export(request, facility, fmt):
-    if fmt not in FORMATS:
-        raise Http404
     period, context = page_period(request, facility)
     if period is None:
         return render(request, TEMPLATE, {**context, "facility": facility}, status=400)
@@ -75,5 +72,5 @@ def integrity_export(request, facility, fmt):
 
 urlpatterns = [
     path("", integrity_page, name="audit-integrity"),
-    path("export.<str:fmt>", integrity_export, name="audit-integrity-export"),
+    path("export.<export:fmt>", integrity_export, name="audit-integrity-export"),
 ]
