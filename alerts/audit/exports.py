@@ -160,9 +160,10 @@ def render_pdf(report: Report, *, by) -> bytes:
         topMargin=12 * mm,
         bottomMargin=14 * mm,
     )
+    # Formatted twice (now, then per page): a "%" in a name must survive the first.
     footer = _("%(facility)s · %(title)s · page %%(page)s") % {
-        "facility": report.facility.code,
-        "title": report.title,
+        "facility": report.facility.code.replace("%", "%%"),
+        "title": report.title.replace("%", "%%"),
     }
 
     def number_pages(canvas, doc):
