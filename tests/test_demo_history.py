@@ -18,13 +18,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def demo():
-    call_command("seed_demo", inmates=120, stdout=StringIO())
+    call_command("seed_demo", inmates=120, demo_on_production=True, stdout=StringIO())
     return Facility.objects.get(code="FJ2")
 
 
 def seed_history() -> str:
     out = StringIO()
-    call_command("seed_demo_history", stdout=out)
+    call_command("seed_demo_history", demo_on_production=True, stdout=out)
     return out.getvalue()
 
 

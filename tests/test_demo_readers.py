@@ -21,8 +21,8 @@ def test_the_demo_readers_keep_all_but_the_vanishing_twenty_seen(settings):
     settings.RECONCILE_EVERY_SECONDS = 15
     start = timezone.now().replace(microsecond=0) - timedelta(days=1)
     with time_machine.travel(start, tick=False):
-        call_command("seed_demo", inmates=120, stdout=StringIO())
-        call_command("seed_demo_alerts", stdout=StringIO())
+        call_command("seed_demo", inmates=120, demo_on_production=True, stdout=StringIO())
+        call_command("seed_demo_alerts", demo_on_production=True, stdout=StringIO())
     facility = Facility.objects.get(code="FJ2")
     assert EscalationLevel.objects.filter(facility=facility).count() == 3
     assert NotificationChannel.objects.filter(facility=facility).count() == 3

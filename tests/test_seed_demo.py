@@ -33,6 +33,8 @@ ROLES = {"guardia": "guard", "supervisor": "supervisor", "auditor": "auditor", "
 
 def seed(inmates=40, **options):
     out = StringIO()
+    # The suite runs with DEBUG off, as production does.
+    options.setdefault("demo_on_production", True)
     call_command("seed_demo", inmates=inmates, stdout=out, **options)
     return out.getvalue()
 
@@ -303,5 +305,5 @@ def test_seed_demo_refuses_a_database_with_real_facilities(db):
 
     FacilityFactory(code="REAL-1")
     with pytest.raises(CommandError, match="real facilities"):
-        call_command("seed_demo", inmates=5, stdout=StringIO())
-    call_command("seed_demo", inmates=5, force=True, stdout=StringIO())
+        seed(inmates=5)
+    seed(inmates=5, force=True)

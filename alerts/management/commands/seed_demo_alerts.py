@@ -1,10 +1,9 @@
 """The demo facility's ladder and e-mail channels (``make run``, after
 ``seed_demo``). Idempotent; with DEBUG the e-mails are printed by the worker."""
 
-from django.core.management.base import BaseCommand
-
 from alerts.models import EscalationLevel, NotificationChannel
 from alerts.services.settings_record import alert_setting_save
+from custody.management.demo_command import DemoCommand
 from custody.models import Facility
 
 LADDER = [
@@ -14,7 +13,7 @@ LADDER = [
 ]
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Give the demo facility FJ2 an escalation ladder and e-mail channels (idempotent)."
 
     def handle(self, *args, **options):

@@ -3,13 +3,12 @@ after ``seed_demo``). Runs once: a facility that has counts is left alone."""
 
 import time
 
-from django.core.management.base import BaseCommand
-
 from alerts.audit.demo_history import DAYS, seed_demo_history
+from custody.management.demo_command import DemoCommand
 from custody.models import Facility
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Give the demo facility FJ2 two days of counts, checks and closed alerts (once)."
 
     def handle(self, *args, **options):

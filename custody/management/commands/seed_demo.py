@@ -19,12 +19,13 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from custody import services
+from custody.management.demo_command import DemoCommand
 from custody.models import (
     CountSchedule,
     Device,
@@ -138,7 +139,7 @@ class Outcome:
     users: list = field(default_factory=list)  # (username, role, password, or None if kept)
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Load the Fraijanes II demo facility (idempotent; prints demo sign-ins and keys)."
 
     def add_arguments(self, parser):
