@@ -76,6 +76,9 @@ class ResolveSerializer(serializers.Serializer):
 class NotificationSerializer(serializers.ModelSerializer):
     channel = serializers.CharField(source="channel.name", read_only=True)
     kind = serializers.CharField(source="channel.kind", read_only=True)
+    last_error = serializers.SerializerMethodField(
+        help_text=_("Why the last try failed; administrators only (null for others).")
+    )
 
     class Meta:
         model = Notification
@@ -93,6 +96,13 @@ class NotificationSerializer(serializers.ModelSerializer):
             "last_error",
         ]
         read_only_fields = fields
+
+    def get_last_error(self, row: Notification) -> str | None:
+        # A receiver's answer can name internal hosts, addresses or its own
+        # software: for the administrators who fix channels, not everyone.
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return row.last_error if getattr(user, "role", None) == Role.ADMIN else None
 
 
 _CONFLICT = OpenApiResponse(ErrorSerializer, description=_("Already acknowledged or resolved."))
@@ -140,4 +150,6 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def notifications(self, request, pk=None):
         """Who was told about this alert, when, and whether it got through."""
         rows = selectors.notification_list(alert=self.get_object())
-        return Response(NotificationSerializer(rows, many=True).data)
+        return Response(
+            NotificationSerializer(rows, many=True, context=self.get_serializer_context()).data
+        )

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from alerts import webhooks
 from custody.models import Device, Facility, Inmate, Location, LocationKind, Movement
 
 
@@ -252,10 +253,22 @@ class NotificationChannel(models.Model):
         return f"{self.facility.code} L{self.level} {self.name}"
 
     def clean(self):
+        errors = {}
         if self.unit_id and (
             self.unit.facility_id != self.facility_id or self.unit.kind != LocationKind.UNIT
         ):
-            raise ValidationError({"unit": _("Choose a unit of this facility.")})
+            errors["unit"] = _("Choose a unit of this facility.")
+        # An inactive channel may keep an old target, so that switching one off
+        # never needs fixing it first; switching it back on does.
+        if self.kind == ChannelKind.WEBHOOK and self.is_active:
+            errors.update(webhook_problems(self))
+        if errors:
+            raise ValidationError(errors)
+
+    def webhook_problem(self) -> str | None:
+        """Why this webhook may not be sent to now, or None (checked at send time)."""
+        problems = webhook_problems(self)
+        return " ".join(str(p) for p in problems.values()) or None
 
     def hears(self, alert: "Alert") -> bool:
         """Whether this channel is told about ``alert`` (rung aside)."""
@@ -264,6 +277,12 @@ class NotificationChannel(models.Model):
         if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[self.min_severity]:
             return False
         return self.unit_id is None or self.unit_id == alert_unit_id(alert)
+
+
+def webhook_problems(channel: NotificationChannel) -> dict[str, str]:
+    problems = {"target": webhooks.target_problem(channel.target)}
+    problems["secret"] = webhooks.secret_problem(channel.secret)
+    return {field: problem for field, problem in problems.items() if problem}
 
 
 def alert_unit_id(alert: "Alert") -> int | None:

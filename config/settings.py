@@ -204,6 +204,9 @@ if DEMO_READERS:
 
 # A condition a person resolved by hand that is still true reopens after this.
 ALERT_REALERT_AFTER_SECONDS = env_int("ALERT_REALERT_AFTER_SECONDS", 30 * 60)
+# Webhook channels use https; plain http only to these hosts (exact names,
+# any case), e.g. an SMS gateway on the internal network (alerts.webhooks).
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
 
 # --- E-mail (alert notifications) ---------------------------------------------
 EMAIL_BACKEND = env(

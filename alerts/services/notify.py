@@ -258,6 +258,11 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def send_webhook(row: Notification) -> None:
+    # Checked again here: a row saved before the rules (or straight into the
+    # database) is never sent unsigned or in clear; it fails for a person to see.
+    problem = row.channel.webhook_problem()
+    if problem:
+        raise PermanentError(f"not sent: {problem}")
     body = json.dumps(payload(row), sort_keys=True, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     headers = {

@@ -39,6 +39,8 @@ def setting_values(setting) -> dict:
 def alert_setting_save(*, setting, by):
     """Saves ``setting`` (new or edited) and records it in its facility's ledger."""
     name = RECORDED[type(setting)]
+    if isinstance(setting, NotificationChannel):
+        setting.clean()  # the webhook rules hold whoever saves, not only the admin form
     stored = type(setting).objects.filter(pk=setting.pk).first() if setting.pk else None
     before = setting_values(stored) if stored is not None else None
     setting.save()
