@@ -24,6 +24,8 @@ class Reason:
     CLOCK_PAST = "clock_past"
     VISUAL_NEEDS_GUARD = "visual_needs_guard"
     UNKNOWN_INMATE = "unknown_inmate"
+    # No longer given (another facility's person is unknown to the sender, so
+    # that codes cannot be probed); kept because older rows carry it.
     WRONG_FACILITY = "wrong_facility"
     UNKNOWN_LOCATION = "unknown_location"
 

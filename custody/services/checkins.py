@@ -67,6 +67,20 @@ class Sender:
             return next(iter(self.facility_ids))
         return None
 
+    def quarantine_facility_ids(self) -> list[int | None]:
+        """Where a reject that names no facility of its own is kept: under
+        every facility the sender posts for, so that the supervisors and
+        auditors of each of them see it (a guard of two facilities posting an
+        unknown booking number could be in either). A superuser, who may post
+        anywhere, puts it under the facilities they are assigned to; with none,
+        one row without a facility, which superusers list."""
+        if len(self.facility_ids) <= 1 or self.device is not None:
+            return [self.default_facility_id()]
+        ids = set(self.facility_ids)
+        if getattr(self.user, "is_superuser", False):
+            ids &= set(self.user.facilities.values_list("pk", flat=True))
+        return sorted(ids) or [None]
+
 
 @dataclass
 class IngestResult:
@@ -201,22 +215,14 @@ class _Context:
 
     def resolve(self, item: Item, *, sender: Sender) -> None:
         inmate = self.inmates.get(item.inmate)
-        if inmate is None or (
-            inmate.facility_id not in sender.facility_ids and sender.device is None
-        ):
-            # A person outside the caller's facilities is, to them, unknown.
+        if inmate is None or inmate.facility_id not in sender.facility_ids:
+            # A person outside the sender's facilities is, to them, unknown: the
+            # same answer and reason, so that no key, device or person can learn
+            # which booking numbers another facility holds.
             item.reject(
                 Reason.UNKNOWN_INMATE,
                 "inmate",
                 _("No person with booking number %(number)s in your facilities.")
-                % {"number": item.inmate},
-            )
-            return
-        if inmate.facility_id not in sender.facility_ids:
-            item.reject(
-                Reason.WRONG_FACILITY,
-                "inmate",
-                _("%(number)s is held in another facility; this device may only post for its own.")
                 % {"number": item.inmate},
             )
             return
@@ -375,26 +381,36 @@ def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
 
 
 def _quarantine(items: list[Item], *, context: _Context, sender: Sender, now) -> list:
+    """Keeps every reject: under its person's facility when that is known,
+    else under each facility the sender covers (never lost for lack of one)."""
     rows = []
+    fallback = None  # read once, only when some reject needs it
     for item in items:
         if not item.errors:
             continue
+        if item.index in context.item_facility:
+            facility_ids = [context.item_facility[item.index]]
+        else:
+            fallback = fallback or sender.quarantine_facility_ids()
+            facility_ids = fallback
         raw = _storable(item.raw)
-        rows.append(
-            QuarantinedCheckIn(
-                received_at=now,
-                facility_id=context.item_facility.get(item.index, sender.default_facility_id()),
-                device=sender.device,
-                submitted_by=sender.user,
-                item_id=item.item_id,
-                reason=item.reason,
-                errors=item.errors,
-                raw=raw,
-                fingerprint=hashlib.sha256(
-                    (sender.actor + json.dumps(raw, sort_keys=True)).encode()
-                ).hexdigest(),
+        key = sender.actor + json.dumps(raw, sort_keys=True)
+        for facility_id in facility_ids:
+            # One copy per facility: each copy has its own fingerprint.
+            copy_key = key if len(facility_ids) == 1 else f"{key}|facility:{facility_id}"
+            rows.append(
+                QuarantinedCheckIn(
+                    received_at=now,
+                    facility_id=facility_id,
+                    device=sender.device,
+                    submitted_by=sender.user,
+                    item_id=item.item_id,
+                    reason=item.reason,
+                    errors=item.errors,
+                    raw=raw,
+                    fingerprint=hashlib.sha256(copy_key.encode()).hexdigest(),
+                )
             )
-        )
     # A retried request quarantines nothing twice (same sender, same item).
     QuarantinedCheckIn.objects.bulk_create(rows, ignore_conflicts=True)
     return rows
