@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from config.schema import ErrorSerializer
 from custody import selectors, services
 from custody.filters import CellAssignmentFilter, MovementFilter
-from custody.models import CellAssignment, Facility, LocationKind, Movement, MovementKind, Role
+from custody.models import CellAssignment, LocationKind, Movement, MovementKind, Role
 from custody.serializers import FacilityTimeField, LocationCodeField, natural_key, resolve_location
 from custody.services.movements import OUT_KINDS
 
@@ -90,11 +90,12 @@ class MovementRequestSerializer(serializers.ModelSerializer):
             "temporary release optionally a place inside the facility (the infirmary)."
         )
     )
-    to_facility = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=Facility.objects.all(),
+    # A code, looked up by the service after every other check (see
+    # movement_request): a refused request never tells whether it exists.
+    to_facility = serializers.CharField(
         required=False,
         allow_null=True,
+        max_length=32,
         help_text=_("Destination facility code (transfer)."),
     )
     expected_back_at = serializers.DateTimeField(
@@ -123,13 +124,14 @@ class MovementRequestSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
-        # A transfer names its cell in the destination; the rest stay at home.
-        to_facility = attrs.get("to_facility")
-        where = to_facility if attrs["kind"] == MovementKind.TRANSFER and to_facility else None
+        if attrs["kind"] == MovementKind.TRANSFER:
+            # The cell is in the destination: both stay codes for the service.
+            attrs["to_location"] = attrs.get("to_location")
+            return attrs
         # Outings may name any place inside the walls (the infirmary); the rest, a cell.
         outing = attrs["kind"] in OUT_KINDS
         attrs["to_location"] = resolve_location(
-            facility=where or attrs["inmate"].facility,
+            facility=attrs["inmate"].facility,
             code=attrs.get("to_location"),
             field="to_location",
             kind=None if outing else LocationKind.CELL,

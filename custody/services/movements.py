@@ -84,8 +84,8 @@ def movement_request(
     inmate: Inmate,
     kind: str,
     by,
-    to_location: Location | None = None,
-    to_facility: Facility | None = None,
+    to_location: Location | str | None = None,
+    to_facility: Facility | str | None = None,
     destination: str = "",
     reason: str = "",
     expected_back_at=None,
@@ -98,6 +98,11 @@ def movement_request(
     missing or escaped. Outings need ``expected_back_at``; a transfer needs
     another facility and ``expected_arrival_at``; a cell move, admission or
     return needs the cell (``to_location``) in the person's facility.
+
+    A transfer's destination may be given as codes (the API does): they are
+    looked up last, once every other check has passed, so that whether
+    another facility's code or cell exists is learnt only by a request that is
+    recorded, never by a refusal that leaves no trace.
     """
     _lock_inmate(inmate)
     _require_officer(by, inmate.facility)
@@ -113,15 +118,17 @@ def movement_request(
             }
         )
     _check_inmate_can_start(inmate, kind)
-    _check_request_fields(
-        inmate=inmate,
-        kind=kind,
-        now=now,
-        to_location=to_location,
-        to_facility=to_facility,
-        expected_back_at=expected_back_at,
-        expected_arrival_at=expected_arrival_at,
-    )
+    fields = {
+        "inmate": inmate,
+        "kind": kind,
+        "now": now,
+        "expected_back_at": expected_back_at,
+        "expected_arrival_at": expected_arrival_at,
+    }
+    _check_request_fields(to_location=to_location, to_facility=to_facility, **fields)
+    if isinstance(to_facility, str) or isinstance(to_location, str):
+        to_facility, to_location = _destination(to_facility, to_location)
+        _check_request_fields(to_location=to_location, to_facility=to_facility, **fields)
     movement = Movement.objects.create(
         inmate=inmate,
         facility=inmate.facility,
@@ -188,7 +195,9 @@ def _check_request_fields(
     for field in ("expected_back_at", "expected_arrival_at"):
         if given[field] is not None and field not in errors and given[field] <= now:
             errors[field] = _("Give a time in the future.")
-    if to_facility is not None and to_facility.pk == inmate.facility_id:
+    if not isinstance(to_location, Location) or isinstance(to_facility, str):
+        to_location = None  # a destination still in codes is checked once looked up
+    if isinstance(to_facility, Facility) and to_facility.pk == inmate.facility_id:
         errors.setdefault("to_facility", _("A transfer goes to another facility."))
     if to_location is not None and "to_location" not in errors and kind in OUT_KINDS:
         if to_location.facility_id != inmate.facility_id:
@@ -202,6 +211,30 @@ def _check_request_fields(
             errors["to_location"] = problem
     if errors:
         raise ValidationError(errors)
+
+
+def _destination(to_facility, to_location) -> tuple[Facility, Location | None]:
+    """A transfer's destination codes as records (only other checks passed)."""
+    if isinstance(to_facility, str):
+        found = Facility.objects.filter(code=to_facility).first()
+        if found is None:
+            raise ValidationError(
+                {"to_facility": _("No facility with code %(code)s.") % {"code": to_facility}}
+            )
+        to_facility = found
+    if isinstance(to_location, str):
+        cell = Location.objects.filter(
+            facility=to_facility, code=to_location, kind=LocationKind.CELL
+        ).first()
+        if cell is None:
+            raise ValidationError(
+                {
+                    "to_location": _("No cell with code %(code)s in facility %(facility)s.")
+                    % {"code": to_location, "facility": to_facility.code}
+                }
+            )
+        to_location = cell
+    return to_facility, to_location
 
 
 # --- Approve, cancel -----------------------------------------------------------
