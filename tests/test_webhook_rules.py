@@ -48,6 +48,8 @@ def test_https_anywhere_and_plain_http_only_to_a_listed_host(gateway, url):
         "http://evil-gateway.lan/hook",  # ... or as a suffix
         "http://xgateway.lan/hook",
         "http://127.0.0.10/hook",
+        "http://gateway.lan./hook",  # the same host to DNS, not the listed name
+        "http://gateway%2elan/hook",
         "http://gateway.lan@evil.org/hook",  # the listed name as a user name
         "https://user:password@radio.example.org/hook",  # credentials in the URL
         "https://token@radio.example.org/hook",
