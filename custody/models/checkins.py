@@ -125,7 +125,8 @@ class QuarantinedCheckIn(models.Model):
     reason = models.CharField(_("reason"), max_length=32)
     errors = models.JSONField(_("errors"))
     raw = models.JSONField(_("item as received"))
-    # sha256 of sender + raw item: a retried request does not quarantine twice.
+    # sha256 of sender + raw item (+ the facility, for a reject kept under each
+    # of a sender's facilities): a retried request does not quarantine twice.
     fingerprint = models.CharField(max_length=64, unique=True)
 
     class Meta:
