@@ -5,6 +5,7 @@ in a person's, a unit's, a reader's or a facility's name."""
 import io
 import uuid
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -59,7 +60,7 @@ def download(client, url, **params):
     """The export, whichever method its view takes (GET, or POST with the form)."""
     response = client.get(url, params, **EN)
     if response.status_code == 405:
-        response = client.post(url, params, **EN)
+        response = client.post(f"{url}?{urlencode(params)}", params, **EN)
     return response
 
 
