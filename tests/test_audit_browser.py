@@ -61,7 +61,8 @@ def test_an_auditor_reads_charts_verifies_the_ledger_and_opens_the_signals(
     click_link(browser, "Señales de integridad")
     wait_until(browser, lambda: browser.current_url.endswith("/integrity/"), "no report")
     assert "Señales de integridad" in browser.find_element(By.TAG_NAME, "h1").text
-    assert browser.find_elements(By.CSS_SELECTOR, "form[method='post'][action*='/integrity/export.pdf?since=']")
+    export_form = "form[method='post'][action*='/integrity/export.pdf?since=']"
+    assert browser.find_elements(By.CSS_SELECTOR, export_form)
 
     resources = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
