@@ -10,7 +10,13 @@ from selenium.webdriver.common.by import By
 
 from custody.services import rollcalls
 from tests.rollcall_world import count_world, entry
-from tests.test_tablet_browser import browser, screenshot, sign_in, wait_until  # noqa: F401
+from tests.test_tablet_browser import (  # noqa: F401
+    browser,
+    csp_violations,
+    screenshot,
+    sign_in,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +75,16 @@ def test_an_auditor_reads_charts_verifies_the_ledger_and_opens_the_signals(
     )
     assert resources  # the page's CSS at least
     assert [url for url in resources if not url.startswith(base)] == []
+    # Every page on the way ran under the Content-Security-Policy unrefused.
+    assert csp_violations(browser) == []
+
+
+def test_the_api_docs_work_under_their_policy(browser, live_server):  # noqa: F811
+    browser.get(f"{live_server.url}/api/docs/")
+    wait_until(
+        browser,
+        lambda: browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"),
+        "Swagger UI drew no operation",
+    )
+    assert "Custody and headcount integrity API" in browser.page_source
+    assert csp_violations(browser) == []
