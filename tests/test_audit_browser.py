@@ -7,6 +7,7 @@ Needs Debian's chromium and chromium-driver, like the tablet's browser test.
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from custody.services import rollcalls
 from tests.rollcall_world import count_world, entry
@@ -77,6 +78,14 @@ def test_an_auditor_reads_charts_verifies_the_ledger_and_opens_the_signals(
     assert [url for url in resources if not url.startswith(base)] == []
     # Every page on the way ran under the Content-Security-Policy unrefused.
     assert csp_violations(browser) == []
+
+    # The language switch still answers a choice without an inline handler (page.js).
+    Select(browser.find_element(By.NAME, "language")).select_by_value("en")
+    wait_until(
+        browser,
+        lambda: "Integrity signals" in browser.find_element(By.TAG_NAME, "h1").text,
+        "the language did not change",
+    )
 
 
 def test_the_api_docs_work_under_their_policy(browser, live_server):  # noqa: F811
