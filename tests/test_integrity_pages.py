@@ -244,6 +244,10 @@ def test_exports_refuse_unknown_formats_bad_periods_and_guards(w):
     assert auditor.post(page_url(w["facility"], "export.csv?since=nope")).status_code == 400
     assert client_for(w["guard"]).post(page_url(w["facility"], "export.csv")).status_code == 403
     assert auditor.post(page_url(w["other"], "export.csv")).status_code == 404
+    # Another site's form cannot make an auditor's browser export (CSRF).
+    forged = Client(enforce_csrf_checks=True)
+    forged.force_login(w["auditor"])
+    assert forged.post(page_url(w["facility"], "export.csv")).status_code == 403
     # A link followed (a GET) writes nothing: the export is a form with the CSRF token.
     assert auditor.get(page_url(w["facility"], "export.csv")).status_code == 405
     page = auditor.get(page_url(w["facility"])).content.decode()
