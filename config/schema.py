@@ -18,17 +18,20 @@ class ErrorSerializer(serializers.Serializer):
 
 
 _ERROR_DESCRIPTIONS = {
-    "400": "Invalid input; `errors` names each field.",
+    "400": "Invalid input; `errors` names each field (malformed or too deeply nested JSON: "
+    "`detail` only).",
     "401": "Missing or invalid credentials.",
     "403": "Your role or device may not do this.",
     "404": "Not found, or outside your facilities.",
     "405": "Method not allowed.",
     "406": "Cannot answer in the requested media type.",
     "409": "Conflicts with the current state of the record.",
+    "413": "The request body is larger than the service accepts (`MAX_BODY_BYTES`, 4 MiB by "
+    "default); it was not read.",
     "415": "Unsupported media type; send JSON.",
 }
 _READ_ERRORS = ("400", "401", "403", "404", "405", "406")
-_WRITE_ERRORS = (*_READ_ERRORS, "409", "415")
+_WRITE_ERRORS = (*_READ_ERRORS, "409", "413", "415")
 
 
 class AutoSchema(openapi.AutoSchema):

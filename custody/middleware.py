@@ -34,8 +34,10 @@ class ReadOnlyRolesMiddleware:
     request is refused here, before any view runs, whatever the view allows.
 
     Signing in and out and choosing the language change no record, so they
-    stay open. Token-authenticated API calls are refused by
-    ``custody.permissions.IsStaffUser`` for the same roles.
+    stay open; so do the pages marked ``records_a_read`` (exports: their one
+    write is the ledger event that records who exported what). Token-
+    authenticated API calls are refused by ``custody.permissions.IsStaffUser``
+    for the same roles.
     """
 
     ALWAYS_OPEN = frozenset({"login", "logout", "set_language", "auth-token", "auth-token-revoke"})
@@ -46,9 +48,12 @@ class ReadOnlyRolesMiddleware:
     def __call__(self, request):
         if request.method not in SAFE_METHODS and self._read_only(request.user):
             match = resolve_or_none(request.path_info)
-            if match is None or match.url_name not in self.ALWAYS_OPEN:
+            if match is None or not self.open_to_readers(match):
                 return self.refuse(request)
         return self.get_response(request)
+
+    def open_to_readers(self, match) -> bool:
+        return match.url_name in self.ALWAYS_OPEN or getattr(match.func, "records_a_read", False)
 
     @staticmethod
     def refuse(request):

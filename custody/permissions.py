@@ -11,6 +11,16 @@ ALL_ROLES = frozenset(Role.values)
 READ_ONLY_ROLES = frozenset({Role.AUDITOR})
 
 
+def records_a_read(view):
+    """Marks a page whose POST changes no record but writes the record of a
+    read: an export, whose ledger event says who took which file. Read-only
+    roles may post to it (``custody.middleware.ReadOnlyRolesMiddleware``); it
+    is a POST so that the event needs the CSRF token, never a link followed.
+    """
+    view.records_a_read = True
+    return view
+
+
 def is_device(request) -> bool:
     return isinstance(request.user, DevicePrincipal)
 

@@ -9,6 +9,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, time, timedelta
 from html.parser import HTMLParser
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pypdf
@@ -388,6 +389,12 @@ def get(client, url, **params):
     return client.get(url, {**PERIOD, **params}, HTTP_ACCEPT_LANGUAGE="en")
 
 
+def export(client, url, **params):
+    """An export: a POST (it writes its ledger event), the period in the query."""
+    query = urlencode({**PERIOD, **params})
+    return client.post(f"{url}?{query}", HTTP_ACCEPT_LANGUAGE="en")
+
+
 def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)
@@ -564,8 +571,8 @@ def test_oversight_reads_every_count_of_a_unit(w, role):
 
 def test_guards_may_not_read_a_units_counts(w):
     assert get(signed_in(w.users["guard"]), counts_url(w)).status_code == 403
-    export = get(signed_in(w.users["guard"]), counts_url(w) + "export.csv")
-    assert export.status_code == 403
+    refused = export(signed_in(w.users["guard"]), counts_url(w) + "export.csv")
+    assert refused.status_code == 403
 
 
 def test_a_unit_of_another_facility_or_not_a_unit_is_not_found(w, other_facility, make_user):
@@ -574,17 +581,17 @@ def test_a_unit_of_another_facility_or_not_a_unit_is_not_found(w, other_facility
     yard = factories.LocationFactory(facility=w.facility, kind="yard")
     for location in (far_unit, w.cells[0], yard):
         assert get(client, counts_url(w, location)).status_code == 404
-        assert get(client, counts_url(w, location) + "export.csv").status_code == 404
+        assert export(client, counts_url(w, location) + "export.csv").status_code == 404
     # Nor a unit of this facility under another facility's code.
     outsider = signed_in(make_user("auditor", other_facility))
     assert get(outsider, counts_url(w)).status_code == 404
-    assert get(client, counts_url(w) + "export.xlsx").status_code == 404
+    assert get(client, counts_url(w) + "export.xlsx").status_code == 404  # no such URL
 
 
 def test_a_bad_period_on_a_units_counts_is_a_400(w):
     client = signed_in(w.users["auditor"])
-    for url in (counts_url(w), counts_url(w) + "export.csv"):
-        response = get(client, url, since=PERIOD["until"], until=PERIOD["since"])
+    for ask, url in ((get, counts_url(w)), (export, counts_url(w) + "export.csv")):
+        response = ask(client, url, since=PERIOD["until"], until=PERIOD["since"])
         assert response.status_code == 400
         assert "The start must come before the end." in response.content.decode()
     assert not LedgerEvent.objects.filter(action="export.created").exists()
@@ -599,7 +606,7 @@ def test_the_csv_has_exactly_the_rows_shown_on_every_page(w, monkeypatch):
     shown = shown_rows(first) + shown_rows(second)
     assert len(shown) == 3
 
-    response = get(client, counts_url(w) + "export.csv")
+    response = export(client, counts_url(w) + "export.csv")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert f"counts-{w.facility.code}-B-" in response["Content-Disposition"]
@@ -609,7 +616,7 @@ def test_the_csv_has_exactly_the_rows_shown_on_every_page(w, monkeypatch):
 
 
 def test_the_pdf_renders(w):
-    response = get(signed_in(w.users["supervisor"]), counts_url(w) + "export.pdf")
+    response = export(signed_in(w.users["supervisor"]), counts_url(w) + "export.pdf")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     reader = pypdf.PdfReader(io.BytesIO(response.content))
@@ -632,11 +639,22 @@ def test_a_units_counts_keep_a_fixed_number_of_queries(w):
     assert measure() == before
 
 
+def test_an_export_is_never_a_link_followed(w):
+    """A GET cannot write the export's ledger event (a prefetch, an image tag on
+    another site): the page offers a form with the CSRF token instead."""
+    client = signed_in(w.users["auditor"])
+    assert get(client, counts_url(w) + "export.csv").status_code == 405
+    page = get(client, counts_url(w)).content.decode()
+    assert 'method="post" action="' + counts_url(w) + "export.csv?" in page
+    assert "csrfmiddlewaretoken" in page
+    assert not LedgerEvent.objects.filter(action="export.created").exists()
+
+
 @pytest.mark.parametrize("fmt", ["csv", "pdf"])
 def test_each_export_is_recorded_in_the_ledger(w, fmt):
     auditor = w.users["auditor"]
     before = LedgerEvent.objects.filter(facility=w.facility, action="export.created").count()
-    response = get(signed_in(auditor), counts_url(w) + f"export.{fmt}")
+    response = export(signed_in(auditor), counts_url(w) + f"export.{fmt}")
     assert response.status_code == 200
     events = LedgerEvent.objects.filter(facility=w.facility, action="export.created")
     assert events.count() == before + 1

@@ -8,6 +8,7 @@ import uuid
 import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 import time_machine
@@ -607,7 +608,6 @@ def page_urls(w) -> list[str]:
     return [
         reverse("audit-people", args=[code]),
         reverse("audit-inmate", args=[code, "GT-1"]),
-        reverse("audit-inmate-export", args=[code, "GT-1", "csv"]),
         reverse("audit-locations", args=[code]),
         reverse("audit-location", args=[code, w.c1.pk]),
         reverse("audit-officers", args=[code]),
@@ -622,6 +622,14 @@ def test_pages_are_for_auditors_supervisors_and_admins_of_the_facility(w):
         assert page_client(w.guard).get(url).status_code == 403, url
         assert page_client(w.outsider).get(url).status_code == 404, url
         assert Client().get(url).status_code == 302, url  # to the sign-in page
+    # The export is a POST (it writes its ledger event), kept to the same people.
+    url = reverse("audit-inmate-export", args=[w.facility.code, "GT-1", "csv"])
+    for user in (w.aud, w.sup, w.admin):
+        assert page_client(user).post(url).status_code == 200, user
+    assert page_client(w.guard).post(url).status_code == 403
+    assert page_client(w.outsider).post(url).status_code == 404
+    assert Client().post(url).status_code == 302
+    assert page_client(w.aud).get(url).status_code == 405  # never a link followed
 
 
 def test_another_facilitys_people_places_and_officers_are_not_found(w, make_user):
@@ -632,13 +640,14 @@ def test_another_facilitys_people_places_and_officers_are_not_found(w, make_user
     code = w.facility.code
     for url in [
         reverse("audit-inmate", args=[code, elsewhere.booking_number]),
-        reverse("audit-inmate-export", args=[code, elsewhere.booking_number, "csv"]),
         reverse("audit-location", args=[code, elsewhere.cell_id]),
         reverse("audit-officer", args=[code, "stranger"]),
         reverse("audit-officer", args=[code, w.aud.username]),  # not an officer
         f"/audit/{code}/people/GT-1/export.xls",  # no such format, so no such URL
     ]:
         assert client.get(url).status_code == 404, url
+    export_elsewhere = reverse("audit-inmate-export", args=[code, elsewhere.booking_number, "csv"])
+    assert client.post(export_elsewhere).status_code == 404
 
 
 def test_the_people_page_finds_by_booking_number_or_name(w, make_user):
@@ -761,7 +770,8 @@ def test_the_officers_page_shows_each_officers_numbers(w, shift, django_assert_m
 
 def export(client, w, fmt, **params):
     url = reverse("audit-inmate-export", args=[w.facility.code, "GT-1", fmt])
-    response = client.get(url, params)
+    # A POST (it writes its ledger event); the filters ride in the query, as on the page.
+    response = client.post(f"{url}?{urlencode(params)}")
     assert response.status_code == 200, response.content[:500]
     return response
 

@@ -23,16 +23,26 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 # Signing in and out changes no custody record.
 OPEN_TO_EVERYONE = {"/api/v1/auth/token/", "/api/v1/auth/token/revoke/"}
 PAGES_OPEN_TO_EVERYONE = {"login", "logout", "set_language"}
+# The documented exception: exports change no record, but each writes the
+# ledger event that says who took which file, so they are POSTs an auditor may
+# make (``custody.permissions.records_a_read``). Exactly these, nothing else.
+EXPORTS = {"audit-inmate-export", "audit-unit-counts-export", "audit-integrity-export"}
+# The ledger itself: the one place an export may write.
+LEDGER_TABLES = {"custody.LedgerEvent", "custody.LedgerHead"}
 
 
 # Sign-in state, not records: a token's expiry moves each time it is used.
 SIGN_IN_STATE = {"knox", "sessions"}
 
 
-def database_fingerprint() -> str:
+def database_fingerprint(*, leave_out=frozenset()) -> str:
     """One hash of every row of every table: any write at all changes it."""
     digest = hashlib.sha256()
-    models = [m for m in apps.get_models() if m._meta.app_label not in SIGN_IN_STATE]
+    models = [
+        m
+        for m in apps.get_models()
+        if m._meta.app_label not in SIGN_IN_STATE and m._meta.label not in leave_out
+    ]
     for model in sorted(models, key=lambda m: m._meta.label):
         rows = model._base_manager.order_by("pk").values()
         digest.update(model._meta.label.encode())
@@ -152,8 +162,32 @@ def test_the_same_writes_reach_their_views_for_a_supervisor(world, api_as):  # n
     assert sum(code != 403 for code in answers) >= len(answers) // 2
 
 
+def page_views():
+    found = []
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and not route.startswith(("api/", "admin/")):
+                found.append((pattern.name, route, pattern.callback))
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def test_the_pages_open_to_an_auditors_post_are_exactly_the_exports():
+    marked = {name for name, _route, view in page_views() if getattr(view, "records_a_read", 0)}
+    assert marked == EXPORTS
+
+
 def test_every_page_refuses_an_auditors_post_and_changes_nothing(world, client):  # noqa: F811
-    pages = [(name, route) for name, route in page_patterns() if name not in PAGES_OPEN_TO_EVERYONE]
+    pages = [
+        (name, route)
+        for name, route in page_patterns()
+        if name not in PAGES_OPEN_TO_EVERYONE and name not in EXPORTS
+    ]
     assert len(pages) >= 20, pages
     paths = [(name, _fill_page_route(route, world)) for name, route in pages]
     client.force_login(world["users"]["auditor"])
@@ -163,6 +197,28 @@ def test_every_page_refuses_an_auditors_post_and_changes_nothing(world, client):
     }
     assert {name: r.status_code for name, r in answers.items() if r.status_code != 403} == {}
     assert database_fingerprint() == before
+
+
+def test_an_auditors_export_writes_its_ledger_event_and_nothing_else(world, client):  # noqa: F811
+    from custody.models import LedgerEvent
+
+    unit = world["cell"].parent
+    code = world["facility"].code
+    exports = [
+        f"/audit/{code}/people/{world['inmate'].booking_number}/export.csv",
+        f"/audit/{code}/units/{unit.pk}/counts/export.csv",
+        f"/audit/{code}/integrity/export.pdf",
+    ]
+    client.force_login(world["users"]["auditor"])
+    before = database_fingerprint(leave_out=LEDGER_TABLES)
+    last_seq = LedgerEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    for path in exports:
+        assert client.post(path).status_code == 200, path
+    assert database_fingerprint(leave_out=LEDGER_TABLES) == before
+    written = LedgerEvent.objects.filter(id__gt=last_seq)
+    assert [(e.action, e.actor) for e in written] == [
+        ("export.created", f"user:{world['users']['auditor'].username}")
+    ] * len(exports)
 
 
 def test_an_auditor_signs_out_and_changes_language(world, client):  # noqa: F811

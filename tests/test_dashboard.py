@@ -348,7 +348,11 @@ def test_the_panel_polls_every_five_seconds_with_local_htmx_only(client, w):
     assert 'hx-trigger="load, every 5s"' in live and 'hx-swap="innerHTML"' in live
     sources = re.findall(r'<script[^>]*\bsrc="([^"]+)"', html)
     styles = re.findall(r'<link[^>]*\bhref="([^"]+)"', html)
-    assert sources == ["/static/alerts/htmx.min.js", "/static/alerts/dashboard.js"]
+    assert sources == [
+        "/static/custody/page.js",  # every page's (base.html)
+        "/static/alerts/htmx.min.js",
+        "/static/alerts/dashboard.js",
+    ]
     for url in sources + styles:
         assert not re.match(r"^(https?:)?//", url), url
         assert client.get(url).status_code == 200, url

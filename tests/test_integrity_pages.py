@@ -5,6 +5,7 @@ import csv
 import io
 import uuid
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -184,7 +185,8 @@ def test_the_csv_export_parses_back_to_every_row_of_the_report(w):
     period = Period(since=since, until=until, tz=w["facility"].tzinfo)
     query = {"since": since.isoformat(), "until": until.isoformat()}
 
-    response = client_for(w["auditor"]).get(page_url(w["facility"], "export.csv"), query, **EN)
+    url = page_url(w["facility"], "export.csv") + "?" + urlencode(query)
+    response = client_for(w["auditor"]).post(url, **EN)
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -208,7 +210,7 @@ def test_the_csv_export_parses_back_to_every_row_of_the_report(w):
 def test_an_export_is_recorded_in_the_ledger(w):
     before = LedgerEvent.objects.filter(action="export.created").count()
 
-    response = client_for(w["auditor"]).get(page_url(w["facility"], "export.csv"))
+    response = client_for(w["auditor"]).post(page_url(w["facility"], "export.csv"))
 
     assert response.status_code == 200
     event = LedgerEvent.objects.filter(action="export.created").order_by("-seq").first()
@@ -224,7 +226,7 @@ def test_an_export_is_recorded_in_the_ledger(w):
 
 
 def test_the_pdf_export_renders_the_report(w):
-    response = client_for(w["auditor"]).get(page_url(w["facility"], "export.pdf"), **EN)
+    response = client_for(w["auditor"]).post(page_url(w["facility"], "export.pdf"), **EN)
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -239,9 +241,17 @@ def test_the_pdf_export_renders_the_report(w):
 def test_exports_refuse_unknown_formats_bad_periods_and_guards(w):
     auditor = client_for(w["auditor"])
     assert auditor.get(page_url(w["facility"], "export.xlsx")).status_code == 404
-    assert auditor.get(page_url(w["facility"], "export.csv?since=nope")).status_code == 400
-    assert client_for(w["guard"]).get(page_url(w["facility"], "export.csv")).status_code == 403
-    assert auditor.get(page_url(w["other"], "export.csv")).status_code == 404
+    assert auditor.post(page_url(w["facility"], "export.csv?since=nope")).status_code == 400
+    assert client_for(w["guard"]).post(page_url(w["facility"], "export.csv")).status_code == 403
+    assert auditor.post(page_url(w["other"], "export.csv")).status_code == 404
+    # Another site's form cannot make an auditor's browser export (CSRF).
+    forged = Client(enforce_csrf_checks=True)
+    forged.force_login(w["auditor"])
+    assert forged.post(page_url(w["facility"], "export.csv")).status_code == 403
+    # A link followed (a GET) writes nothing: the export is a form with the CSRF token.
+    assert auditor.get(page_url(w["facility"], "export.csv")).status_code == 405
+    page = auditor.get(page_url(w["facility"])).content.decode()
+    assert f'method="post" action="{page_url(w["facility"], "export.csv")}?' in page
     assert not LedgerEvent.objects.filter(action="export.created").exists()
 
 

@@ -66,6 +66,8 @@ def browser():
         options.add_argument(argument)
     # Spanish first, as a tablet of the Sistema Penitenciario asks for it.
     options.add_experimental_option("prefs", {"intl.accept_languages": "es-GT,es"})
+    # The console, where the browser reports what the Content-Security-Policy blocked.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     # The page itself is 1024x768, as on a tablet (the window adds no chrome).
     driver.execute_cdp_cmd(
@@ -102,6 +104,16 @@ def sign_in(driver, base_url, user):
     driver.find_element(By.NAME, "username").send_keys(user.username)
     driver.find_element(By.NAME, "password").send_keys(factories.PASSWORD, Keys.ENTER)
     wait_until(driver, lambda: "/login/" not in driver.current_url, "sign-in did not go through")
+
+
+def csp_violations(driver) -> list[str]:
+    """What the page's Content-Security-Policy refused since the last call
+    (the browser logs each refusal on the console)."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]
+    ]
 
 
 def pending(driver) -> int:
@@ -213,6 +225,10 @@ def test_a_count_taken_half_offline_stores_every_mark_once(browser, live_server,
     assert rollcall.present_count == 9 and rollcall.unaccounted_count == 1
     assert [row["inmate"] for row in rollcall.unaccounted] == [people[9]]
     assert driver.find_element(By.ID, "recount-button").is_displayed()
+    # The board and the count screen ran under the policy without a refusal.
+    driver.get(f"{live_server.url}/counts/")
+    wait_until(driver, lambda: driver.find_elements(By.ID, "count-board"), "no board")
+    assert csp_violations(driver) == []
 
 
 def test_a_mark_the_server_refuses_stays_on_screen_until_dismissed(browser, live_server, world):
@@ -343,3 +359,80 @@ def test_marks_wait_for_the_officer_who_made_them(browser, live_server, world):
     driver.get(page)
     wait_until(driver, lambda: len(stored(rollcall)) == 1, "the first officer's mark not sent")
     assert stored(rollcall)[0].recorded_by == first
+
+
+def kept_pages(driver) -> list[str]:
+    """The count pages the service worker holds for offline use."""
+    return driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        caches.keys()
+          .then(names => Promise.all(names.map(name => caches.open(name).then(c => c.keys()))))
+          .then(lists => done(lists.flat().map(r => r.url).filter(u => u.includes("/counts/"))));
+        """
+    )
+
+
+def open_kept(driver, page):
+    """The count page, opened twice so that the service worker holds a copy."""
+    driver.get(page)
+    wait_until(driver, lambda: driver.find_element(By.ID, "sync").is_displayed(), "no counts.js")
+    wait_until(
+        driver,
+        lambda: driver.execute_script("return !!navigator.serviceWorker.controller"),
+        "the service worker did not take the page",
+    )
+    driver.get(page)
+    wait_until(driver, lambda: page in kept_pages(driver), "the worker kept no copy")
+
+
+def shows_a_name(driver, world) -> bool:
+    source = driver.page_source
+    return any(p["booking_number"] in source for p in world.people)
+
+
+def test_signing_out_leaves_no_page_with_names_to_open_offline(browser, live_server, world):
+    driver = browser
+    guard = world.users["guard"]
+    rollcall, _created = rollcalls.rollcall_start(location=world.unit, kind="formal", by=guard)
+    sign_in(driver, live_server.url, guard)
+    page = f"{live_server.url}/counts/{rollcall.pk}/"
+    open_kept(driver, page)
+    assert shows_a_name(driver, world)
+
+    sign_out = driver.find_element(By.CSS_SELECTOR, "form[action='/logout/'] button")
+    sign_out.click()
+    wait_until(driver, lambda: "/login/" in driver.current_url, "not signed out")
+    wait_until(driver, lambda: kept_pages(driver) == [], "the copies outlived the sign-out")
+
+    with server_unreachable():
+        driver.get(page)
+        time.sleep(1)
+        assert not shows_a_name(driver, world), "a page with names opened after sign-out"
+    screenshot(driver, "tablet-signed-out-offline.png")
+
+
+def test_a_page_kept_offline_stops_opening_when_the_session_ends(
+    browser, live_server, world, settings
+):
+    """The session runs out while the tablet is offline (nobody signed out):
+    the kept page opens while the sign-in lasts, and never after."""
+    settings.SESSION_COOKIE_AGE = 40
+    driver = browser
+    guard = world.users["guard"]
+    rollcall, _created = rollcalls.rollcall_start(location=world.unit, kind="formal", by=guard)
+    signed_in_at = time.monotonic()
+    sign_in(driver, live_server.url, guard)
+    page = f"{live_server.url}/counts/{rollcall.pk}/"
+    open_kept(driver, page)
+
+    with server_unreachable():
+        driver.get(page)
+        wait_until(driver, lambda: shows_a_name(driver, world), "not opened offline")
+        assert time.monotonic() - signed_in_at < settings.SESSION_COOKIE_AGE, "machine too slow"
+        time.sleep(max(settings.SESSION_COOKIE_AGE - (time.monotonic() - signed_in_at), 0) + 1)
+        driver.get(page)
+        time.sleep(1)
+        assert not shows_a_name(driver, world), "a page opened offline after its session ended"
+    driver.get(f"{live_server.url}/healthz")  # a page of the site that forgets nothing
+    assert page not in kept_pages(driver)  # dropped when it was refused

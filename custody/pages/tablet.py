@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from custody.exceptions import Conflict
 from custody.models import CheckInMethod, CountKind, EntryStatus, RollCall, RollCallStatus
+from custody.pages.offline import kept_offline
 from custody.selectors import location_list
 from custody.selectors.rollcalls import (
     counts_awaiting_verification,
@@ -109,6 +110,7 @@ def _render_board(request, *, status=200, **extra):
 
 @login_required
 @require_GET
+@kept_offline
 def count_board_page(request):
     return _render_board(request)
 
@@ -323,6 +325,7 @@ def _render_count(request, rollcall: RollCall, *, status=200, **extra):
 
 @login_required
 @require_GET
+@kept_offline
 def count_screen(request, pk):
     return _render_count(request, _visible_rollcall(request, pk))
 

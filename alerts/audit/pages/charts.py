@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from alerts.audit import chart_data
 from alerts.audit.access import audit_page
@@ -21,6 +21,7 @@ from alerts.audit.exports import FORMATS, Report, Table, export_response
 from alerts.audit.period import Period, page_period
 from alerts.models import AlertKind
 from custody.models import Location, RollCall
+from custody.permissions import records_a_read
 
 OVERVIEW, UNIT_COUNTS = "audit/overview.html", "audit/unit_counts.html"
 PAGE_SIZE = 50
@@ -94,8 +95,9 @@ def unit_counts(request, facility, pk):
     return render(request, UNIT_COUNTS, context)
 
 
+@records_a_read
 @audit_page
-@require_GET
+@require_POST
 def unit_counts_export(request, facility, pk, fmt):
     unit = get_object_or_404(chart_data.counted_units(facility), pk=pk)
     period, context = page_period(request, facility)

@@ -4,13 +4,14 @@ from urllib.parse import urlencode
 
 from django.shortcuts import render
 from django.urls import path
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from alerts.audit.access import audit_page
 from alerts.audit.exports import export_response
 from alerts.audit.period import page_period
 from alerts.audit.signals import integrity_report
 from alerts.audit.signals.tables import export_report
+from custody.permissions import records_a_read
 
 TEMPLATE = "audit/integrity.html"
 # A page is for reading; past this many rows of a signal the CSV has the rest.
@@ -54,7 +55,8 @@ def _card(signal):
     }
 
 
-@require_GET
+@records_a_read
+@require_POST
 @audit_page
 def integrity_export(request, facility, fmt):
     period, context = page_period(request, facility)

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from alerts.audit import officers, timeline_rows
 from alerts.audit.access import audit_page
@@ -19,6 +19,7 @@ from alerts.audit.exports import Report, Table, export_response
 from alerts.audit.people import PERSON_TYPES, people_of, people_search, person_timeline
 from alerts.audit.period import page_period
 from custody.models import CheckInMethod, Location, LocationKind, MovementKind, Role
+from custody.permissions import records_a_read
 from custody.selectors import location_occupancy
 
 PER_PAGE = 50
@@ -159,7 +160,8 @@ def inmate(request, facility, booking_number):
     return render(request, "audit/inmate.html", context)
 
 
-@require_GET
+@records_a_read
+@require_POST
 @audit_page
 def inmate_export(request, facility, booking_number, fmt):
     person, timeline, context = _person_filters(request, facility, booking_number)
