@@ -25,6 +25,7 @@ class AlertKind(models.TextChoices):
     IMPOSSIBLE_TRAVEL = "impossible_travel", _("Impossible travel")
     DEVICE_OFFLINE = "device_offline", _("Device offline")
     RECONCILER_STALE = "reconciler_stale", _("Reconciler stopped")
+    LEDGER_BROKEN = "ledger_broken", _("Ledger chain broken")
 
 
 class Severity(models.TextChoices):
@@ -46,6 +47,7 @@ SEVERITY_OF = {
     AlertKind.IMPOSSIBLE_TRAVEL: Severity.HIGH,
     AlertKind.DEVICE_OFFLINE: Severity.MEDIUM,
     AlertKind.RECONCILER_STALE: Severity.CRITICAL,
+    AlertKind.LEDGER_BROKEN: Severity.CRITICAL,
 }
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 
