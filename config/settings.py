@@ -212,6 +212,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": LEDGER_WITNESS_EVERY_SECONDS,
         "options": {"expires": LEDGER_WITNESS_EVERY_SECONDS},
     },
+    # Verifications and chain exports the broker lost are enqueued again.
+    "ledger-jobs-sweep": {
+        "task": "custody.ledger_jobs_sweep",
+        "schedule": 300,
+        "options": {"expires": 300},
+    },
 }
 
 # `make run` only: simulated readers scan the demo facility (custody.demo).

@@ -33,12 +33,24 @@ class ReadOnlyRolesMiddleware:
     """A signed-in auditor changes nothing through any page: every unsafe
     request is refused here, before any view runs, whatever the view allows.
 
-    Signing in and out and choosing the language change no record, so they
-    stay open. Token-authenticated API calls are refused by
+    Signing in and out, choosing the language and asking for a ledger check
+    or export change no custody record, so they stay open. Token-authenticated API calls are refused by
     ``custody.permissions.IsStaffUser`` for the same roles.
     """
 
-    ALWAYS_OPEN = frozenset({"login", "logout", "set_language", "auth-token", "auth-token-revoke"})
+    ALWAYS_OPEN = frozenset(
+        {
+            "login",
+            "logout",
+            "set_language",
+            "auth-token",
+            "auth-token-revoke",
+            # Asking for a ledger verification or chain export writes a job
+            # (and the export's own ledger event), never a custody record.
+            "audit-ledger-verify",
+            "audit-ledger-chain",
+        }
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response
