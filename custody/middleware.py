@@ -34,8 +34,9 @@ class ReadOnlyRolesMiddleware:
     request is refused here, before any view runs, whatever the view allows.
 
     Signing in and out, choosing the language and asking for a ledger check
-    or export change no custody record, so they stay open. Token-authenticated API calls are refused by
-    ``custody.permissions.IsStaffUser`` for the same roles.
+    or export change no custody record, so they stay open. Token-authenticated
+    API calls are refused by ``custody.permissions.IsStaffUser`` for the same
+    roles.
     """
 
     ALWAYS_OPEN = frozenset(

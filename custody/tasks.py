@@ -47,17 +47,6 @@ def sweep_ledger_jobs() -> int:
     return ledger_jobs.ledger_jobs_sweep()
 
 
-@shared_task(name="custody.ledger_job_run")
-def run_ledger_job(job_id: int) -> str | None:
-    job = ledger_jobs.ledger_job_run(job_id=job_id)
-    return job.status if job else None
-
-
-@shared_task(name="custody.ledger_jobs_sweep")
-def sweep_ledger_jobs() -> int:
-    return ledger_jobs.ledger_jobs_sweep()
-
-
 @shared_task(name="custody.demo_readers")
 def demo_readers() -> dict:
     """Only scheduled when ``DEMO_READERS`` is on (``make run``)."""

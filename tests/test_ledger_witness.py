@@ -240,7 +240,7 @@ def test_the_witness_run_opens_the_alert_when_the_chain_lost_its_last_witnessed_
     assert alert.details["witnessed_seq"] == 4
     assert alert.details["first_bad_seq"] == 4
     # The rewritten head is signed too: the old line keeps the break on record.
-    assert [w["seq"] for w in witness_lines(facility)][0] == 4
+    assert witness_lines(facility)[0]["seq"] == 4
     assert ledger_verify_witnessed(facility=facility).first_bad_seq == 4
 
 
