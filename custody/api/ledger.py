@@ -169,4 +169,5 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         facility = one_facility(request, missing_message=_("Say which facility's chain to verify."))
         result = ledger_verify_shared(facility=facility)
         data = {**asdict(result), "facility": facility.code}
+        data["problem"] = _(result.problem) if result.problem else ""
         return Response(LedgerVerificationSerializer(data).data)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from custody.models import (
     GENESIS_HASH,
@@ -63,13 +63,16 @@ def _shared_key(facility_id: int) -> str:
 def ledger_verify_shared(*, facility: Facility) -> LedgerVerification:
     """``ledger_verify_witnessed``, one run per facility at a time: a request
     that arrives while a run is going waits for it and shares its result
-    rather than reading the whole chain again."""
+    rather than reading the whole chain again. ``problem`` is the untranslated
+    message: the reader translates it (``gettext``)."""
     asked_at = time.time()
     with _verification_lock(facility.pk):
         shared = cache.get(_shared_key(facility.pk))
         if shared and shared["finished_at"] >= asked_at:
             return LedgerVerification(**shared["result"])
-        result = ledger_verify_witnessed(facility=facility)
+        # Problems kept untranslated (msgids): whoever reads them translates.
+        with translation.override(None):
+            result = ledger_verify_witnessed(facility=facility)
         cache.set(
             _shared_key(facility.pk),
             {"finished_at": time.time(), "result": asdict(result)},
