@@ -33,12 +33,6 @@ def _own_folders(tmp_path, settings):
 
 
 @pytest.fixture
-def witness_key(tmp_path, settings):
-    settings.LEDGER_SIGNING_KEY_FILE = str(tmp_path / "key.pem")
-    return signing_key_create(settings.LEDGER_SIGNING_KEY_FILE)
-
-
-@pytest.fixture
 def auditor(facility):
     return factories.UserFactory(role="auditor", facilities=[facility])
 

@@ -45,18 +45,6 @@ def _english():
         yield
 
 
-@pytest.fixture
-def witness_key(tmp_path, settings):
-    """Witnessing on: a fresh key and witness folder of this test's own."""
-    key_file = tmp_path / "ledger-signing-key.pem"
-    public_key = signing_key_create(key_file)
-    settings.LEDGER_SIGNING_KEY_FILE = str(key_file)
-    settings.LEDGER_WITNESS_DIR = tmp_path / "witness"
-    settings.LEDGER_EXPORT_DIR = tmp_path / "exports"
-    settings.LEDGER_WITNESS_TRUSTED_KEYS = []
-    return public_key
-
-
 def witness_lines(facility) -> list[dict]:
     path = witness_path(facility.code)
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -19,6 +19,7 @@ from alerts.services.notify import Step, notifications_create
 from alerts.services.policy import escalation_ladder, realert_after
 from alerts.services.reconcile import alert_build, alerts_insert_new
 from alerts.services.recording import record_alert_events
+from alerts.services.witness_delivery import witness_deliver_due, witness_deliveries_create
 from custody.models import Facility
 from custody.services.ledger import LedgerVerification
 from custody.services.witness import (
@@ -102,8 +103,9 @@ def ledgers_verify_all() -> list[str]:
 
 
 def ledgers_witness_run() -> dict:
-    """Signs every chain head into the witness; a chain that no longer holds
-    its last witnessed head opens its alert at once."""
+    """Signs every chain head into the witness and sends the new lines to the
+    facilities' witness channels; a chain that no longer holds its last
+    witnessed head opens its alert at once."""
     try:
         outcomes = ledger_heads_witness()
     except WitnessKeyError as exc:
@@ -111,11 +113,17 @@ def ledgers_witness_run() -> dict:
         return {"witnessing": "key_error"}
     if outcomes is None:
         return {"witnessing": "off"}
+    witness_deliveries_create(
+        lines=[(o.facility.pk, o.line) for o in outcomes if o.line is not None],
+        now=timezone.now(),
+    )
     broken = []
     for outcome in outcomes:
         if outcome.broken is not None:
             broken.append(outcome.facility.code)
             ledger_broken_open(facility=outcome.facility, verification=outcome.broken)
+    # Sent from here: the next run (a period later) retries what failed.
+    witness_deliver_due()
     return {
         "witnessing": "on",
         "signed": sum(1 for o in outcomes if o.line is not None),
