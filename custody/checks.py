@@ -11,12 +11,15 @@ def ledger_witness_key(app_configs=None, **kwargs):
     from custody.services.witness import WitnessKeyError, signing_key_load
 
     if not settings.LEDGER_SIGNING_KEY_FILE:
+        if settings.LEDGER_WITNESS_TRUSTED_KEYS:
+            return []  # a process that only verifies (web, say): public keys suffice
         return [
             checks.Warning(
                 "LEDGER_SIGNING_KEY_FILE is not set: ledger chain heads are not witnessed "
                 "outside the database.",
                 hint="python manage.py create_ledger_signing_key PATH, then set "
-                "LEDGER_SIGNING_KEY_FILE=PATH for web, worker and beat.",
+                "LEDGER_SIGNING_KEY_FILE=PATH for the worker (and web, or give web the "
+                "public key in LEDGER_WITNESS_TRUSTED_KEYS).",
                 id="custody.W001",
             )
         ]

@@ -133,6 +133,20 @@ def test_the_page_shows_the_witness_key_or_warns_that_there_is_none(
     assert 'id="witness-off"' not in on
 
 
+def test_a_web_process_without_the_private_key_shows_the_public_one_it_trusts(
+    facility, auditor_client, settings, tmp_path
+):
+    public_key = signing_key_create(tmp_path / "elsewhere.pem")
+    settings.LEDGER_WITNESS_TRUSTED_KEYS = [public_key]
+    body = page(auditor_client, facility).content.decode()
+    assert public_key in body
+    assert 'id="witness-off"' not in body
+
+    settings.LEDGER_SIGNING_KEY_FILE = str(tmp_path / "unreadable.pem")
+    broken = page(auditor_client, facility).content.decode()
+    assert 'id="witness-key-error"' in broken
+
+
 def test_an_outside_script_reverifies_the_export_with_its_witness_and_finds_tampering(
     facility, auditor_client, witness_key, tmp_path
 ):

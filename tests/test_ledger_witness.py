@@ -116,6 +116,30 @@ def test_the_key_command_writes_a_private_key_only_its_owner_reads_and_never_ove
     assert path.read_bytes() == before
 
 
+def test_the_deployment_check_wants_a_key_or_at_least_the_public_keys(settings, tmp_path):
+    from custody.checks import ledger_witness_key
+
+    settings.LEDGER_SIGNING_KEY_FILE, settings.LEDGER_WITNESS_TRUSTED_KEYS = "", []
+    assert [m.id for m in ledger_witness_key()] == ["custody.W001"]
+    # A web process that only verifies holds the public key, not the private one.
+    settings.LEDGER_WITNESS_TRUSTED_KEYS = ["ab" * 32]
+    assert ledger_witness_key() == []
+    settings.LEDGER_SIGNING_KEY_FILE = str(tmp_path / "missing.pem")
+    assert [m.id for m in ledger_witness_key()] == ["custody.E001"]
+    settings.LEDGER_SIGNING_KEY_FILE = str(tmp_path / "key.pem")
+    signing_key_create(settings.LEDGER_SIGNING_KEY_FILE)
+    assert ledger_witness_key() == []
+
+
+def test_a_code_that_is_no_safe_file_name_stays_inside_the_witness_folder(settings, tmp_path):
+    settings.LEDGER_WITNESS_DIR = tmp_path / "witness"
+    for code in ("../../etc/passwd", "NACIONAL/*", ".hidden"):
+        path = witness_path(code)
+        assert path.parent == tmp_path / "witness"
+        assert path.name.startswith("_") and path.name.endswith(".jsonl")
+    assert witness_path("F-01.a").name == "F-01.a.jsonl"
+
+
 # --- The witness run ----------------------------------------------------------------
 
 

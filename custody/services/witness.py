@@ -15,6 +15,7 @@ signature verifies *and* its key is the configured one or a retired key listed
 in ``LEDGER_WITNESS_TRUSTED_KEYS``: anyone can sign with a key of their own.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from custody.models import GENESIS_HASH, Facility, LedgerEvent, LedgerHead
@@ -102,6 +104,9 @@ def witness_public_key() -> str | None:
 
 
 def trusted_keys(key: Ed25519PrivateKey | None = None) -> frozenset[str]:
+    """Public keys (hex) whose witness lines are believed: the signing key's
+    own, and ``LEDGER_WITNESS_TRUSTED_KEYS`` (retired keys; or the current one
+    for a web process that should not hold the private key)."""
     keys = {k.strip().lower() for k in settings.LEDGER_WITNESS_TRUSTED_KEYS if k.strip()}
     try:
         key = key or signing_key_load()
@@ -165,14 +170,20 @@ def witness_line_check(record, trusted: frozenset[str]) -> WitnessLine | None:
 
 
 def witness_path(facility_code: str) -> Path:
-    CODE_VALIDATOR(facility_code)  # a code is a file name here: no "../"
-    return Path(settings.LEDGER_WITNESS_DIR) / f"{facility_code}.jsonl"
+    """``<code>.jsonl`` in ``LEDGER_WITNESS_DIR``; a code that is no safe file
+    name (a reserved chain's, say) is named by its hash instead, never "../"."""
+    try:
+        CODE_VALIDATOR(facility_code)
+        name = facility_code
+    except ValidationError:
+        name = "_" + hashlib.sha256(facility_code.encode()).hexdigest()[:32]
+    return Path(settings.LEDGER_WITNESS_DIR) / f"{name}.jsonl"
 
 
 def witness_append(path: Path, line: dict) -> None:
     """Appends one line and makes it durable; the file is never rewritten."""
     created = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     data = (json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
@@ -286,7 +297,10 @@ def ledger_heads_witness(*, now: datetime | None = None) -> list[WitnessOutcome]
     trusted = trusted_keys(key)
     outcomes = []
     for head in LedgerHead.objects.select_related("facility").order_by("facility__code"):
-        outcomes.append(_witness_one(head, key, trusted, now))
+        try:
+            outcomes.append(_witness_one(head, key, trusted, now))
+        except Exception:  # one chain's trouble (a full disk?) must not silence the others
+            logger.exception("could not witness the ledger head of %s", head.facility.code)
     return outcomes
 
 

@@ -51,14 +51,19 @@ def _jobs_context(facility) -> dict:
 
 
 def _witness_context(facility) -> dict:
+    """The keys the witness is checked with; web may hold only the public ones."""
     try:
-        public_key, key_error = witness_public_key(), ""
+        signing_key, key_error = witness_public_key(), ""
     except WitnessKeyError as exc:
-        public_key, key_error = None, str(exc)
-    last = witness_last(
-        witness_path(facility.code), facility_code=facility.code, trusted=trusted_keys()
-    )
-    return {"public_key": public_key, "key_error": key_error, "last_witness": last}
+        signing_key, key_error = None, str(exc)
+    trusted = trusted_keys()
+    last = witness_last(witness_path(facility.code), facility_code=facility.code, trusted=trusted)
+    return {
+        "public_key": signing_key or (sorted(trusted)[0] if len(trusted) == 1 else None),
+        "public_keys": sorted(trusted),
+        "key_error": key_error,
+        "last_witness": last,
+    }
 
 
 @require_GET
