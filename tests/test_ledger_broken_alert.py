@@ -136,3 +136,21 @@ def test_beat_verifies_daily_and_witnesses_every_period_through_the_alerts_app()
     assert schedule["alerts.ledgers_witness"]["schedule"] == settings.LEDGER_WITNESS_EVERY_SECONDS
     assert "custody.ledger_jobs_sweep" in schedule
     assert "custody.ledgers_verify" not in schedule
+
+
+def test_a_break_found_by_an_auditors_verification_opens_the_alert_too(
+    facility, channels, make_user, api_as
+):
+    from custody.models import LedgerJob
+    from custody.services.ledger_jobs import ledger_job_run
+
+    auditor = make_user("auditor", facility)
+    append(facility, 4)
+    change_data(facility)
+    job = LedgerJob.objects.create(kind="verify", facility=facility, requested_by=auditor)
+    ledger_job_run(job_id=job.pk)
+    assert ledger_broken(facility).get().details["first_bad_seq"] == 3
+
+    body = api_as(auditor).get(f"/api/v1/ledger/verify/?facility={facility.code}").json()
+    assert body["ok"] is False
+    assert ledger_broken(facility).count() == 1  # still the one open alert

@@ -76,6 +76,12 @@ def ledger_broken_open(
     return alert
 
 
+def on_ledger_found_broken(sender, *, facility, verification, **kwargs) -> None:
+    """A verification asked for by a person (the API, the auditor's page)
+    found the break: the same alert as the scheduled runs'."""
+    ledger_broken_open(facility=facility, verification=verification)
+
+
 def _same_break_resolved_lately(finding: Finding, now: datetime) -> bool:
     last = (
         Alert.objects.filter(

@@ -28,6 +28,7 @@ from custody.models import (
 from custody.services.ledger import LedgerVerification, ledger_append
 from custody.services.ledger_export import ledger_export_write
 from custody.services.witness import ledger_verify_witnessed
+from custody.signals import ledger_found_broken
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ def ledger_verify_shared(*, facility: Facility) -> LedgerVerification:
     """``ledger_verify_witnessed``, one run per facility at a time: a request
     that arrives while a run is going waits for it and shares its result
     rather than reading the whole chain again. ``problem`` is the untranslated
-    message: the reader translates it (``gettext``)."""
+    message: the reader translates it (``gettext``). A break found sends
+    ``ledger_found_broken`` (the alerts app opens its alert)."""
     asked_at = time.time()
     with _verification_lock(facility.pk):
         shared = cache.get(_shared_key(facility.pk))
@@ -78,6 +80,13 @@ def ledger_verify_shared(*, facility: Facility) -> LedgerVerification:
             {"finished_at": time.time(), "result": asdict(result)},
             SHARED_RESULT_SECONDS,
         )
+    if not result.ok or result.untrusted_lines:
+        # Whoever asked, a break found is an alert (alerts listens), not a page.
+        for receiver, error in ledger_found_broken.send_robust(
+            sender=LedgerVerification, facility=facility, verification=result
+        ):
+            if isinstance(error, Exception):
+                logger.error("ledger_found_broken receiver %s failed: %s", receiver, error)
     return result
 
 
