@@ -8,6 +8,7 @@ it on commit, a worker runs it, the row keeps the result for the page.
 """
 
 import logging
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -147,7 +148,8 @@ def ledger_job_run(*, job_id: int, now: datetime | None = None) -> LedgerJob | N
         if job.kind == LedgerJobKind.VERIFY:
             job.result = asdict(ledger_verify_shared(facility=job.facility))
         else:
-            job.file_name = f"ledger-{job.facility.code}-1-{job.up_to_seq}-{job.pk}.zip"
+            code = re.sub(r"[^A-Za-z0-9._-]", "_", job.facility.code)  # a file name
+            job.file_name = f"ledger-{code}-1-{job.up_to_seq}-{job.pk}.zip"
             ledger_export_write(facility=job.facility, up_to_seq=job.up_to_seq, name=job.file_name)
             job.result = {"up_to_seq": job.up_to_seq}
         job.status = LedgerJobStatus.DONE
