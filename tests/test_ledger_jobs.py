@@ -31,9 +31,15 @@ def poll(condition, timeout=30.0, every=0.05):
     return False
 
 
-def advisory_waiters() -> int:
+def verification_waiters(facility) -> int:
+    """Sessions of this database waiting for the facility's verification lock."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid = %s AND objid = %s AND objsubid = 2 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [ledger_jobs.VERIFY_LOCK_SPACE, facility.pk],
+        )
         return cursor.fetchone()[0]
 
 
@@ -68,7 +74,7 @@ def test_two_verifications_of_one_facility_at_once_share_one_run(api_as, monkeyp
     assert poll(lambda: len(runs) == 1)
     second = threading.Thread(target=ask, args=(1,))
     second.start()
-    assert poll(lambda: advisory_waiters() == 1)  # the second waits on the first
+    assert poll(lambda: verification_waiters(facility) == 1)  # the second waits on the first
     release.set()
     for thread in (first, second):
         thread.join(timeout=60)
