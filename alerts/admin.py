@@ -10,6 +10,7 @@ from alerts.models import (
     EscalationLevel,
     Notification,
     NotificationChannel,
+    WitnessDelivery,
 )
 from alerts.services.settings_record import alert_setting_save
 from custody.admin import RecordAdmin, ViewOnlyAdmin
@@ -38,9 +39,10 @@ class NotificationChannelAdmin(RecordedSettingAdmin):
         "target",
         "unit",
         "min_severity",
+        "purpose",
         "is_active",
     ]
-    list_filter = ["facility", "kind", "is_active"]
+    list_filter = ["facility", "kind", "purpose", "is_active"]
 
 
 @admin.register(AlertPolicy)
@@ -64,3 +66,9 @@ class AlertAdmin(ViewOnlyAdmin):
 class NotificationAdmin(ViewOnlyAdmin):
     list_display = ["id", "alert", "channel", "event", "level", "status", "attempts", "sent_at"]
     list_filter = ["status", "event"]
+
+
+@admin.register(WitnessDelivery)
+class WitnessDeliveryAdmin(ViewOnlyAdmin):
+    list_display = ["id", "channel", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status"]

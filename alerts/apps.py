@@ -12,3 +12,8 @@ class AlertsConfig(AppConfig):
         from alerts.audit.sqlite_functions import register
 
         connection_created.connect(register, dispatch_uid="alerts.audit.sqlite_functions")
+
+        from alerts.services.ledger_broken import on_ledger_found_broken
+        from custody.signals import ledger_found_broken
+
+        ledger_found_broken.connect(on_ledger_found_broken, dispatch_uid="alerts.ledger_broken")

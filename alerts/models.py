@@ -26,6 +26,7 @@ class AlertKind(models.TextChoices):
     IMPOSSIBLE_TRAVEL = "impossible_travel", _("Impossible travel")
     DEVICE_OFFLINE = "device_offline", _("Device offline")
     RECONCILER_STALE = "reconciler_stale", _("Reconciler stopped")
+    LEDGER_BROKEN = "ledger_broken", _("Ledger chain broken")
 
 
 class Severity(models.TextChoices):
@@ -47,6 +48,7 @@ SEVERITY_OF = {
     AlertKind.IMPOSSIBLE_TRAVEL: Severity.HIGH,
     AlertKind.DEVICE_OFFLINE: Severity.MEDIUM,
     AlertKind.RECONCILER_STALE: Severity.CRITICAL,
+    AlertKind.LEDGER_BROKEN: Severity.CRITICAL,
 }
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 
@@ -207,6 +209,12 @@ class ChannelKind(models.TextChoices):
     WEBHOOK = "webhook", _("Signed webhook")
 
 
+class ChannelPurpose(models.TextChoices):
+    ALERTS = "alerts", _("Alerts")
+    WITNESS = "witness", _("Ledger witness (signed chain heads)")
+    BOTH = "both", _("Alerts and ledger witness")
+
+
 class NotificationChannel(models.Model):
     """Where one rung's people are reached: an e-mail address, or a webhook
     (SMS gateway, radio dispatch, pager) whose requests are signed."""
@@ -240,6 +248,15 @@ class NotificationChannel(models.Model):
         help_text=_("Empty: alerts of the whole facility."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # An auditors' mailbox or an outside archive keeps a copy of every signed
+    # chain head, so the witness also lives off this server.
+    purpose = models.CharField(
+        _("purpose"),
+        max_length=16,
+        choices=ChannelPurpose.choices,
+        default=ChannelPurpose.ALERTS,
+        help_text=_("Ledger witness: each signed chain head of the facility is sent here."),
+    )
 
     class Meta:
         ordering = ["facility__code", "level", "name"]
@@ -272,7 +289,7 @@ class NotificationChannel(models.Model):
 
     def hears(self, alert: "Alert") -> bool:
         """Whether this channel is told about ``alert`` (rung aside)."""
-        if self.facility_id != alert.facility_id:
+        if self.purpose == ChannelPurpose.WITNESS or self.facility_id != alert.facility_id:
             return False
         if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[self.min_severity]:
             return False
@@ -353,6 +370,40 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.event} #{self.alert_id} → {self.channel.name} ({self.status})"
+
+
+class WitnessDelivery(models.Model):
+    """One signed chain head to one witness channel: the witness's outbox,
+    delivered at least once like ``Notification`` (the receiver deduplicates
+    on ``X-Custody-Delivery``)."""
+
+    channel = models.ForeignKey(
+        NotificationChannel, on_delete=models.PROTECT, related_name="witness_deliveries"
+    )
+    line = models.JSONField(_("signed head"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"))
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("witness delivery")
+        verbose_name_plural = _("witness deliveries")
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="witness_delivery_due",
+                condition=Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.line.get('facility')}#{self.line.get('seq')} → {self.channel_id}"
 
 
 class ReconcilerState(models.Model):

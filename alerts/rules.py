@@ -370,6 +370,20 @@ class ReconcilerStale:
         }
 
 
+class LedgerBroken:
+    """Opened by the ledger's verification and witness runs
+    (``alerts.services.ledger_broken``); nothing the world does mends a chain,
+    so only a person closes it, with what was found."""
+
+    kind = AlertKind.LEDGER_BROKEN
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        return []
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        return {}
+
+
 class MissedRollcall:
     """A count owed (a unit's scheduled count, or every unit's after an
     emergency call) not submitted by its time + grace. Each deadline is
@@ -508,4 +522,5 @@ RULES = (
     MissedRollcall(),
     CountDiscrepancy(),
     ReconcilerStale(),
+    LedgerBroken(),
 )

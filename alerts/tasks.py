@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from alerts import services
+from alerts.services import ledger_broken
 from custody.selectors import due
 
 logger = logging.getLogger(__name__)
@@ -51,3 +52,17 @@ def reconcile_facility(facility_id: int) -> dict:
 @shared_task(name="alerts.deliver_notifications")
 def deliver_notifications() -> dict:
     return services.deliver_due()
+
+
+@shared_task(name="alerts.ledgers_verify")
+def ledgers_verify() -> list[str]:
+    """Daily: every chain recomputed and checked against its witness; each
+    broken one opens a critical ``ledger_broken`` alert."""
+    return ledger_broken.ledgers_verify_all()
+
+
+@shared_task(name="alerts.ledgers_witness")
+def ledgers_witness() -> dict:
+    """Every ``LEDGER_WITNESS_EVERY_SECONDS``: chain heads signed outside the
+    database; a chain that lost its last witnessed head opens its alert."""
+    return ledger_broken.ledgers_witness_run()

@@ -205,6 +205,20 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECONCILE_EVERY_SECONDS = env_int("RECONCILE_EVERY_SECONDS", 15)
+
+# --- The ledger's witness: chain heads signed outside the database -------------
+# PEM Ed25519 private key (``manage.py create_ledger_signing_key PATH``); the
+# path only: the key is read when signing, never kept in settings. Unset: no
+# witness (a warning on the ledger page, in the logs and in check --deploy).
+LEDGER_SIGNING_KEY_FILE = env("LEDGER_SIGNING_KEY_FILE", "") or ""
+# Public keys (hex) of retired signing keys whose witness lines stay trusted.
+LEDGER_WITNESS_TRUSTED_KEYS = env_list("LEDGER_WITNESS_TRUSTED_KEYS")
+LEDGER_WITNESS_DIR = Path(env("LEDGER_WITNESS_DIR", "") or VAR_DIR / "witness")
+LEDGER_WITNESS_EVERY_SECONDS = env_int("LEDGER_WITNESS_EVERY_SECONDS", 300)
+# Finished chain exports (web serves them, the worker writes them).
+LEDGER_EXPORT_DIR = Path(env("LEDGER_EXPORT_DIR", "") or VAR_DIR / "exports")
+# GET /api/v1/ledger/verify/ per user (DRF rate syntax).
+LEDGER_VERIFY_THROTTLE_RATE = env("LEDGER_VERIFY_THROTTLE_RATE", "12/hour")
 CELERY_BEAT_SCHEDULE: dict = {
     # The reconciler: one task per facility every period (alerts.tasks).
     "reconcile": {
@@ -218,10 +232,23 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 6 * 3600,
     },
     # A rewritten record is found within a day, not at the next audit. Each
-    # pass rehashes every chain whole (minutes at national scale), so daily.
+    # pass rehashes every chain whole (minutes at national scale), so daily;
+    # a broken chain opens a critical ledger_broken alert.
     "ledgers-verify": {
-        "task": "custody.ledgers_verify",
+        "task": "alerts.ledgers_verify",
         "schedule": 24 * 3600,
+    },
+    # Each chain head signed and written outside the database (the witness).
+    "ledgers-witness": {
+        "task": "alerts.ledgers_witness",
+        "schedule": LEDGER_WITNESS_EVERY_SECONDS,
+        "options": {"expires": LEDGER_WITNESS_EVERY_SECONDS},
+    },
+    # Verifications and chain exports the broker lost are enqueued again.
+    "ledger-jobs-sweep": {
+        "task": "custody.ledger_jobs_sweep",
+        "schedule": 300,
+        "options": {"expires": 300},
     },
 }
 

@@ -14,6 +14,7 @@ from custody.models import (
     Facility,
     Inmate,
     LedgerEvent,
+    LedgerJob,
     Location,
     Movement,
     QuarantinedCheckIn,
@@ -183,6 +184,12 @@ class ViewOnlyAdmin(RecordAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(LedgerJob)
+class LedgerJobAdmin(ViewOnlyAdmin):
+    list_display = ["id", "kind", "facility", "requested_by", "status", "created_at", "finished_at"]
+    list_filter = ["kind", "status", "facility"]
 
 
 @admin.register(Movement)

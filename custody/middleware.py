@@ -35,12 +35,25 @@ class ReadOnlyRolesMiddleware:
 
     Signing in and out and choosing the language change no record, so they
     stay open; so do the pages marked ``records_a_read`` (exports: their one
-    write is the ledger event that records who exported what). Token-
-    authenticated API calls are refused by ``custody.permissions.IsStaffUser``
-    for the same roles.
+    write is the ledger event that records who exported what) and asking for
+    a ledger check or chain export (a job row, never a custody record).
+    Token-authenticated API calls are refused by
+    ``custody.permissions.IsStaffUser`` for the same roles.
     """
 
-    ALWAYS_OPEN = frozenset({"login", "logout", "set_language", "auth-token", "auth-token-revoke"})
+    ALWAYS_OPEN = frozenset(
+        {
+            "login",
+            "logout",
+            "set_language",
+            "auth-token",
+            "auth-token-revoke",
+            # Asking for a ledger verification or chain export writes a job
+            # (and the export's own ledger event), never a custody record.
+            "audit-ledger-verify",
+            "audit-ledger-chain",
+        }
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from custody import services
 from custody.models import Facility
+from custody.services import ledger_jobs
 from custody.services.partitions import checkin_partitions_ensure
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ def ensure_checkin_partitions() -> int:
 @shared_task(name="custody.ledgers_verify")
 def verify_ledgers() -> list[str]:
     """Recomputes every facility's chain; a broken one is logged as an error
-    (operations are paged on errors) and returned by code."""
+    and returned by code. Beat runs ``alerts.ledgers_verify`` instead, which
+    also checks the witness and opens a ``ledger_broken`` alert."""
     broken = []
     for facility in list(Facility.objects.order_by("code")):
         result = services.ledger_verify(facility=facility)
@@ -32,6 +34,17 @@ def verify_ledgers() -> list[str]:
                 result.problem,
             )
     return broken
+
+
+@shared_task(name="custody.ledger_job_run")
+def run_ledger_job(job_id: int) -> str | None:
+    job = ledger_jobs.ledger_job_run(job_id=job_id)
+    return job.status if job else None
+
+
+@shared_task(name="custody.ledger_jobs_sweep")
+def sweep_ledger_jobs() -> int:
+    return ledger_jobs.ledger_jobs_sweep()
 
 
 @shared_task(name="custody.demo_readers")

@@ -15,3 +15,17 @@ class AuthThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LedgerVerifyThrottle(SimpleRateThrottle):
+    """A whole-chain verification is minutes of database reading: a few per
+    hour per person (``LEDGER_VERIFY_THROTTLE_RATE``)."""
+
+    scope = "ledger_verify"
+
+    def get_rate(self):
+        return settings.LEDGER_VERIFY_THROTTLE_RATE
+
+    def get_cache_key(self, request, view):
+        ident = request.user.pk if request.user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}

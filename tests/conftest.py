@@ -114,3 +114,18 @@ def english_api_as(api_as):
         return client
 
     return english
+
+
+@pytest.fixture
+def witness_key(tmp_path, settings):
+    """The ledger's witness on: a fresh signing key, and witness and export
+    folders of this test's own. Returns the public key (hex)."""
+    from custody.services.witness import signing_key_create
+
+    key_file = tmp_path / "ledger-signing-key.pem"
+    public_key = signing_key_create(key_file)
+    settings.LEDGER_SIGNING_KEY_FILE = str(key_file)
+    settings.LEDGER_WITNESS_DIR = tmp_path / "witness"
+    settings.LEDGER_EXPORT_DIR = tmp_path / "exports"
+    settings.LEDGER_WITNESS_TRUSTED_KEYS = []
+    return public_key

@@ -54,6 +54,7 @@ def channel_form(facility, **changes):
         "secret": SECRET,
         "min_severity": "medium",
         "is_active": "on",
+        "purpose": "alerts",
         **changes,
     }
 
@@ -73,6 +74,18 @@ def test_a_channel_pointed_elsewhere_is_recorded_and_its_secret_never_is(root_cl
     }
     assert changed["secret"]["from"].startswith("sha256:")
     assert changed["secret"]["from"] != changed["secret"]["to"]
+    # Taking the witness off a channel is on the record too.
+    root_client.post(
+        f"/admin/alerts/notificationchannel/{channel.pk}/change/",
+        channel_form(facility, purpose="witness", secret=SECRET + "2"),
+    )
+    assert last_event(facility, "notification_channel.changed").data["changes"] == {
+        "purpose": {"from": "alerts", "to": "witness"},
+        "target": {
+            "from": "https://elsewhere.example.org/hook",
+            "to": "https://radio.example.org/hook",
+        },
+    }
     everything = str(list(LedgerEvent.objects.values_list("data", flat=True)))
     assert SECRET not in everything
 

@@ -176,7 +176,22 @@ def test_image_runs_as_a_non_root_user_and_serves_gunicorn():
     assert cmd and cmd[-1].startswith('["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000"')
 
 
-def test_production_settings_pass_the_deployment_checks_without_a_warning():
+def deploy_check(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_production_settings_pass_the_deployment_checks_without_a_warning(tmp_path):
+    from custody.services.witness import signing_key_create
+
+    key_file = tmp_path / "ledger-signing-key.pem"
+    signing_key_create(key_file)
     # A clean environment: what the test settings put into os.environ must not leak in.
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -190,19 +205,22 @@ def test_production_settings_pass_the_deployment_checks_without_a_warning():
         "ALLOWED_HOSTS": "custody.example.org",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/custody",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "LEDGER_SIGNING_KEY_FILE": str(key_file),
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = deploy_check(env)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "warning" not in output.lower(), output
     assert "System check identified no issues" in output
+
+    # Without the witness key the deployment is warned, and a bad key is an error.
+    del env["LEDGER_SIGNING_KEY_FILE"]
+    unwitnessed = deploy_check(env)
+    assert unwitnessed.returncode != 0
+    assert "custody.W001" in unwitnessed.stdout + unwitnessed.stderr
+    (tmp_path / "not-a-key.pem").write_text("nonsense")
+    env["LEDGER_SIGNING_KEY_FILE"] = str(tmp_path / "not-a-key.pem")
+    assert "custody.E001" in (lambda r: r.stdout + r.stderr)(deploy_check(env))
 
 
 def test_ci_runs_make_test():

@@ -37,6 +37,7 @@ PALETTE = (
     "#000000",
     "#8A94A3",
     "#F0E442",
+    "#882255",
 )
 # Past this many points a series is drawn as a line only: a marker with its
 # own tooltip for each of thousands of counts would weigh the page down.

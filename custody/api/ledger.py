@@ -8,16 +8,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from custody import selectors, services
+from config.schema import ErrorSerializer
+from custody import selectors
 from custody.api.facility_param import one_facility
 from custody.filters import StrictFilterSet
 from custody.models import LedgerEvent, Role
 from custody.serializers import FacilityTimeField
+from custody.services.ledger_jobs import ledger_verify_shared
+from custody.throttling import LedgerVerifyThrottle
 
 # Guards are the people the ledger watches; devices only write.
 LEDGER_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
@@ -103,6 +106,20 @@ class LedgerVerificationSerializer(serializers.Serializer):
     problem = serializers.CharField(
         allow_blank=True, help_text=gettext_lazy("What is wrong there; empty when ok.")
     )
+    witnessed_seq = serializers.IntegerField(
+        allow_null=True,
+        help_text=gettext_lazy(
+            "The head signed outside the database that the chain no longer holds, or null."
+        ),
+    )
+    witness_lines = serializers.IntegerField(
+        help_text=gettext_lazy("Signed heads checked against the chain (0: no witness).")
+    )
+    untrusted_lines = serializers.IntegerField(
+        help_text=gettext_lazy(
+            "Witness lines refused (bad signature, unknown key); any is a warning."
+        )
+    )
 
 
 class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -127,12 +144,30 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 ),
             )
         ],
-        responses={200: LedgerVerificationSerializer},
+        responses={
+            200: LedgerVerificationSerializer,
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description=gettext_lazy(
+                    "Too many verifications by this person; Retry-After says when to ask again."
+                ),
+            ),
+        },
     )
-    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=False,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+        throttle_classes=[LedgerVerifyThrottle],
+    )
     def verify(self, request):
-        """Recompute a facility's chain and name the first broken link."""
+        """Recompute a facility's chain, check it against the heads witnessed
+        outside the database, and name the first broken link. One run per
+        facility at a time (a request meanwhile shares its result); a few per
+        hour per person."""
         facility = one_facility(request, missing_message=_("Say which facility's chain to verify."))
-        result = services.ledger_verify(facility=facility)
+        result = ledger_verify_shared(facility=facility)
         data = {**asdict(result), "facility": facility.code}
+        data["problem"] = _(result.problem) if result.problem else ""
         return Response(LedgerVerificationSerializer(data).data)

@@ -10,7 +10,14 @@ from custody.models.checkins import (
     CheckInMethod,
     QuarantinedCheckIn,
 )
-from custody.models.ledger import GENESIS_HASH, LedgerEvent, LedgerHead
+from custody.models.ledger import (
+    GENESIS_HASH,
+    LedgerEvent,
+    LedgerHead,
+    LedgerJob,
+    LedgerJobKind,
+    LedgerJobStatus,
+)
 from custody.models.movements import (
     CellAssignment,
     Movement,
@@ -77,6 +84,9 @@ __all__ = [
     "InmateStatus",
     "LedgerEvent",
     "LedgerHead",
+    "LedgerJob",
+    "LedgerJobKind",
+    "LedgerJobStatus",
     "Location",
     "LocationKind",
     "Movement",

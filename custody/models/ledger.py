@@ -1,5 +1,6 @@
 """The tamper-evident custody ledger: one hash chain per facility (invariant 4)."""
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -71,3 +72,60 @@ class LedgerHead(models.Model):
 
     def __str__(self):
         return f"{self.facility_id}#{self.seq} {self.hash[:12]}"
+
+
+class LedgerJobKind(models.TextChoices):
+    VERIFY = "verify", _("Verification")
+    EXPORT = "export", _("Chain export")
+
+
+class LedgerJobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class LedgerJob(models.Model):
+    """A verification or chain export asked for on the auditor's page, run by
+    a worker (a whole chain is minutes of reading at national scale, too long
+    for a web request); the row keeps its result for the page to show."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=LedgerJobKind.choices)
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="+", verbose_name=_("facility")
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=LedgerJobStatus.choices, default=LedgerJobStatus.QUEUED
+    )
+    # Exports: the chain up to this seq (the head when it was asked for).
+    up_to_seq = models.PositiveBigIntegerField(_("up to seq"), null=True, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    # Exports: the finished file, relative to LEDGER_EXPORT_DIR.
+    file_name = models.CharField(_("file"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("ledger job")
+        verbose_name_plural = _("ledger jobs")
+        indexes = [
+            models.Index(fields=["facility", "created_at"], name="ledgerjob_facility_time"),
+            # The sweep that runs again what the broker lost.
+            models.Index(
+                fields=["created_at"],
+                name="ledgerjob_unfinished",
+                condition=models.Q(status__in=["queued", "running"]),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.facility_id} #{self.pk} ({self.status})"

@@ -171,12 +171,25 @@ class LedgerVerification:
     head: str
     first_bad_seq: int | None
     problem: str = ""
+    # The witnessed head the chain no longer holds (None: none, or no witness).
+    witnessed_seq: int | None = None
+    # Witness lines checked (trusted) and refused (bad signature, unknown key).
+    witness_lines: int = 0
+    untrusted_lines: int = 0
 
 
-def ledger_verify(*, facility: Facility, chunk_size: int = 5000) -> LedgerVerification:
+def ledger_verify(
+    *, facility: Facility, witnessed: dict[int, set[str]] | None = None, chunk_size: int = 5000
+) -> LedgerVerification:
     """Recomputes ``facility``'s chain from the first event and names the first
     broken link: a changed event, a missing or reordered one, or events cut
-    off after the recorded head. Streams the chain; memory stays flat."""
+    off after the recorded head. Streams the chain; memory stays flat.
+
+    ``witnessed`` (seq -> hashes signed outside the database, see
+    ``custody.services.witness``) must each still be the hash at its seq: a
+    chain rewritten with every hash recomputed breaks at the first witnessed
+    seq it changed, and a chain shorter than a witnessed seq is broken too."""
+    witnessed = witnessed or {}
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
     rows = (
         LedgerEvent.objects.filter(facility=facility)
@@ -203,11 +216,26 @@ def ledger_verify(*, facility: Facility, chunk_size: int = 5000) -> LedgerVerifi
         )
         if chain_hash(prev_hash, canonical) != stored_hash:
             return LedgerVerification(False, count, prev_hash, seq, _("event content was changed"))
+        if seq in witnessed and witnessed[seq] != {stored_hash}:
+            return LedgerVerification(
+                False, count, prev_hash, seq, _("not the witnessed hash"), witnessed_seq=seq
+            )
         prev_hash, expected_seq, count = stored_hash, seq + 1, count + 1
     head = LedgerHead.objects.filter(pk=facility.pk).values_list("seq", "hash").first()
     if head is not None and (head[0], head[1]) != (count, prev_hash):
         # The head says the chain is longer than what is left: the end was cut.
         return LedgerVerification(
             False, count, prev_hash, count + 1, _("events missing at the end")
+        )
+    beyond = [seq for seq in witnessed if seq > count]
+    if beyond:
+        # Head and events cut back together: only the witness remembers.
+        return LedgerVerification(
+            False,
+            count,
+            prev_hash,
+            count + 1,
+            _("events missing up to a witnessed head"),
+            witnessed_seq=min(beyond),
         )
     return LedgerVerification(True, count, prev_hash, None)

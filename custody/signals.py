@@ -1,0 +1,8 @@
+"""Signals custody sends for other apps to act on; custody imports none of them."""
+
+from django.dispatch import Signal
+
+# A verification found a chain broken (or its witness written into): sent with
+# ``facility`` and ``verification`` (a ``LedgerVerification``). The alerts app
+# opens its ``ledger_broken`` alert on it.
+ledger_found_broken = Signal()
