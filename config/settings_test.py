@@ -14,6 +14,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 # Every test signs in from 127.0.0.1; the throttle has its own test.
 os.environ.setdefault("AUTH_THROTTLE_RATE", "10000/minute")
+os.environ.setdefault("AUTH_THROTTLE_USERNAME_RATE", "10000/minute")
 
 from config.settings import *  # noqa: F403
 

@@ -209,3 +209,6 @@ class LedgerEventAdmin(ViewOnlyAdmin):
     list_display = ["facility", "seq", "at", "actor", "action", "subject"]
     list_filter = ["facility", "action"]
     search_fields = ["subject", "actor"]
+
+
+from custody import admin_signin  # noqa: E402, F401  (sign-in actions on the users admin)

@@ -1,11 +1,9 @@
 """Server-rendered pages. Thin: selectors give the data, templates show it."""
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 
 from custody import selectors
-from custody.throttling import AuthThrottle
 
 
 @login_required
@@ -28,14 +26,3 @@ def facility_picker(request, *, url_name: str, title):
         "custody/facility_picker.html",
         {"facilities": facilities, "url_name": url_name, "title": title},
     )
-
-
-class ThrottledLoginView(LoginView):
-    """The sign-in page shares the API's sign-in budget per client address, so
-    guessing passwords is as slow here as at ``/api/v1/auth/token/``."""
-
-    def post(self, request, *args, **kwargs):
-        if not AuthThrottle().allow_request(request, self):
-            context = self.get_context_data(form=self.get_form(), throttled=True)
-            return self.render_to_response(context, status=429)
-        return super().post(request, *args, **kwargs)
