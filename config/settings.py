@@ -353,4 +353,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # django-axes logs every sign-in at INFO; its warnings (failures, lockouts) stay.
+    "loggers": {"axes": {"level": env("AXES_LOG_LEVEL", "WARNING")}},
 }
