@@ -38,6 +38,7 @@ from custody.models.records import (
     User,
     default_check_intervals,
     hash_device_key,
+    role_of,
     validate_check_intervals,
     validate_timezone,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "User",
     "default_check_intervals",
     "hash_device_key",
+    "role_of",
     "validate_check_intervals",
     "validate_timezone",
 ]

@@ -386,8 +386,14 @@ class User(AbstractUser):
     def role(self) -> str | None:
         # Cached per instance: permission checks ask several times a request.
         if not hasattr(self, "_role_cache"):
-            names = set(self.groups.values_list("name", flat=True))
-            self._role_cache = next((r for r in reversed(Role.values) if r in names), None)
-            if self._role_cache is None and self.is_superuser:
-                self._role_cache = Role.ADMIN
+            names = self.groups.values_list("name", flat=True)
+            self._role_cache = role_of(names, is_superuser=self.is_superuser)
         return self._role_cache
+
+
+def role_of(group_names, *, is_superuser: bool) -> str | None:
+    """The role that group names give: the highest of them; a superuser with
+    none is an admin. (Forms ask before the groups are saved.)"""
+    names = set(group_names)
+    role = next((r for r in reversed(Role.values) if r in names), None)
+    return Role.ADMIN if role is None and is_superuser else role

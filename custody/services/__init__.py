@@ -16,6 +16,7 @@ from custody.services.access import (
     user_update,
 )
 from custody.services.account_record import account_event, national_chain
+from custody.services.account_rules import user_change_check, user_covered_by
 from custody.services.facilities import (
     facility_create,
     facility_update,
@@ -71,6 +72,8 @@ __all__ = [
     "next_due_after",
     "role_groups_ensure",
     "user_access_snapshot",
+    "user_change_check",
+    "user_covered_by",
     "user_create",
     "user_record_change",
     "user_reset",
