@@ -4,8 +4,7 @@ import logging
 
 from celery import shared_task
 
-from custody import services
-from custody.models import Facility
+from custody import selectors, services
 from custody.services.partitions import checkin_partitions_ensure
 
 logger = logging.getLogger(__name__)
@@ -21,7 +20,8 @@ def verify_ledgers() -> list[str]:
     """Recomputes every facility's chain; a broken one is logged as an error
     (operations are paged on errors) and returned by code."""
     broken = []
-    for facility in list(Facility.objects.order_by("code")):
+    # Every chain, the national one (accounts with no facility) included.
+    for facility in selectors.ledger_chain_owners():
         result = services.ledger_verify(facility=facility)
         if not result.ok:
             broken.append(facility.code)

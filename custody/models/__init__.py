@@ -25,6 +25,7 @@ from custody.models.records import (
     MAX_CHECK_INTERVAL_SECONDS,
     MAX_GRACE_SECONDS,
     MIN_CHECK_INTERVAL_SECONDS,
+    NATIONAL_CODE,
     Device,
     DeviceKind,
     Facility,
@@ -37,6 +38,7 @@ from custody.models.records import (
     User,
     default_check_intervals,
     hash_device_key,
+    role_of,
     validate_check_intervals,
     validate_timezone,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "MAX_COUNT_GRACE_MINUTES",
     "MAX_GRACE_SECONDS",
     "MIN_CHECK_INTERVAL_SECONDS",
+    "NATIONAL_CODE",
     "CellAssignment",
     "CheckIn",
     "CheckInMethod",
@@ -92,6 +95,7 @@ __all__ = [
     "User",
     "default_check_intervals",
     "hash_device_key",
+    "role_of",
     "validate_check_intervals",
     "validate_timezone",
 ]

@@ -27,7 +27,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody.models import Role, User
-from custody.services.ledger import ledger_append
+from custody.services.account_record import account_event
 
 TOTP_CODE = re.compile(r"^\d{6}$")
 RECOVERY_DEVICE_NAME = "recovery codes"
@@ -45,16 +45,8 @@ def has_second_factor(user) -> bool:
 
 
 def _record(user: User, *, actor, action: str, data: dict):
-    # TEMPORARY until wt-accounts' account_event lands: facility chains only.
-    with transaction.atomic(savepoint=False):
-        for facility in user.facilities.order_by("pk"):
-            ledger_append(
-                facility=facility,
-                actor=actor,
-                action=action,
-                subject=f"user:{user.username}",
-                data=data,
-            )
+    # Every chain of the account: its facilities, or the national chain.
+    return account_event(user=user, actor=actor, action=action, data=data)
 
 
 # --- Enrolment ---------------------------------------------------------------
@@ -100,7 +92,7 @@ def enrolment_confirm(*, user: User, code: str, address: str | None):
     _record(
         user,
         actor=user,
-        action="second_factor_enrolled",
+        action="user.second_factor_enrolled",
         data={"address": address, "recovery_codes": len(codes)},
     )
     return device, codes
@@ -137,7 +129,7 @@ def second_factor_verify(*, user: User, code: str, address: str | None):
                 _record(
                     user,
                     actor=user,
-                    action="recovery_code_used",
+                    action="user.recovery_code_used",
                     data={"address": address, "remaining": device.token_set.count()},
                 )
             return device
@@ -172,7 +164,7 @@ def lockout_record(*, username: str, address: str | None, failures: int | None) 
     _record(
         user,
         actor=None,
-        action="account_locked",
+        action="user.locked",
         data={"address": address, "failures": failures},
     )
 
@@ -203,7 +195,7 @@ def account_unlock(*, user: User, by) -> int:
         _record(
             user,
             actor=by,
-            action="account_unlocked",
+            action="user.unlocked",
             data={"failures_cleared": failures, "was_locked": was_locked},
         )
     return failures
@@ -237,7 +229,7 @@ def token_issued_record(*, user: User, token, address: str | None, second_factor
     _record(
         user,
         actor=user,
-        action="api_token_issued",
+        action="user.api_token_issued",
         data={
             "address": address,
             "token_prefix": token.token_key[:8],

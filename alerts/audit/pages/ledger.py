@@ -8,13 +8,13 @@ from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from alerts.audit.access import audit_page
+from alerts.audit.access import ledger_page
 from alerts.audit.ledger_chain import chain_csv_lines
 from custody import selectors, services
 
 
 @require_GET
-@audit_page
+@ledger_page
 def ledger_integrity(request, facility):
     head_seq, head_hash = selectors.ledger_head(facility=facility)
     verification = broken_link = None
@@ -37,7 +37,7 @@ def ledger_integrity(request, facility):
 
 
 @require_GET
-@audit_page
+@ledger_page
 def ledger_chain_export(request, facility):
     """Every event up to the head as it stands now; the export itself is the
     next event, naming who took the chain and up to which link."""
