@@ -28,6 +28,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody.models import Role, User
 from custody.services.account_record import account_event
+from custody.services.account_rules import user_covered_by
 
 TOTP_CODE = re.compile(r"^\d{6}$")
 RECOVERY_DEVICE_NAME = "recovery codes"
@@ -170,14 +171,8 @@ def lockout_record(*, username: str, address: str | None, failures: int | None) 
 
 
 def covers(by, user: User) -> bool:
-    """``by`` may act on ``user``'s sign-in: a superuser always; an admin only
-    for a non-superuser whose every facility is one of the admin's."""
-    if getattr(by, "is_superuser", False):
-        return True
-    if getattr(by, "role", None) != Role.ADMIN or user.is_superuser:
-        return False
-    theirs = set(user.facilities.values_list("pk", flat=True))
-    return bool(theirs) and theirs <= set(by.facilities.values_list("pk", flat=True))
+    """The accounts rule: ``by`` administers every facility of ``user``."""
+    return user_covered_by(by=by, user=user)
 
 
 @transaction.atomic
@@ -214,7 +209,7 @@ def second_factor_reset(*, user: User, by) -> int:
     for device in devices:
         device.delete()
     removed = len(devices)
-    _record(user, actor=by, action="second_factor_reset", data={"devices_removed": removed})
+    _record(user, actor=by, action="user.second_factor_reset", data={"devices_removed": removed})
     return removed
 
 
