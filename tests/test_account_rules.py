@@ -14,6 +14,7 @@ from knox.models import AuthToken
 from custody import services
 from custody.models import NATIONAL_CODE, LedgerEvent, User
 from tests.factories import PASSWORD
+from tests.second_factor import sign_in
 
 NEW_PASSWORD = "otra-clave-muy-larga-2027"
 
@@ -38,7 +39,7 @@ def chain_events(facility, **filters):
 
 def signed_in_page(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     assert client.get("/").status_code == 200
     return client
 
@@ -266,7 +267,7 @@ def admin_form(user, **overrides) -> dict:
 )
 def test_a_superuser_cannot_demote_or_lock_out_itself_in_the_admin(root, change):
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(root)
+    sign_in(client, root)
     if change.get("groups"):
         change = {"groups": [Group.objects.get_or_create(name="guard")[0].pk]}
     before = LedgerEvent.objects.count()
@@ -282,7 +283,7 @@ def test_a_superuser_cannot_demote_or_lock_out_itself_in_the_admin(root, change)
 
 def test_another_superuser_demotes_it_in_the_admin_on_the_record(root, other_root):
     client = Client()
-    client.force_login(other_root)
+    sign_in(client, other_root)
     guard_group = Group.objects.get_or_create(name="guard")[0]
     response = client.post(
         f"/admin/custody/user/{root.pk}/change/",
@@ -303,7 +304,7 @@ def test_a_password_set_in_the_admin_ends_every_sign_in_and_is_recorded(
     token_client = api_as(guard)
     page = signed_in_page(guard)
     client = Client()
-    client.force_login(root)
+    sign_in(client, root)
 
     response = client.post(
         f"/admin/custody/user/{guard.pk}/password/",
@@ -323,7 +324,7 @@ def test_my_own_password_change_in_the_admin_ends_my_other_sign_ins(root, api_as
     token_client = api_as(root)
     other_page = signed_in_page(root)
     client = Client()
-    client.force_login(root)
+    sign_in(client, root)
 
     response = client.post(
         "/admin/password_change/",
@@ -348,7 +349,7 @@ def test_a_deactivation_in_the_admin_ends_every_token_and_is_recorded(
     guard = make_user("guard", facility)
     token_client = api_as(guard)
     client = Client()
-    client.force_login(root)
+    sign_in(client, root)
     response = client.post(
         f"/admin/custody/user/{guard.pk}/change/", admin_form(guard, is_active=None)
     )
@@ -361,7 +362,7 @@ def test_a_deactivation_in_the_admin_ends_every_token_and_is_recorded(
 def test_accounts_cannot_be_deleted_in_the_admin(root, facility, make_user):
     guard = make_user("guard", facility)
     client = Client()
-    client.force_login(root)
+    sign_in(client, root)
     assert client.get(f"/admin/custody/user/{guard.pk}/delete/").status_code == 403
     assert "delete_selected" not in client.get("/admin/custody/user/").content.decode()
 
@@ -384,7 +385,7 @@ def test_a_staff_admin_sees_only_accounts_of_their_facilities_in_the_admin(
     colleague = make_user("guard", facility, other_facility)
     stranger = make_user("guard", other_facility)
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(staff_admin)
+    sign_in(client, staff_admin)
     listing = client.get("/admin/custody/user/").content.decode()
     assert colleague.username in listing
     assert stranger.username not in listing and ">root<" not in listing
@@ -405,7 +406,7 @@ def test_a_staff_admin_manages_wholly_theirs_but_hands_out_no_privileges(
 ):
     guard = make_user("guard", facility)
     client = Client()
-    client.force_login(staff_admin)
+    sign_in(client, staff_admin)
     supervisors = Group.objects.get_or_create(name="supervisor")[0]
     response = client.post(
         f"/admin/custody/user/{guard.pk}/change/",

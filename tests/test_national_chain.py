@@ -11,6 +11,7 @@ from django.utils import translation
 from custody import services
 from custody.models import NATIONAL_CODE, Facility, LedgerEvent, User
 from custody.services.account_record import account_chains, account_event
+from tests.second_factor import sign_in
 
 
 @pytest.fixture
@@ -131,7 +132,7 @@ def test_only_a_superuser_reads_the_national_chain(root, facility, make_user, ap
 
 def test_a_superuser_opens_the_national_chains_ledger_page(root, facility, make_user, client):
     account_event(user=root, actor=root, action="user.updated", data={})
-    client.force_login(root)
+    sign_in(client, root)
     assert client.get(f"/audit/{NATIONAL_CODE}/ledger/").status_code == 200
-    client.force_login(make_user("auditor", facility))
+    sign_in(client, make_user("auditor", facility))
     assert client.get(f"/audit/{NATIONAL_CODE}/ledger/").status_code == 404
