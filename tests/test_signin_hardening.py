@@ -362,3 +362,20 @@ def test_token_issuance_is_recorded_for_superusers_and_not_for_guards(facility, 
     guard = make_user("guard", facility)
     assert token_attempt(guard.username, PASSWORD).status_code == 200
     assert events(guard.username, "user.api_token_issued") == []
+
+
+def test_a_lost_authenticator_is_reset_by_a_superuser_on_the_record(enrolled_admin):
+    admin, _device, _codes = enrolled_admin
+    root = User.objects.create_superuser("root", "root@example.org", "a-long-root-pass-2026")
+    client = sign_in(Client(), root)
+    response = client.post(
+        "/admin/custody/user/",
+        {"action": "reset_second_factor", "_selected_action": [admin.pk, root.pk]},
+    )
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=admin).exists()
+    assert TOTPDevice.objects.filter(user=root).exists()  # never one's own
+    [event] = events(admin.username, "user.second_factor_reset")
+    assert event.actor == "user:root" and event.data["devices_removed"] == 2
+    # The next sign-in enrols again.
+    assert password_step(Client(), admin)["Location"] == "/login/enrol/"

@@ -136,8 +136,11 @@ def _step_guard(request):
         request.session.pop(PENDING, None)
         return None, None, lockout_response(request)
     if request.method == "POST" and not sign_in_allowed(request, None, username=user.username):
-        context = {"throttled": True}
-        return None, None, render(request, "registration/login.html", context, status=429)
+        context = {
+            "error": _("Too many attempts. Wait a minute and try again."),
+            "username": user.username,
+        }
+        return None, None, render(request, "registration/second_factor.html", context, status=429)
     return user, pending, None
 
 
