@@ -134,6 +134,8 @@ def test_five_wrong_passwords_lock_the_account_on_the_web_even_with_the_right_on
     assert locked.status_code == 403
     assert "locked" in locked.content.decode() and "administrator" in locked.content.decode()
     assert "_auth_user_id" not in client.session
+    spanish = Client().post("/login/", {"username": guard.username, "password": PASSWORD})
+    assert "Cuenta bloqueada" in spanish.content.decode()  # Spanish first
     [event] = events(guard.username, "user.locked")
     assert event.facility == facility and event.data["failures"] == 5
     assert event.data["address"] == "127.0.0.1"
@@ -143,7 +145,7 @@ def test_five_wrong_passwords_lock_the_account_on_the_web_even_with_the_right_on
     assert unlocked.json() == {
         "username": guard.username,
         "was_locked": True,
-        "failures_cleared": 6,
+        "failures_cleared": 7,
     }
     [event] = events(guard.username, "user.unlocked")
     assert event.actor == f"user:{admin.username}"
