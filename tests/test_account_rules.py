@@ -417,3 +417,17 @@ def test_a_staff_admin_manages_wholly_theirs_but_hands_out_no_privileges(
     assert guard.role == "supervisor"
     assert not guard.is_superuser and not guard.is_staff
     assert client.get(f"/admin/custody/user/{guard.pk}/password/").status_code == 200
+
+
+def test_an_account_added_in_the_admin_is_on_the_national_chain_once(root):
+    client = Client()
+    client.force_login(root)
+    response = client.post(
+        "/admin/custody/user/add/",
+        {"username": "nacional", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    events = national_events(subject="user:nacional")
+    assert [(e.action, e.actor) for e in events] == [("user.created", "user:root")]
+    assert events[0].data["password_changed"] is True
+    assert NEW_PASSWORD not in str(events[0].data)

@@ -136,3 +136,13 @@ def test_a_superuser_opens_the_national_chains_ledger_page(root, facility, make_
     assert client.get(f"/audit/{NATIONAL_CODE}/ledger/").status_code == 200
     sign_in(client, make_user("auditor", facility))
     assert client.get(f"/audit/{NATIONAL_CODE}/ledger/").status_code == 404
+
+
+def test_a_superusers_pages_never_show_the_national_chain_as_a_prison(root, facility, client):
+    account_event(user=root, actor=root, action="user.updated", data={})
+    client.force_login(root)
+    for url in ("/", "/admin/custody/facility/"):
+        page = client.get(url)
+        assert page.status_code == 200
+        assert NATIONAL_CODE not in page.content.decode()
+    assert client.get(f"/audit/{NATIONAL_CODE}/").status_code == 404
