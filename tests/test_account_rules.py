@@ -421,7 +421,7 @@ def test_a_staff_admin_manages_wholly_theirs_but_hands_out_no_privileges(
 
 def test_an_account_added_in_the_admin_is_on_the_national_chain_once(root):
     client = Client()
-    client.force_login(root)
+    sign_in(client, root)
     response = client.post(
         "/admin/custody/user/add/",
         {"username": "nacional", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},

@@ -140,7 +140,7 @@ def test_a_superuser_opens_the_national_chains_ledger_page(root, facility, make_
 
 def test_a_superusers_pages_never_show_the_national_chain_as_a_prison(root, facility, client):
     account_event(user=root, actor=root, action="user.updated", data={})
-    client.force_login(root)
+    sign_in(client, root)
     for url in ("/", "/admin/custody/facility/"):
         page = client.get(url)
         assert page.status_code == 200
