@@ -203,7 +203,7 @@ def enrol_step(request):
             )
         error = _("That code is not valid. Check the phone's clock and try the current code.")
     device = signin.enrolment_device(user=user)
-    qr = segno.make(device.config_url, error="m").svg_inline(scale=5, border=2)
+    qr = segno.make(device.config_url, error="m").svg_inline(scale=5, border=2, light="#fff")
     return render(
         request,
         "registration/enrol.html",
