@@ -11,8 +11,13 @@ from custody.selectors import visible_facility_ids
 
 
 def alert_list(*, user) -> QuerySet[Alert]:
-    """Alerts of the caller's facilities, most severe first, newest first."""
-    return Alert.objects.filter(facility_id__in=visible_facility_ids(user)).select_related(
+    """Alerts of the caller's facilities, most severe first, newest first. A
+    superuser also sees the national chain's (``ledger_broken`` on the record
+    of accounts with no facility), which is no facility of anyone's."""
+    facility_ids = list(visible_facility_ids(user))
+    if getattr(user, "is_superuser", False):
+        facility_ids += Facility.chain_owners.filter(is_national=True).values_list("pk", flat=True)
+    return Alert.objects.filter(facility_id__in=facility_ids).select_related(
         "facility", "inmate", "location", "device", "acknowledged_by", "resolved_by"
     )
 

@@ -30,7 +30,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG e
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, on a site that asks admins for their second factor.
+    "custody.apps.CustodyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +44,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "custody",
     "alerts",
 ]
@@ -59,10 +64,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "custody.middleware.SecondFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "custody.middleware.FacilityTimezoneMiddleware",
     "custody.middleware.ReadOnlyRolesMiddleware",
+    # Last, as django-axes asks: it answers for a sign-in refused by a lockout.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -111,6 +120,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: a locked account is refused before its password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -312,6 +326,38 @@ REST_KNOX = {
 
 # Sign-in attempts per client address (DRF rate syntax: N/second|minute|hour).
 AUTH_THROTTLE_RATE = env("AUTH_THROTTLE_RATE", "20/minute")
+# ...and per username, whatever address they come from (both limits apply).
+AUTH_THROTTLE_USERNAME_RATE = env("AUTH_THROTTLE_USERNAME_RATE", "10/minute")
+
+# Per-account lockout (django-axes): after this many failed sign-ins (or
+# second-factor codes) an account is locked, whatever address the attempts
+# come from, until an admin unlocks it (POST /api/v1/users/{username}/unlock/
+# or the users admin). AXES_COOLOFF_MINUTES > 0 also lifts it after that long.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 wants the address in too; a lock per address would lock every
+# guard behind one facility's NAT after a few typos. Addresses are limited by
+# the sign-in throttle instead, and rotating user agents or cookies cannot
+# get round a lock that is by username alone.
+SILENCED_SYSTEM_CHECKS.append("axes.W006")
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # survives restarts
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 0))
+    if env_int("AXES_COOLOFF_MINUTES", 0) > 0
+    else None
+)
+AXES_RESET_ON_SUCCESS = True
+# The address exactly as the sign-in throttle sees it (NUM_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "custody.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "custody.pages.signin.lockout_response"
+# Unlocking goes through the recorded paths only, not axes' own admin.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+
+# Second factor (django-otp): the issuer shown in authenticator apps.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Custodia")
+# Recovery codes given at enrolment, each good once.
+OTP_RECOVERY_CODES = env_int("OTP_RECOVERY_CODES", 10)
 
 # --- API ------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -369,4 +415,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # django-axes logs every sign-in at INFO; its warnings (failures, lockouts) stay.
+    "loggers": {"axes": {"level": env("AXES_LOG_LEVEL", "WARNING")}},
 }

@@ -20,6 +20,7 @@ os.environ.setdefault("LEDGER_VERIFY_THROTTLE_RATE", "10000/minute")
 # codes repeat across runs and parallel workers).
 os.environ.setdefault("LEDGER_WITNESS_DIR", tempfile.mkdtemp(prefix="custody-witness-"))
 os.environ.setdefault("LEDGER_EXPORT_DIR", tempfile.mkdtemp(prefix="custody-exports-"))
+os.environ.setdefault("AUTH_THROTTLE_USERNAME_RATE", "10000/minute")
 
 from config.settings import *  # noqa: F403
 

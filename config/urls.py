@@ -9,7 +9,7 @@ from rest_framework.routers import DefaultRouter
 from alerts.api import AlertViewSet
 from config.health import healthz
 from custody import views
-from custody.api import checkins, ledger, movements, rollcalls
+from custody.api import checkins, ledger, movements, rollcalls, signin
 from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
@@ -37,17 +37,20 @@ api_docs = csp_update({"style-src": [UNSAFE_INLINE]})(
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("api/v1/auth/token/", api.AuthTokenView.as_view(), name="auth-token"),
+    path("api/v1/auth/token/", signin.AuthTokenView.as_view(), name="auth-token"),
     path("api/v1/auth/token/revoke/", api.AuthTokenRevokeView.as_view(), name="auth-token-revoke"),
     # Before the router, whose devices/{id}/ would otherwise take "heartbeat".
     path("api/v1/devices/heartbeat/", checkins.HeartbeatView.as_view(), name="device-heartbeat"),
+    path("api/v1/users/<str:username>/unlock/", signin.UnlockView.as_view(), name="user-unlock"),
     path("api/v1/audit/", include("alerts.audit.api.urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),
+    # Before the admin's own: a password change there is on the record too.
+    path("admin/password_change/", views.admin_password_change),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("login/", views.ThrottledLoginView.as_view(), name="login"),
+    path("login/", include("custody.pages.signin")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("counts/", include("custody.pages.urls")),
     path("audit/", include("alerts.audit.urls")),

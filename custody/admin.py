@@ -2,12 +2,17 @@
 services, so the same rules hold as in the API and each change reaches the
 ledger; nothing is deleted here, and the append-only records are view-only."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from custody import services
+from custody import selectors, services
 from custody.models import (
     CellAssignment,
     Device,
@@ -19,7 +24,9 @@ from custody.models import (
     Movement,
     QuarantinedCheckIn,
     User,
+    role_of,
 )
+from custody.receivers import ON_RECORD
 
 
 class RecordAdmin(admin.ModelAdmin):
@@ -138,13 +145,85 @@ class DeviceAdmin(RecordAdmin):
             messages.warning(request, f"{device}: {key}")
 
 
+class AccountRulesForm:
+    """The account rules of the API (``services.user_change_check``) on the
+    admin's user forms; ``acting_user`` is set per request by ``get_form``."""
+
+    acting_user = None
+
+    def clean(self):
+        cleaned = super().clean()
+        stored = User.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        if stored is None:
+            return cleaned
+        changed = set(self.changed_data)
+        role = role_of(
+            [group.name for group in cleaned.get("groups", stored.groups.all())],
+            is_superuser=cleaned.get("is_superuser", stored.is_superuser),
+        )
+        if role != stored.role:
+            changed.add("role")
+        try:
+            services.user_change_check(
+                by=self.acting_user,
+                user=stored,
+                fields=changed,
+                role=role if "role" in changed else None,
+                is_active=cleaned.get("is_active") if "is_active" in changed else None,
+                is_superuser=cleaned.get("is_superuser") if "is_superuser" in changed else None,
+                facilities=cleaned.get("facilities") if "facilities" in changed else None,
+            )
+        except PermissionDenied as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        except ValidationError as exc:
+            # The API's field names (role) are not all fields of this form.
+            raise forms.ValidationError(exc.messages) from exc
+        return cleaned
+
+
+class UserChangeForm(AccountRulesForm, BaseUserChangeForm):
+    pass
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    """Superusers manage every account here. A staff member a superuser has
+    given user permissions to sees only the accounts of their facilities
+    and may take one over (password, role, status...) only where they
+    administer all of its facilities, as in the API. Nobody is deleted:
+    the record keeps naming who did what; deactivate instead."""
+
+    form = UserChangeForm
     fieldsets = (
         *BaseUserAdmin.fieldsets,
         (gettext_lazy("Facilities"), {"fields": ("facilities",)}),
     )
     filter_horizontal = ("groups", "user_permissions", "facilities")
+    # Powers only a superuser hands out.
+    privileges = ("is_superuser", "is_staff", "user_permissions")
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=selectors.user_list(user=request.user).values("pk"))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, *self.privileges]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"acting_user": request.user})
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "facilities" and not request.user.is_superuser:
+            kwargs["queryset"] = selectors.facilities_visible_to(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_add_permission(self, request):
+        # A new account starts with no facility: a national one.
+        return request.user.is_superuser
 
     def has_delete_permission(self, request, obj=None):
         # Deactivate instead: the record must keep naming who did what.
@@ -153,6 +232,7 @@ class UserAdmin(BaseUserAdmin):
     def save_model(self, request, obj, form, change):
         stored = User.objects.get(pk=obj.pk) if change else None
         request._access_before = services.user_access_snapshot(stored)
+        setattr(obj, ON_RECORD, True)  # save_related records it, naming who
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
@@ -166,13 +246,19 @@ class UserAdmin(BaseUserAdmin):
         )
 
     def user_change_password(self, request, id, form_url=""):
-        before = services.user_access_snapshot(User.objects.filter(pk=id).first())
-        response = super().user_change_password(request, id, form_url)
-        user = User.objects.filter(pk=id).first()
-        if request.method == "POST" and user is not None and response.status_code == 302:
-            services.user_record_change(
-                user=user, by=request.user, before=before, password_changed=True
+        user = self.get_object(request, unquote(id))
+        if user is not None and not services.user_covered_by(by=request.user, user=user):
+            raise PermissionDenied(
+                _("Only an administrator of every facility of this account can set its password.")
             )
+        with transaction.atomic():
+            before = services.user_access_snapshot(user)
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and user is not None and response.status_code == 302:
+                user.refresh_from_db()
+                services.user_record_change(
+                    user=user, by=request.user, before=before, password_changed=True
+                )
         return response
 
 
@@ -216,3 +302,6 @@ class LedgerEventAdmin(ViewOnlyAdmin):
     list_display = ["facility", "seq", "at", "actor", "action", "subject"]
     list_filter = ["facility", "action"]
     search_fields = ["subject", "actor"]
+
+
+from custody import admin_signin  # noqa: E402, F401  (sign-in actions on the users admin)

@@ -1,5 +1,7 @@
 import zoneinfo
 
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
@@ -9,6 +11,7 @@ from rest_framework.permissions import SAFE_METHODS
 
 from config.errors import wants_json
 from custody.permissions import READ_ONLY_ROLES
+from custody.services.signin import needs_second_factor
 
 
 class FacilityTimezoneMiddleware:
@@ -85,3 +88,32 @@ def resolve_or_none(path: str):
         return resolve(path)
     except Resolver404:
         return None
+
+
+class SecondFactorRequiredMiddleware:
+    """An admin's or superuser's session that has not passed the second factor
+    opens nothing: it is ended and sent to sign in again.
+
+    The sign-in never makes such a session (``custody.pages.signin`` signs an
+    admin in only after the code), so this catches sessions from before the
+    second factor was required, or whose authenticator was since removed.
+    Token-authenticated API calls carry no session and are not affected here.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and needs_second_factor(user)
+            and not user.is_verified()
+        ):
+            logout(request)
+            if wants_json(request):
+                message = _("Sign in again with your second factor.")
+                return JsonResponse({"detail": message}, status=401)
+            return redirect_to_login(request.get_full_path())
+        return self.get_response(request)

@@ -261,6 +261,15 @@ class UserSerializer(serializers.ModelSerializer):
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    otp = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text=_(
+            "Second-factor code (authenticator or recovery code): required for "
+            "admins and superusers who have enrolled one on the web sign-in."
+        ),
+    )
 
 
 class TokenResponseSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from custody import services
+from custody import selectors, services
 from custody.models import Facility
 from custody.services import ledger_jobs
 from custody.services.partitions import checkin_partitions_ensure
@@ -23,7 +23,8 @@ def verify_ledgers() -> list[str]:
     and returned by code. Beat runs ``alerts.ledgers_verify`` instead, which
     also checks the witness and opens a ``ledger_broken`` alert."""
     broken = []
-    for facility in list(Facility.objects.order_by("code")):
+    # Every chain, the national one (accounts with no facility) included.
+    for facility in selectors.ledger_chain_owners():
         result = services.ledger_verify(facility=facility)
         if not result.ok:
             broken.append(facility.code)

@@ -1,11 +1,10 @@
 """Server-rendered pages. Thin: selectors give the data, templates show it."""
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
+from django.db import transaction
 from django.shortcuts import redirect, render
 
-from custody import selectors
-from custody.throttling import AuthThrottle
+from custody import selectors, services
 
 
 @login_required
@@ -30,12 +29,21 @@ def facility_picker(request, *, url_name: str, title):
     )
 
 
-class ThrottledLoginView(LoginView):
-    """The sign-in page shares the API's sign-in budget per client address, so
-    guessing passwords is as slow here as at ``/api/v1/auth/token/``."""
+def admin_password_change(request):
+    """The Django admin's "change my password", on the record: the new
+    password ends the account's tokens (``custody.receivers``) and other
+    sessions (their password hash no longer matches), and the account's
+    chains record it, naming the person."""
+    from django.contrib import admin
 
-    def post(self, request, *args, **kwargs):
-        if not AuthThrottle().allow_request(request, self):
-            context = self.get_context_data(form=self.get_form(), throttled=True)
-            return self.render_to_response(context, status=429)
-        return super().post(request, *args, **kwargs)
+    view = admin.site.admin_view(admin.site.password_change)
+    if request.method != "POST" or not request.user.is_authenticated:
+        return view(request)
+    with transaction.atomic():
+        before = services.user_access_snapshot(request.user)
+        response = view(request)
+        if response.status_code == 302:
+            services.user_record_change(
+                user=request.user, by=request.user, before=before, password_changed=True
+            )
+    return response

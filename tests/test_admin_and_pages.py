@@ -7,6 +7,7 @@ from django.utils import timezone
 from custody.models import Device, Inmate, LedgerEvent, User, hash_device_key
 from custody.services import ledger_verify
 from tests import factories
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def root_client(client):
     root = User.objects.create_superuser("root", "root@example.org", "a-long-root-pass-2026")
-    client.force_login(root)
+    sign_in(client, root)
     return client
 
 

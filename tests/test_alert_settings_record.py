@@ -6,6 +6,7 @@ import pytest
 from alerts.models import AlertPolicy, EscalationLevel, NotificationChannel
 from custody.models import LedgerEvent, User
 from custody.services import ledger_verify
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ SECRET = "s3cr3t-signing-key-of-the-radio-gateway"
 @pytest.fixture
 def root_client(client):
     root = User.objects.create_superuser("root", "root@example.org", "a-long-root-pass-2026")
-    client.force_login(root)
+    sign_in(client, root)
     return client
 
 

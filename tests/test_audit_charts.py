@@ -29,6 +29,7 @@ from custody.models import LedgerEvent
 from custody.services import rollcalls
 from tests import factories
 from tests.rollcall_world import count_world, entry
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -397,7 +398,7 @@ def export(client, url, **params):
 
 def signed_in(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

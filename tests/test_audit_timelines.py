@@ -31,6 +31,7 @@ from custody.selectors import location_occupancy
 from custody.selectors.history import HISTORY_TYPES
 from custody.services import rollcalls
 from tests import factories
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +149,7 @@ def q(**params) -> str:
 
 def page_client(user) -> Client:
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

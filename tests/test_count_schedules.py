@@ -16,6 +16,7 @@ from custody.selectors.rollcalls import rollcall_roster
 from custody.services import count_schedules, rollcalls
 from tests import factories
 from tests.rollcall_world import count_world, entry
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -313,7 +314,7 @@ def html_of(response) -> str:
 
 
 def signed_in(client, user):
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

@@ -24,6 +24,7 @@ from custody import services
 from custody.models import Facility, User
 from tests import factories
 from tests.alerting import reconcile, scan
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +98,7 @@ def page(response) -> str:
 
 
 def signed_in(client, user):
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 
@@ -515,7 +516,7 @@ def test_a_fresh_reconciler_shows_no_banner(client, w):
 def test_the_admin_shows_the_banner_too(client, w):
     make_reconciler_stale(NOW - timedelta(minutes=10))
     root = User.objects.create_superuser("root", "root@example.org", "a-long-root-pass-2026")
-    client.force_login(root)
+    sign_in(client, root)
     html = page(client.get("/admin/"))
     assert 'class="banner-danger" role="alert"' in html
 

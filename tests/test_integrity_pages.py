@@ -18,6 +18,7 @@ from alerts.audit.signals.tables import export_row
 from alerts.models import Alert, AlertKind, AlertStatus, Severity
 from custody.models import CheckIn, LedgerEvent
 from tests import factories
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,7 @@ def w(facility, other_facility, make_user):
 
 def client_for(user) -> Client:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

@@ -160,11 +160,10 @@ def test_headcount_shows_each_units_last_and_last_clean_count(w, api_as):
 
 
 def test_the_dashboard_shows_when_each_unit_was_last_counted_clean(w, client):
-    from tests.factories import PASSWORD
 
     counted(w)
     counted(w, present=range(5))
-    client.login(username=w.users["supervisor"].username, password=PASSWORD)
+    client.force_login(w.users["supervisor"])
     html = client.get(f"/dashboard/{w.facility.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Last clean count" in html
     assert "latest count: discrepancy" in html
@@ -173,11 +172,10 @@ def test_the_dashboard_shows_when_each_unit_was_last_counted_clean(w, client):
 
 def test_a_count_discrepancy_card_names_who_is_missing_and_links_the_recount(w, client):
     from alerts.services import reconcile_facility
-    from tests.factories import PASSWORD
 
     rollcall = counted(w, present=range(5))
     reconcile_facility(facility=w.facility)
-    client.login(username=w.users["supervisor"].username, password=PASSWORD)
+    client.force_login(w.users["supervisor"])
     html = client.get(f"/dashboard/{w.facility.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Count discrepancy" in html
     assert w.booking(5) in html

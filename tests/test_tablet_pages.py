@@ -19,6 +19,7 @@ from custody.models import CountCall, RollCall, RollCallEntry
 from custody.services import rollcalls
 from tests import factories
 from tests.rollcall_world import count_world, entry
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def page(response) -> str:
 
 
 def as_user(client, user, *, language="en"):
-    client.force_login(user)
+    sign_in(client, user)
     if language:
         client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     return client

@@ -3,11 +3,12 @@
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from alerts.views import signed_in
 from custody.models import Role
-from custody.selectors import facilities_visible_to
+from custody.selectors import facilities_visible_to, ledger_facilities
 
 # Guards are the people the workspace watches; devices never sign in to pages.
 AUDIT_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
@@ -33,5 +34,22 @@ def audit_page(view):
             raise PermissionDenied
         facility = get_object_or_404(facilities_visible_to(request.user), code=code)
         return view(request, facility, *args, **kwargs)
+
+    return wrapped
+
+
+def ledger_page(view):
+    """Like ``audit_page``, for the ledger's own pages, where a superuser may
+    also open the national chain (accounts with no facility) by its code."""
+
+    @signed_in
+    @wraps(view)
+    def wrapped(request, code, *args, **kwargs):
+        if not can_audit(request.user):
+            raise PermissionDenied
+        found = ledger_facilities(user=request.user, code=code)
+        if not found:
+            raise Http404
+        return view(request, found[0], *args, **kwargs)
 
     return wrapped

@@ -1,17 +1,13 @@
 """REST API for the custody record (API.md). Thin: scope, validate, call a service."""
 
-from django.contrib.auth import authenticate
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.schema import ErrorSerializer
 from custody import selectors, services
 from custody.api.history import (
     HISTORY_PARAMETERS,
@@ -31,11 +27,8 @@ from custody.serializers import (
     HeadcountSerializer,
     InmateSerializer,
     LocationSerializer,
-    TokenRequestSerializer,
-    TokenResponseSerializer,
     UserSerializer,
 )
-from custody.throttling import AuthThrottle
 
 ADMIN = frozenset({Role.ADMIN})
 ADMIN_AND_SUPERVISOR = frozenset({Role.ADMIN, Role.SUPERVISOR})
@@ -207,37 +200,6 @@ class UserViewSet(RecordViewSet):
     def me(self, request):
         """The signed-in user: role and facilities (tablets use it after sign-in)."""
         return Response(self.get_serializer(request.user).data)
-
-
-class AuthTokenView(APIView):
-    """Exchange a username and password for an API token."""
-
-    authentication_classes = []
-    permission_classes = [AllowAny]
-    throttle_classes = [AuthThrottle]
-
-    @extend_schema(
-        request=TokenRequestSerializer,
-        responses={
-            200: TokenResponseSerializer,
-            429: OpenApiResponse(ErrorSerializer, description="Too many sign-in attempts."),
-        },
-    )
-    def post(self, request):
-        serializer = TokenRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = authenticate(
-            request,
-            username=serializer.validated_data["username"],
-            password=serializer.validated_data["password"],
-        )
-        if user is None:
-            raise serializers.ValidationError(
-                {"non_field_errors": [_("Unable to sign in with these credentials.")]}
-            )
-        # One token per sign-in: each tablet can be signed out on its own.
-        instance, token = AuthToken.objects.create(user=user)
-        return Response({"token": token, "expiry": instance.expiry})
 
 
 class AuthTokenRevokeView(APIView):

@@ -32,6 +32,7 @@ from custody.models.records import (
     MAX_CHECK_INTERVAL_SECONDS,
     MAX_GRACE_SECONDS,
     MIN_CHECK_INTERVAL_SECONDS,
+    NATIONAL_CODE,
     Device,
     DeviceKind,
     Facility,
@@ -44,6 +45,7 @@ from custody.models.records import (
     User,
     default_check_intervals,
     hash_device_key,
+    role_of,
     validate_check_intervals,
     validate_timezone,
 )
@@ -70,6 +72,7 @@ __all__ = [
     "MAX_COUNT_GRACE_MINUTES",
     "MAX_GRACE_SECONDS",
     "MIN_CHECK_INTERVAL_SECONDS",
+    "NATIONAL_CODE",
     "CellAssignment",
     "CheckIn",
     "CheckInMethod",
@@ -102,6 +105,7 @@ __all__ = [
     "User",
     "default_check_intervals",
     "hash_device_key",
+    "role_of",
     "validate_check_intervals",
     "validate_timezone",
 ]

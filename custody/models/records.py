@@ -78,6 +78,23 @@ def validate_check_intervals(value) -> None:
             )
 
 
+# The owner of the national ledger chain. The code validator refuses a leading
+# underscore, so no real facility can ever take (or be mistaken for) it.
+NATIONAL_CODE = "_national"
+
+
+class PrisonManager(models.Manager):
+    """Facilities people work in. Never the national chain's owner row: it is
+    no prison, so no list, form, scope, reconcile pass or headcount sees it."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(is_national=False)
+
+
+class ChainOwnerManager(models.Manager):
+    """Every owner of a ledger chain: the facilities and the national row."""
+
+
 class Facility(models.Model):
     code = models.CharField(_("code"), max_length=32, unique=True, validators=[CODE_VALIDATOR])
     name = models.CharField(_("name"), max_length=200)
@@ -95,6 +112,16 @@ class Facility(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(MAX_GRACE_SECONDS)],
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # True only for the reserved row that owns the national ledger chain
+    # (accounts with no facility: superusers, national staff). Created by
+    # ``custody.services.account_record.national_chain``, never by hand.
+    is_national = models.BooleanField(default=False, editable=False)
+
+    # The first manager is the default one (forms, admin, serializers, related
+    # managers): prisons only. ``chain_owners`` also sees the national row, for
+    # the few readers of every chain (verification, witnessing, the ledger).
+    objects = PrisonManager()
+    chain_owners = ChainOwnerManager()
 
     class Meta:
         ordering = ["code"]
@@ -104,7 +131,18 @@ class Facility(models.Model):
             models.CheckConstraint(
                 condition=Q(grace_seconds__lte=MAX_GRACE_SECONDS),
                 name="facility_grace_at_most_an_hour",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["is_national"],
+                condition=Q(is_national=True),
+                name="facility_one_national_chain",
+            ),
+            models.CheckConstraint(
+                # The reserved code and the flag go together, both ways.
+                condition=Q(is_national=True, code=NATIONAL_CODE)
+                | (Q(is_national=False) & ~Q(code=NATIONAL_CODE)),
+                name="facility_national_has_reserved_code",
+            ),
         ]
 
     def __str__(self):
@@ -348,8 +386,14 @@ class User(AbstractUser):
     def role(self) -> str | None:
         # Cached per instance: permission checks ask several times a request.
         if not hasattr(self, "_role_cache"):
-            names = set(self.groups.values_list("name", flat=True))
-            self._role_cache = next((r for r in reversed(Role.values) if r in names), None)
-            if self._role_cache is None and self.is_superuser:
-                self._role_cache = Role.ADMIN
+            names = self.groups.values_list("name", flat=True)
+            self._role_cache = role_of(names, is_superuser=self.is_superuser)
         return self._role_cache
+
+
+def role_of(group_names, *, is_superuser: bool) -> str | None:
+    """The role that group names give: the highest of them; a superuser with
+    none is an admin. (Forms ask before the groups are saved.)"""
+    names = set(group_names)
+    role = next((r for r in reversed(Role.values) if r in names), None)
+    return Role.ADMIN if role is None and is_superuser else role

@@ -7,6 +7,7 @@ from custody.selectors.history import Timeline, inmate_history, timeline_entry
 from custody.selectors.ledger import (
     ledger_around,
     ledger_chain,
+    ledger_chain_owners,
     ledger_event_list,
     ledger_facilities,
     ledger_head,
@@ -37,6 +38,7 @@ __all__ = [
     "inmate_list",
     "ledger_around",
     "ledger_chain",
+    "ledger_chain_owners",
     "ledger_event_list",
     "ledger_facilities",
     "ledger_head",

@@ -6,11 +6,21 @@ from custody.models import GENESIS_HASH, Facility, LedgerEvent, LedgerHead
 from custody.selectors.records import facilities_visible_to, visible_facility_ids
 
 
+def _national_scope(user) -> bool:
+    # Superusers read the national chain (accounts with no facility); nobody
+    # else does, and it never counts among anyone's facilities.
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_superuser", False))
+
+
 def ledger_event_list(*, user) -> QuerySet[LedgerEvent]:
     """Events oldest first, facility by facility: the order the chains were
-    written in, served by the (facility, seq) unique index."""
+    written in, served by the (facility, seq) unique index. A superuser also
+    reads the national chain."""
+    ids = list(visible_facility_ids(user))
+    if _national_scope(user):
+        ids += Facility.chain_owners.filter(is_national=True).values_list("pk", flat=True)
     return (
-        LedgerEvent.objects.filter(facility_id__in=visible_facility_ids(user))
+        LedgerEvent.objects.filter(facility_id__in=ids)
         .select_related("facility")
         .order_by("facility_id", "seq")
     )
@@ -18,11 +28,22 @@ def ledger_event_list(*, user) -> QuerySet[LedgerEvent]:
 
 def ledger_facilities(*, user, code: str | None = None) -> list[Facility]:
     """The visible facility with ``code``, or (no code) up to two visible
-    facilities, enough for the caller to tell "exactly one" from "several"."""
+    facilities, enough for the caller to tell "exactly one" from "several".
+    A superuser may name the national chain's code; it is never the default."""
     facilities = facilities_visible_to(user).order_by("code")
     if code is not None:
+        if _national_scope(user):
+            return list(Facility.chain_owners.filter(code=code, is_national=True)) or list(
+                facilities.filter(code=code)
+            )
         return list(facilities.filter(code=code))
     return list(facilities[:2])
+
+
+def ledger_chain_owners() -> list[Facility]:
+    """Every chain, the national one included, by code: what verification
+    and witnessing go through (a hundred facilities at most, so a list)."""
+    return list(Facility.chain_owners.order_by("code"))
 
 
 def ledger_head(*, facility: Facility) -> tuple[int, str]:

@@ -15,6 +15,8 @@ from custody.services.access import (
     user_reset,
     user_update,
 )
+from custody.services.account_record import account_event, national_chain
+from custody.services.account_rules import user_change_check, user_covered_by
 from custody.services.facilities import (
     facility_create,
     facility_update,
@@ -45,6 +47,7 @@ from custody.services.movements import (
 
 __all__ = [
     "PendingEvent",
+    "account_event",
     "actor_label",
     "device_create",
     "device_rotate_key",
@@ -65,9 +68,12 @@ __all__ = [
     "movement_cancel",
     "movement_depart",
     "movement_request",
+    "national_chain",
     "next_due_after",
     "role_groups_ensure",
     "user_access_snapshot",
+    "user_change_check",
+    "user_covered_by",
     "user_create",
     "user_record_change",
     "user_reset",

@@ -3,7 +3,7 @@
 import secrets
 
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 from knox.models import AuthToken
@@ -17,7 +17,10 @@ from custody.models import (
     User,
     hash_device_key,
 )
+from custody.services.account_record import national_chain
+from custody.services.account_rules import user_change_check
 from custody.services.ledger import ledger_append, ledger_append_changes, ledger_changes
+from custody.receivers import ON_RECORD
 
 
 def role_groups_ensure() -> dict[str, Group]:
@@ -141,8 +144,12 @@ def user_create(
     *, username: str, password: str, role: str, facilities, email: str = "", by=None, **extra
 ) -> User:
     """Every user has exactly one role and at least one facility; each of
-    those facilities' ledgers records the new account."""
+    those facilities' ledgers records the new account. An admin (``by``)
+    assigns only facilities they administer."""
+    if by is not None:
+        user_change_check(by=by, user=None, fields=(), facilities=facilities)
     user = User(username=username, email=email, **extra)
+    setattr(user, ON_RECORD, True)  # recorded below, with who made it
     _save_access(user, password=password, facilities=facilities, role=role)
     _user_ledger(user, by=by, action="user.created", before=_NO_ACCESS, password_changed=True)
     return user
@@ -166,6 +173,8 @@ def _save_access(user: User, *, password: str, facilities, role: str) -> User:
     user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
+    # A new password ends every sign-in made with the old one.
+    AuthToken.objects.filter(user=user).delete()
     user.facilities.set(facilities)
     _set_role(user, role)
     return user
@@ -175,22 +184,36 @@ def _save_access(user: User, *, password: str, facilities, role: str) -> User:
 def user_update(
     *, user: User, by: User, role=None, password=None, facilities=None, **fields
 ) -> User:
-    """An admin changes only the facility assignments they can see themselves;
-    assignments to facilities outside their scope are kept as they were.
+    """An admin changes the password, role, active status, facilities,
+    username or e-mail of an account only when they administer every
+    facility it belongs to (``account_rules``); names alone, wherever they
+    share a facility. Nobody deactivates or demotes themselves.
 
-    Nobody locks themselves out: an admin cannot deactivate their own account
-    or drop their own admin role (another admin must do it, on the record).
-    A change of role, assignment, activity or password is on the ledger of
-    every facility it concerns; a change of name or e-mail alone is not.
+    A new password or a deactivation ends every token of the account (and,
+    through the session's password hash, every signed-in page). A change of
+    role, assignment, activity or password is on the ledger of every chain
+    it concerns; a change of name or e-mail alone is not.
     """
-    if user.is_superuser and not by.is_superuser:
-        # A facility admin must never take over a national account.
-        raise PermissionDenied(_("Only a superuser can change a superuser."))
-    if user.pk == by.pk:
-        if fields.get("is_active") is False:
-            raise ValidationError({"is_active": _("You cannot deactivate your own account.")})
-        if role is not None and role != Role.ADMIN and not by.is_superuser:
-            raise ValidationError({"role": _("You cannot remove your own admin role.")})
+    changing = {name for name, value in fields.items() if getattr(user, name) != value}
+    if password:
+        changing.add("password")
+    if role is not None and role != user.role:
+        changing.add("role")
+    # Compared with what the admin can see of them: sending back the visible
+    # part unchanged changes nothing (the rest is kept, unseen).
+    seen = set(user.facilities.values_list("pk", flat=True))
+    if not by.is_superuser:
+        seen &= set(by.facilities.values_list("pk", flat=True))
+    if facilities is not None and {f.pk for f in facilities} != seen:
+        changing.add("facilities")
+    user_change_check(
+        by=by,
+        user=user,
+        fields=changing,
+        role=role if "role" in changing else None,
+        is_active=fields.get("is_active") if "is_active" in changing else None,
+        facilities=facilities if "facilities" in changing else None,
+    )
     before = _access_state(user)
     for name, value in fields.items():
         setattr(user, name, value)
@@ -201,15 +224,10 @@ def user_update(
     if password or not user.is_active:
         # A new password or a disabled account ends every signed-in tablet.
         AuthToken.objects.filter(user=user).delete()
-    if facilities is not None:
-        # Not ``user.facilities.exclude(users=by)``: on the related manager
-        # Django reuses the join, compares the same through row, keeps everything.
-        theirs = by.facilities.values("pk")
-        kept = [] if by.is_superuser else list(user.facilities.exclude(pk__in=theirs))
-        new = set(facilities) | set(kept)
-        if not new:
+    if "facilities" in changing:
+        if not facilities:
             raise ValidationError({"facilities": _("Assign at least one facility.")})
-        user.facilities.set(new)
+        user.facilities.set(facilities)
     if role is not None:
         _set_role(user, role)
     _user_ledger(user, by=by, action="user.updated", before=before, password_changed=bool(password))
@@ -224,13 +242,22 @@ def user_access_snapshot(user: User | None) -> dict:
 
 @transaction.atomic
 def user_record_change(*, user: User, by, before: dict, password_changed: bool = False) -> None:
-    """Appends the ledger event for a change already saved by the admin's forms."""
+    """Appends the ledger event for a change already saved by the admin's
+    forms; after a new password, ends every token the account had."""
     action = "user.created" if before is _NO_ACCESS else "user.updated"
+    if password_changed or not user.is_active:
+        AuthToken.objects.filter(user=user).delete()
     _user_ledger(user, by=by, action=action, before=before, password_changed=password_changed)
 
 
 # Before a user exists they have no role, no facilities and no account.
-_NO_ACCESS = {"username": None, "role": None, "is_active": None, "facility_ids": frozenset()}
+_NO_ACCESS = {
+    "username": None,
+    "role": None,
+    "is_active": None,
+    "is_superuser": False,
+    "facility_ids": frozenset(),
+}
 
 
 def _access_state(user: User) -> dict:
@@ -239,34 +266,50 @@ def _access_state(user: User) -> dict:
         "username": user.username,
         "role": user.role,
         "is_active": user.is_active,
+        "is_superuser": user.is_superuser,
         "facility_ids": frozenset(user.facilities.values_list("pk", flat=True)),
     }
 
 
-def _user_ledger(user: User, *, by, action: str, before: dict, password_changed: bool) -> None:
-    """One event in the chain of every facility the user belonged to before
-    or after the change, in id order (the lock order of ledger heads).
+def _national(state: dict) -> bool:
+    # The national chain records accounts with no facility, and superusers.
+    return state is not _NO_ACCESS and (not state["facility_ids"] or state["is_superuser"])
 
-    Each chain learns only whether the user is assigned to *that* facility: a
-    facility's auditors must not learn a colleague's other assignments.
+
+def _user_ledger(user: User, *, by, action: str, before: dict, password_changed: bool) -> None:
+    """One event in every chain that recorded the account before or after the
+    change (``account_record.account_chains``), in id order (the lock order
+    of ledger heads).
+
+    A facility's chain learns only whether the user is assigned to *that*
+    facility: its auditors must not learn a colleague's other assignments.
+    The national chain, read by superusers only, names them all.
     """
     after = _access_state(user)
     if action == "user.updated" and after == before and not password_changed:
         return
     ids = before["facility_ids"] | after["facility_ids"]
-    for facility in Facility.objects.filter(pk__in=ids).order_by("pk"):
-        old, new = (
-            {
-                "username": state["username"],
-                "role": state["role"],
-                "is_active": state["is_active"],
-                "assigned": facility.pk in state["facility_ids"],
-            }
-            for state in (before, after)
-        )
+    chains = list(Facility.objects.filter(pk__in=ids).order_by("pk"))
+    codes = {facility.pk: facility.code for facility in chains}
+    if _national(before) or _national(after):
+        chains = sorted([*chains, national_chain()], key=lambda facility: facility.pk)
+    superuser = before["is_superuser"] or after["is_superuser"]
+    for chain in chains:
+        old, new = (_chain_view(state, chain, codes, superuser) for state in (before, after))
         data = {**new, "password_changed": password_changed}
         if before is not _NO_ACCESS:
             data["changes"] = ledger_changes(old, new)
         ledger_append(
-            facility=facility, actor=by, action=action, subject=f"user:{user.username}", data=data
+            facility=chain, actor=by, action=action, subject=f"user:{user.username}", data=data
         )
+
+
+def _chain_view(state: dict, chain: Facility, codes: dict, superuser: bool) -> dict:
+    view = {"username": state["username"], "role": state["role"], "is_active": state["is_active"]}
+    if superuser or chain.is_national:
+        view["is_superuser"] = state["is_superuser"]
+    if chain.is_national:
+        view["facilities"] = sorted(codes[pk] for pk in state["facility_ids"] if pk in codes)
+    else:
+        view["assigned"] = chain.pk in state["facility_ids"]
+    return view

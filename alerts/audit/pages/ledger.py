@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
-from alerts.audit.access import audit_page
+from alerts.audit.access import ledger_page
 from custody import selectors
 from custody.models import LedgerJob, LedgerJobKind, LedgerJobStatus
 from custody.services.ledger_jobs import ledger_job_request
@@ -67,7 +67,7 @@ def _witness_context(facility) -> dict:
 
 
 @require_GET
-@audit_page
+@ledger_page
 def ledger_integrity(request, facility):
     head_seq, head_hash = selectors.ledger_head(facility=facility)
     return render(
@@ -84,21 +84,21 @@ def ledger_integrity(request, facility):
 
 
 @require_GET
-@audit_page
+@ledger_page
 def ledger_jobs(request, facility):
     """The jobs panel alone: the page polls it while a job is unfinished."""
     return render(request, "audit/_ledger_jobs.html", _jobs_context(facility))
 
 
 @require_POST
-@audit_page
+@ledger_page
 def ledger_verify_request(request, facility):
     ledger_job_request(facility=facility, kind=LedgerJobKind.VERIFY, by=request.user)
     return redirect("audit-ledger", code=facility.code)
 
 
 @require_POST
-@audit_page
+@ledger_page
 def ledger_export_request(request, facility):
     """Every event up to the head as it stands now; the export itself is the
     next event, naming who took the chain and up to which link."""
@@ -107,7 +107,7 @@ def ledger_export_request(request, facility):
 
 
 @require_GET
-@audit_page
+@ledger_page
 def ledger_export_download(request, facility, job_id):
     job = get_object_or_404(
         LedgerJob,

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from custody import selectors, services
 from custody.models import Facility
 from custody.services.witness import ledger_verify_witnessed
 
@@ -96,8 +97,9 @@ class Command(BaseCommand):
 def facilities_get(codes: list[str] | None):
     if not codes:
         # A hundred facilities at most: a list, so no cursor stays open meanwhile.
-        return list(Facility.objects.order_by("code"))
-    found = {f.code: f for f in Facility.objects.filter(code__in=codes)}
+        # The national chain (accounts with no facility) is one of them.
+        return selectors.ledger_chain_owners()
+    found = {f.code: f for f in Facility.chain_owners.filter(code__in=codes)}
     unknown = [code for code in codes if code not in found]
     if unknown:
         raise CommandError(_("Unknown facility: %(codes)s.") % {"codes": ", ".join(unknown)})
