@@ -31,6 +31,8 @@ class Command(BaseCommand):
             grants = db_roles.app_role_grant(role=role, password=password)
         except db_roles.RoleError as exc:
             raise CommandError(str(exc)) from exc
+        if options["verbosity"] < 1:
+            return
         done = "created" if grants.created else "updated" if grants.altered else "checked"
         self.stdout.write(self.style.SUCCESS(f"Role {role} {done}; grants applied:"))
         for label, tables in (
