@@ -155,9 +155,8 @@ def _ensure_role(cursor, grants: AppRoleGrants, password: str | None) -> None:
         )
     current = dict(zip(ROLE_ATTRIBUTES, row[1:], strict=True))
     if secret or any(current[name] != value for name, (_, value) in ROLE_ATTRIBUTES.items()):
-        _as_role_admin(
-            cursor, f'ALTER ROLE "{role}" {wanted}{secret}', f'ALTER ROLE "{role}" {wanted}'
-        )
+        shown = f'ALTER ROLE "{role}" {wanted}' + (" PASSWORD '...'" if secret else "")
+        _as_role_admin(cursor, f'ALTER ROLE "{role}" {wanted}{secret}', shown)
         grants.altered = True
 
 
