@@ -210,26 +210,33 @@ def test_only_the_app_role_may_make_partitions_and_only_within_bounds(app_role, 
 # --- grant_app_role refuses what would not be safe -----------------------------------
 
 
-def test_grant_app_role_refuses_a_superuser_itself_or_a_member_of_the_owner(db):
-    superuser = role_name("su")
-    member = role_name("member")
+def test_grant_app_role_refuses_a_superuser_itself_a_member_or_an_owner(db):
+    superuser, member, holder = role_name("su"), role_name("member"), role_name("holder")
+    table = f"public.{holder}"[:70]
     with owner_connect() as owner:
-        for role in (superuser, member):
+        for role in (superuser, member, holder):
             drop_role(owner, role)
         owner.execute(f"CREATE ROLE {superuser} SUPERUSER")
         owner.execute(f"CREATE ROLE {member}")
         owner.execute(f"GRANT {connection.settings_dict['USER']} TO {member}")
+        # As a partition made by the app role in the old restricted-role setup.
+        owner.execute(f"CREATE ROLE {holder}")
+        owner.execute(f"CREATE TABLE {table} (id int)")
+        owner.execute(f"ALTER TABLE {table} OWNER TO {holder}")
         try:
             with pytest.raises(CommandError, match="superuser"):
                 call_command("grant_app_role", superuser)
             with pytest.raises(CommandError, match="is a member of"):
                 call_command("grant_app_role", member)
+            with pytest.raises(CommandError, match=f"REASSIGN OWNED BY {holder}"):
+                call_command("grant_app_role", holder)
             with pytest.raises(CommandError, match="as the owner role"):
                 call_command("grant_app_role", connection.settings_dict["USER"])
             with pytest.raises(CommandError, match="plain role name"):
                 call_command("grant_app_role", 'x"; DROP TABLE custody_ledgerevent; --')
         finally:
-            for role in (superuser, member):
+            owner.execute(f"DROP TABLE IF EXISTS {table}")
+            for role in (superuser, member, holder):
                 drop_role(owner, role)
 
 
