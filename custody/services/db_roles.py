@@ -144,7 +144,7 @@ def _ensure_role(cursor, grants: AppRoleGrants, password: str | None) -> None:
         _as_role_admin(
             cursor,
             f'CREATE ROLE "{role}" NOSUPERUSER {wanted}{secret}',
-            f"CREATE ROLE \"{role}\" NOSUPERUSER {wanted} PASSWORD '...'",
+            f'CREATE ROLE "{role}" NOSUPERUSER {wanted}' + (" PASSWORD '...'" if secret else ""),
         )
         grants.created = True
         return
