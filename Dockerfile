@@ -20,9 +20,11 @@ COPY pyproject.toml ./
 RUN pip install .
 
 # The code stays owned by root (read-only for the service); only var/ is
-# writable: static files, the beat schedule, the embedded broker's folders.
+# writable: static files, the beat schedule, the embedded broker's folders;
+# and the ledger witness's mount point (a fresh named volume takes its owner).
 COPY . .
-RUN mkdir -p /app/var && chown custody:custody /app/var
+RUN mkdir -p /app/var /var/lib/custody/witness \
+    && chown custody:custody /app/var /var/lib/custody/witness
 
 USER custody
 

@@ -70,6 +70,67 @@ END;
 $$;
 """
 
+# Since migration 0015: the same, run with the rights of its owner (the role
+# that migrates and owns the tables) whoever calls it, so a partition made by
+# beat under the app's role belongs to the owner and the app can neither drop
+# it nor its triggers. A SECURITY DEFINER function must trust nothing the
+# caller can shape: the search path is pinned (pg_temp last, or a caller's
+# temporary table would be found first), every object is schema-qualified and
+# the counts are bounded. Only the app role may call it (see db_roles).
+ENSURE_PARTITIONS_AS_OWNER_FUNCTION = """
+CREATE OR REPLACE FUNCTION public.custody_checkin_ensure_partitions(
+    around timestamptz, months_back integer, months_ahead integer
+) RETURNS integer LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    first_month date;
+    month_start date;
+    part text;
+    created integer := 0;
+BEGIN
+    IF around IS NULL OR months_back IS NULL OR months_ahead IS NULL
+       OR months_back NOT BETWEEN 0 AND 24 OR months_ahead NOT BETWEEN 0 AND 24 THEN
+        RAISE EXCEPTION 'custody_checkin_ensure_partitions: months must be 0 to 24'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    first_month := pg_catalog.date_trunc('month', around AT TIME ZONE 'UTC')::date;
+    FOR i IN -months_back..months_ahead LOOP
+        month_start := (first_month + pg_catalog.make_interval(months => i))::date;
+        part := 'custody_checkin_' || pg_catalog.to_char(month_start, 'YYYY_MM');
+        IF pg_catalog.to_regclass(pg_catalog.format('public.%I', part)) IS NULL THEN
+            EXECUTE pg_catalog.format(
+                'CREATE TABLE public.%I PARTITION OF public.custody_checkin '
+                'FOR VALUES FROM (%L) TO (%L)',
+                part,
+                month_start::timestamp AT TIME ZONE 'UTC',
+                (month_start + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+            );
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER custody_append_only_truncate BEFORE TRUNCATE ON public.%I '
+                'FOR EACH STATEMENT EXECUTE FUNCTION public.custody_refuse_change()',
+                part
+            );
+            created := created + 1;
+        END IF;
+    END LOOP;
+    RETURN created;
+END;
+$$;
+REVOKE ALL ON FUNCTION public.custody_checkin_ensure_partitions(timestamptz, integer, integer)
+    FROM PUBLIC;
+"""
+
+# Back to 0001's function (migrating backwards past 0015).
+ENSURE_PARTITIONS_AS_CALLER = (
+    ENSURE_PARTITIONS_FUNCTION
+    + """
+ALTER FUNCTION custody_checkin_ensure_partitions(timestamptz, integer, integer)
+    SECURITY INVOKER RESET search_path;
+GRANT EXECUTE ON FUNCTION custody_checkin_ensure_partitions(timestamptz, integer, integer)
+    TO PUBLIC;
+"""
+)
+
 # Invariant 3: the database itself refuses to change or remove these rows,
 # whatever the application code does. Only a role that may disable triggers
 # (the table owner or a superuser) can get around it; the service should run
@@ -160,3 +221,13 @@ def reinstall_sqlite_append_only(apps, schema_editor):
     for table in APPEND_ONLY_TABLES:
         for statement in _append_only_sql(table, "sqlite"):
             schema_editor.execute(statement, params=None)
+
+
+def ensure_partitions_as_owner(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(ENSURE_PARTITIONS_AS_OWNER_FUNCTION, params=None)
+
+
+def ensure_partitions_as_caller(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(ENSURE_PARTITIONS_AS_CALLER, params=None)

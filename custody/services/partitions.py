@@ -1,7 +1,9 @@
 """Monthly partitions of the check-in table (PostgreSQL only).
 
 Partitions are made ahead of time so the DEFAULT partition stays empty: a
-month can then be detached and archived on its own (see the README).
+month can then be detached and archived on its own (see the README). The
+database function runs with its owner's rights (migration 0015), so the
+partitions belong to the owner role even when beat runs as the app role.
 """
 
 from django.db import connection
@@ -17,6 +19,7 @@ def checkin_partitions_ensure(*, months_ahead: int = MONTHS_AHEAD) -> int:
         return 0
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT custody_checkin_ensure_partitions(%s, 0, %s)", [timezone.now(), months_ahead]
+            "SELECT public.custody_checkin_ensure_partitions(%s, 0, %s)",
+            [timezone.now(), months_ahead],
         )
         return cursor.fetchone()[0]
