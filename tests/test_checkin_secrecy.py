@@ -188,7 +188,7 @@ def test_rejects_kept_under_no_facility_before_are_copied_under_their_senders(w,
         fingerprint="f" * 64,
     )
     migration = __import__(
-        "custody.migrations.0015_quarantine_rows_without_facility", fromlist=["x"]
+        "custody.migrations.0018_quarantine_rows_without_facility", fromlist=["x"]
     )
 
     migration.copy_under_the_senders_facilities(apps, None)

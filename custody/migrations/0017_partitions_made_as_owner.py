@@ -12,7 +12,7 @@ from custody.migrations import _checkin_table as checkin_table
 
 
 class Migration(migrations.Migration):
-    dependencies = [("custody", "0014_timeline_indexes")]
+    dependencies = [("custody", "0016_ledger_jobs")]
 
     operations = [
         migrations.RunPython(

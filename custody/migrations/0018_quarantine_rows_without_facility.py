@@ -44,7 +44,7 @@ def copy_under_the_senders_facilities(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("custody", "0014_timeline_indexes"),
+        ("custody", "0017_partitions_made_as_owner"),
     ]
 
     operations = [

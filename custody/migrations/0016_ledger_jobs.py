@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('custody', '0014_timeline_indexes'),
+        ('custody', '0015_national_chain'),
     ]
 
     operations = [
