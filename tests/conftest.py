@@ -40,6 +40,13 @@ def pytest_sessionstart(session):
         )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under ``make test`` (pytest-xdist, ``--dist loadgroup``) the workers take
+    tests in this order: the slow ones, which boot processes, go first, so no
+    worker starts a minutes-long test when the others are nearly done."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _flush_past_append_only_triggers():
     """Transactional tests end with a TRUNCATE of every table, which the
