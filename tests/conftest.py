@@ -41,9 +41,10 @@ def pytest_sessionstart(session):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under ``make test`` (pytest-xdist, ``--dist loadgroup``) the workers take
-    tests in this order: the slow ones, which boot processes, go first, so no
-    worker starts a minutes-long test when the others are nearly done."""
+    """Under ``make test`` (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``)
+    the workers take files in this order: those with slow tests, which boot
+    processes, go first, so no worker starts a minutes-long test when the others
+    are nearly done."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

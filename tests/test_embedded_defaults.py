@@ -31,8 +31,7 @@ from pathlib import Path
 
 import pytest
 
-# One worker boots the stack once for the whole module (make test: --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embedded_defaults")]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the virtualenv's bin, as $(BIN) in the Makefile
