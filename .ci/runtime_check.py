@@ -327,5 +327,11 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def _terminated(signum, _frame):
+    raise SystemExit(f"runtime check: stopped by signal {signum}")  # cleanup runs in finally
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGHUP, _terminated)
     main()
