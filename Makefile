@@ -31,10 +31,17 @@ run: $(STAMP)
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
+# In parallel (pytest-xdist): each worker has its own test database
+# (test_<name>_gw0, _gw1, ...) and its own Redis key prefix (config/settings_test.py).
+# A file runs whole on one worker (a module's fixtures, such as the embedded
+# stack, start once), in collection order: the slow files first (tests/conftest.py).
+# TEST_WORKERS=1 runs in one worker process.
+TEST_WORKERS ?= 3
+
 test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export REDIS_URL = $(TEST_REDIS_URL)
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

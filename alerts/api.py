@@ -11,7 +11,7 @@ from alerts import selectors, services
 from alerts.filters import AlertFilter
 from alerts.models import Alert, Notification
 from config.schema import ErrorSerializer
-from custody.models import Role
+from custody.roles import ADMIN_ROLES, SUPERVISING_ROLES
 from custody.serializers import FacilityTimeField, natural_key
 
 
@@ -102,7 +102,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         # software: for the administrators who fix channels, not everyone.
         request = self.context.get("request")
         user = getattr(request, "user", None)
-        return row.last_error if getattr(user, "role", None) == Role.ADMIN else None
+        return row.last_error if getattr(user, "role", None) in ADMIN_ROLES else None
 
 
 _CONFLICT = OpenApiResponse(ErrorSerializer, description=_("Already acknowledged or resolved."))
@@ -114,7 +114,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     serializer_class = AlertSerializer
     filterset_class = AlertFilter
-    write_roles = frozenset({Role.SUPERVISOR, Role.ADMIN})
+    write_roles = SUPERVISING_ROLES
     http_method_names = ["get", "post", "head", "options"]
     ordering_fields = ["opened_at", "severity_rank", "kind", "status"]
     ordering = ["severity_rank", "-opened_at", "-id"]

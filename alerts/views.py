@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from alerts import selectors, services
-from alerts.services.lifecycle import ACTING_ROLES
 from custody.exceptions import Conflict
+from custody.roles import SUPERVISING_ROLES
 from custody.selectors import facilities_visible_to, facility_headcount
 from custody.views import facility_picker
 
@@ -47,7 +47,7 @@ def signed_in(view):
 def _can_act(user) -> bool:
     # The services decide (alerts.services.lifecycle); this only hides buttons
     # that would answer 403.
-    return user.is_superuser or user.role in ACTING_ROLES
+    return user.is_superuser or user.role in SUPERVISING_ROLES
 
 
 def _last_sighting(alert):

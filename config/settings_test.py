@@ -29,5 +29,14 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Hashing cost is not under test; it would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WHITENOISE_USE_FINDERS = True
+
+# pytest-xdist: every worker has a test database of its own (pytest-django
+# suffixes its name with the worker id) and, here, Redis keys of its own, so a
+# throttle count or a queued task of one worker never reaches another.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _XDIST_WORKER and REDIS_URL:  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"custody-{_XDIST_WORKER}"  # noqa: F405
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_XDIST_WORKER}:"}
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_XDIST_WORKER}:"}
 WHITENOISE_AUTOREFRESH = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

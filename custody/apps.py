@@ -9,8 +9,10 @@ class CustodyConfig(AppConfig):
     verbose_name = _("Custody")
 
     def ready(self):
-        from custody import checks  # noqa: F401  (registers the system checks)
-        from custody import receivers  # noqa: F401  (connects the receivers)
+        from custody import (
+            checks,  # noqa: F401  (registers the system checks)
+            receivers,  # noqa: F401  (connects the receivers)
+        )
 
 
 class CustodyAdminConfig(admin_apps.AdminConfig):

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from rest_framework.permissions import SAFE_METHODS
 
 from config.errors import wants_json
-from custody.permissions import READ_ONLY_ROLES
+from custody.roles import READ_ONLY_ROLES
 from custody.services.signin import needs_second_factor
 
 

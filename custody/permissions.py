@@ -3,12 +3,7 @@
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from custody.authentication import DevicePrincipal
-from custody.models import Role
-
-ALL_ROLES = frozenset(Role.values)
-# Roles that read and never write, whatever a view's ``write_roles`` say: an
-# auditor's word must not be able to change the record it audits.
-READ_ONLY_ROLES = frozenset({Role.AUDITOR})
+from custody.roles import ADMIN_ROLES, ALL_ROLES, READ_ONLY_ROLES
 
 
 def records_a_read(view):
@@ -45,12 +40,12 @@ class IsStaffUser(BasePermission):
             return role in getattr(view, "read_roles", ALL_ROLES)
         if role in READ_ONLY_ROLES and not getattr(view, "changes_no_record", False):
             return False
-        return role in getattr(view, "write_roles", frozenset({Role.ADMIN}))
+        return role in getattr(view, "write_roles", ADMIN_ROLES)
 
 
 class IsAdmin(IsStaffUser):
     def has_permission(self, request, view):
-        return super().has_permission(request, view) and request.user.role == Role.ADMIN
+        return super().has_permission(request, view) and request.user.role in ADMIN_ROLES
 
 
 class IsDevice(BasePermission):

@@ -5,7 +5,6 @@ import logging
 from celery import shared_task
 
 from custody import selectors, services
-from custody.models import Facility
 from custody.services import ledger_jobs
 from custody.services.partitions import checkin_partitions_ensure
 

@@ -31,6 +31,8 @@ class LedgerVerifyThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):
         ident = request.user.pk if request.user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
 class UsernameThrottle(SimpleRateThrottle):
     """Slows guessing one account's password from many addresses: a few
     sign-ins per minute per username, wherever they come from."""

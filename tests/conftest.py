@@ -40,6 +40,14 @@ def pytest_sessionstart(session):
         )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under ``make test`` (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``)
+    the workers take files in this order: those with slow tests, which boot
+    processes, go first, so no worker starts a minutes-long test when the others
+    are nearly done."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _flush_past_append_only_triggers():
     """Transactional tests end with a TRUNCATE of every table, which the

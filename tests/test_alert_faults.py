@@ -128,6 +128,8 @@ def backend_state(pid: int) -> str | None:
 
 
 def wait_for(condition, *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """Poll until ``condition()`` is truthy. Timeouts are bounds, generous for a
+    machine busy with a parallel suite; a healthy run returns long before."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -219,7 +221,7 @@ def test_without_the_pass_lock_the_partial_unique_index_still_refuses_a_second_a
     try:
         # The second insert waits on the first's uncommitted index entries:
         # the index, not the state row, is what holds it back.
-        wait_for(lambda: backends_waiting_on_a_lock("alerts_alert"), timeout=10, what="a lock")
+        wait_for(lambda: backends_waiting_on_a_lock("alerts_alert"), timeout=30, what="a lock")
     finally:
         release.set()
         first.join(timeout=30)
@@ -342,7 +344,7 @@ def test_a_worker_killed_mid_pass_commits_nothing_and_the_next_pass_does_it_all(
         worker.stdout.close()
         worker.stderr.close()
     # PostgreSQL sees the dead client, rolls back and lets the row locks go.
-    wait_for(lambda: backend_state(int(backend_pid)) is None, timeout=10, what="the backend to end")
+    wait_for(lambda: backend_state(int(backend_pid)) is None, timeout=30, what="the backend to end")
 
     assert not Alert.objects.exists()
     assert not Notification.objects.exists()
@@ -386,7 +388,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(self.is_up, timeout=10, what=f"redis on {self.port}")
+        wait_for(self.is_up, timeout=30, what=f"redis on {self.port}")
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:

@@ -38,6 +38,10 @@ def test_fuzzing_the_public_schema_finds_nothing(live_server, tmp_path):
             "positive_data_acceptance",
             "--max-examples",
             "15",
+            # A time budget too, so a busy machine (the parallel suite) shortens
+            # the run instead of stretching it: every phase still gets its share.
+            "--max-time",
+            "120",
             "--seed",
             "20251",
             "--request-timeout",

@@ -82,7 +82,7 @@ def take_count(w, unit, *, at, absent=(), submit_after=None, verify_by=None, peo
 
 
 def open_alert(facility, kind, at, *, key=None, **fields) -> Alert:
-    return Alert.objects.create(
+    return factories.AlertFactory(
         facility=facility,
         kind=kind,
         severity=SEVERITY_OF[kind],

@@ -23,10 +23,9 @@ from alerts.audit import officers
 from alerts.audit.pages import timelines as timeline_pages
 from alerts.audit.people import PERSON_TYPES, person_timeline
 from alerts.audit.period import Period
-from alerts.models import Alert
 from alerts.services import alert_acknowledge, alert_resolve
 from custody import services
-from custody.models import CheckIn, Facility, Inmate, LedgerEvent, Location, Movement, User
+from custody.models import Facility, Inmate, LedgerEvent, Location, Movement, User
 from custody.selectors import location_occupancy
 from custody.selectors.history import HISTORY_TYPES
 from custody.services import rollcalls
@@ -93,15 +92,12 @@ def w(facility, other_facility, make_user) -> World:
 
 
 def checkin(inmate, at, *, location=None, method="fingerprint", by=None, facility=None):
-    return CheckIn.objects.create(
-        id=uuid.uuid4(),
+    return factories.CheckInFactory(
         observed_at=at,
-        received_at=at + timedelta(seconds=5),
         facility=facility or inmate.facility,
         inmate=inmate,
         location=location or inmate.cell,
         method=method,
-        is_biometric=method != "visual",
         score=None if method == "visual" else 0.91,
         recorded_by=by,
     )
@@ -379,10 +375,8 @@ def take_count(w, guard, at, *, marks, submit_at=None):
 
 
 def open_alert(w, at, inmate=None):
-    return Alert.objects.create(
+    return factories.AlertFactory(
         facility=w.facility,
-        kind="missed_checkin",
-        severity="high",
         dedup_key=f"missed_checkin:inmate:{uuid.uuid4()}",
         inmate=inmate or w.ana,
         location=(inmate or w.ana).cell,

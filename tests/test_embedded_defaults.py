@@ -38,8 +38,11 @@ BIN = Path(sys.executable).parent  # the virtualenv's bin, as $(BIN) in the Make
 # Kept from the caller's environment: what any login shell has, nothing of ours.
 INHERITED = ("HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR")
 
-STEP_TIMEOUT = 30  # seconds for each manage.py step
-BOOT_TIMEOUT = 30  # seconds for /healthz to answer
+# Bounds, not delays: generous so a machine busy with other work (a parallel
+# suite) waits longer instead of failing; a healthy run never reaches them.
+STEP_TIMEOUT = 120  # seconds for each manage.py step
+BOOT_TIMEOUT = 60  # seconds for /healthz to answer
+HEALTHY_TIMEOUT = 60  # seconds for the reconciler to be seen passing on time
 STOP_GRACE = 3  # seconds honcho gets to stop its children before SIGKILL
 
 
@@ -117,6 +120,20 @@ def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def _healthy(stack: "Stack") -> tuple[int, bytes]:
+    """Poll /healthz until it answers 200 or HEALTHY_TIMEOUT passes; the last answer."""
+    deadline = time.monotonic() + HEALTHY_TIMEOUT
+    status, body = 0, b"(no answer)"
+    while True:
+        try:
+            status, body = _get(f"{stack.base_url}/healthz")
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            body = repr(exc).encode()  # a web worker too busy to answer in time
+        if status == 200 or time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.5)
 
 
 def _processes() -> dict[int, tuple[int, int, list[str]]]:
@@ -237,13 +254,8 @@ def test_healthz_reports_sqlite_and_file_broker(stack):
     assert health["db"] == "ok", (health, stack.log_tail())
     assert health["broker"] == "ok", health
     # Until beat's first pass the reconciler may rightly be stale; then 200.
-    deadline = time.monotonic() + 30
-    while True:
-        status, body = _get(f"{stack.base_url}/healthz")
-        if status == 200:
-            break
-        assert time.monotonic() < deadline, (body, stack.log_tail())
-        time.sleep(0.5)
+    status, body = _healthy(stack)
+    assert status == 200, (body, stack.log_tail())
     assert json.loads(body)["reconciler"] == "ok"
 
 
@@ -345,13 +357,16 @@ def test_the_reconciler_catches_a_missed_check_in_on_the_embedded_defaults(stack
         return done.stdout.strip().splitlines()[-1]
 
     run("overdue")
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + HEALTHY_TIMEOUT
     while run("count") == "0":
         assert time.monotonic() < deadline, f"no alert from the worker\n{stack.log_tail()}"
         time.sleep(1)
-    status, body = _get(f"{stack.base_url}/healthz")
-    health = json.loads(body)
-    assert status == 200 and health["reconciler"] == "ok", (health, stack.log_tail())
+    # The pass that found it is the heartbeat too. On a busy machine one pass
+    # may land later than twice the period (healthz says "stale" meanwhile):
+    # the reconciler must be seen on time again, however long that takes here.
+    status, body = _healthy(stack)
+    assert status == 200, (body, stack.log_tail())
+    assert json.loads(body)["reconciler"] == "ok", (body, stack.log_tail())
 
 
 def test_the_embedded_database_keeps_every_append_only_trigger(stack):

@@ -2,7 +2,6 @@
 observed, moved and recorded about a person, oldest first, a page at a time,
 at the same few queries however long the history is."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from custody import services
-from custody.models import CheckIn, LedgerEvent, Movement
+from custody.models import LedgerEvent, Movement
 from custody.services.ledger import PendingEvent
 from tests import factories
 
@@ -29,18 +28,7 @@ def inmate(facility):
 
 
 def checkin(inmate, at, **kwargs):
-    return CheckIn.objects.create(
-        id=kwargs.pop("id", None) or uuid.uuid4(),
-        observed_at=at,
-        received_at=at + timedelta(seconds=5),
-        facility=inmate.facility,
-        inmate=inmate,
-        location=inmate.cell,
-        method="fingerprint",
-        is_biometric=True,
-        score=0.93,
-        **kwargs,
-    )
+    return factories.CheckInFactory(inmate=inmate, observed_at=at, **kwargs)
 
 
 def movement(inmate, at, officer, **kwargs):

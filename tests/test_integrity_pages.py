@@ -3,7 +3,6 @@ the ledger, and as JSON under /api/v1/audit/integrity/."""
 
 import csv
 import io
-import uuid
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -15,8 +14,8 @@ from pypdf import PdfReader
 from alerts.audit.period import Period
 from alerts.audit.signals import SIGNALS, integrity_report
 from alerts.audit.signals.tables import export_row
-from alerts.models import Alert, AlertKind, AlertStatus, Severity
-from custody.models import CheckIn, LedgerEvent
+from alerts.models import AlertStatus
+from custody.models import LedgerEvent
 from tests import factories
 from tests.second_factor import sign_in
 
@@ -35,22 +34,17 @@ def w(facility, other_facility, make_user):
     sup = make_user("supervisor", facility, username="sup")
     at = timezone.now() - timedelta(days=2)
     for n, score in enumerate([0.61, 0.7, 0.72]):
-        CheckIn.objects.create(
-            id=uuid.uuid4(),
+        factories.CheckInFactory(
             observed_at=at + timedelta(minutes=n),
             received_at=at + timedelta(minutes=n, seconds=3),
             facility=facility,
             inmate=ana,
             location=cell,
-            method="fingerprint",
-            is_biometric=True,
             score=score,
             device=reader,
         )
-    Alert.objects.create(
+    factories.AlertFactory(
         facility=facility,
-        kind=AlertKind.MISSED_CHECKIN,
-        severity=Severity.HIGH,
         status=AlertStatus.RESOLVED,
         dedup_key="missed_checkin:inmate:x",
         inmate=ana,

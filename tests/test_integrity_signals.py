@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from alerts.audit.period import Period
 from alerts.audit.signals import SIGNALS, integrity_report
 from alerts.audit.signals.resolutions import normalise, says_nothing
-from alerts.models import Alert, AlertKind, AlertStatus, Severity
+from alerts.models import AlertKind, AlertStatus, Severity
 from alerts.services import alert_resolve
 from custody import services
 from custody.models import (
@@ -27,7 +27,6 @@ from custody.models import (
     Location,
     QuarantinedCheckIn,
     RollCall,
-    RollCallEntry,
 )
 from custody.services import rollcalls
 from tests import factories
@@ -119,17 +118,12 @@ def urls(found) -> set[str]:
 
 
 def checkin(w, inmate, at, *, method="fingerprint", score=0.95, by=None, device=None, **extra):
-    visual = method == "visual"
-    return CheckIn.objects.create(
-        id=uuid.uuid4(),
-        observed_at=at,
-        received_at=extra.pop("received_at", at + timedelta(seconds=5)),
+    return factories.CheckInFactory(
         facility=w.facility,
         inmate=inmate,
-        location=extra.pop("location", inmate.cell),
+        observed_at=at,
         method=method,
-        is_biometric=not visual,
-        score=None if visual else score,
+        score=None if method == "visual" else score,
         device=device,
         recorded_by=by,
         **extra,
@@ -150,39 +144,17 @@ def count(
 ):
     """A submitted (or verified) count stored as the services leave it:
     ``marks`` are (person, status, method), one every ``seconds_apart``."""
-    last = at + timedelta(seconds=seconds_apart * max(len(marks) - 1, 0))
-    submitted_at = last + timedelta(minutes=1)
-    rollcall = RollCall.objects.create(
+    return factories.RollCallFactory(
         facility=w.facility,
         location=unit or w.unit,
         kind=kind,
-        status="verified" if verified_by else "submitted",
-        started_at=at - timedelta(minutes=1),
-        started_by=by,
-        submitted_at=submitted_at,
-        submitted_by=by,
-        verified_at=submitted_at + timedelta(minutes=5) if verified_by else None,
+        at=at,
+        by=by,
+        marks=marks,
+        seconds_apart=seconds_apart,
         verified_by=verified_by,
-        expected_count=len(marks),
-        present_count=sum(1 for _p, status, _m in marks if status == "present"),
-        out_count=0,
-        unaccounted_count=len(unaccounted),
-        unaccounted=[{"inmate": p.booking_number, "status": "in_custody"} for p in unaccounted],
+        unaccounted_people=unaccounted,
     )
-    RollCallEntry.objects.bulk_create(
-        RollCallEntry(
-            id=uuid.uuid4(),
-            rollcall=rollcall,
-            inmate=person,
-            status=status,
-            method=method,
-            observed_at=at + timedelta(seconds=seconds_apart * n),
-            received_at=at + timedelta(seconds=seconds_apart * n + 2),
-            recorded_by=by,
-        )
-        for n, (person, status, method) in enumerate(marks)
-    )
-    return rollcall
 
 
 def present(people, method="visual"):
@@ -190,12 +162,10 @@ def present(people, method="visual"):
 
 
 def resolved_alert(w, *, by, text, at, kind=AlertKind.MISSED_CHECKIN, inmate=None, **extra):
-    return Alert.objects.create(
+    return factories.AlertFactory(
         facility=w.facility,
         kind=kind,
-        severity=Severity.HIGH,
         status=AlertStatus.RESOLVED,
-        dedup_key=f"{kind}:{uuid.uuid4()}",
         inmate=inmate,
         opened_at=at - timedelta(minutes=30),
         acknowledged_at=at - timedelta(minutes=10),
@@ -424,10 +394,8 @@ def test_a_missed_check_in_no_sighting_closed_counts_as_found_missing(w):
         inmate=carla,
     )
     # Dora: seen again, and the record closed her alert by itself.
-    Alert.objects.create(
+    factories.AlertFactory(
         facility=w.facility,
-        kind=AlertKind.MISSED_CHECKIN,
-        severity=Severity.HIGH,
         status=AlertStatus.RESOLVED,
         dedup_key=f"missed_checkin:inmate:{dora.pk}",
         inmate=dora,
@@ -703,7 +671,7 @@ def test_resolutions_that_say_nothing_are_grouped_per_officer_and_wording(w):
     resolved_alert(w, by=w.sup2, text="Trasladado", at=T0 + timedelta(hours=3))
     # Through the service too: at least ten characters, and still empty.
     with time_machine.travel(T0 + timedelta(hours=4), tick=False):
-        alert = Alert.objects.create(
+        alert = factories.AlertFactory(
             facility=w.facility,
             kind=AlertKind.DEVICE_OFFLINE,
             severity=Severity.MEDIUM,
@@ -730,10 +698,8 @@ def test_resolutions_that_say_what_happened_are_quiet(w):
     resolved_alert(w, by=w.sup, text="Audiencia en el juzgado 3, regresó 14:10.", at=T0)
     resolved_alert(w, by=w.sup, text="OK", at=T0 - timedelta(days=3))  # before the period
     # Closed by a sighting (no officer): the record wrote it, not a person.
-    Alert.objects.create(
+    factories.AlertFactory(
         facility=w.facility,
-        kind=AlertKind.MISSED_CHECKIN,
-        severity=Severity.HIGH,
         status=AlertStatus.RESOLVED,
         dedup_key="missed_checkin:inmate:auto",
         opened_at=T0,

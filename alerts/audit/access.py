@@ -7,16 +7,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from alerts.views import signed_in
-from custody.models import Role
+from custody.roles import OVERSIGHT_ROLES
 from custody.selectors import facilities_visible_to, ledger_facilities
-
-# Guards are the people the workspace watches; devices never sign in to pages.
-AUDIT_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
 
 
 def can_audit(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and (
-        user.is_superuser or user.role in AUDIT_ROLES
+        user.is_superuser or user.role in OVERSIGHT_ROLES
     )
 
 

@@ -33,15 +33,12 @@ from custody.models import (
     CheckInMethod,
     Facility,
     Movement,
-    Role,
     RollCall,
     RollCallEntry,
     User,
 )
+from custody.roles import CUSTODIAL_ROLES
 from custody.selectors import Timeline, timeline_entry
-
-# Auditors change nothing, so they are not among the officers watched.
-OFFICER_ROLES = (Role.GUARD, Role.SUPERVISOR, Role.ADMIN)
 
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
 ALERT_RESOLVED = "alert_resolved"
@@ -69,7 +66,7 @@ def facility_officers(facility: Facility) -> QuerySet[User]:
     """People assigned to the facility with an acting role, by username; each
     with ``role_name``."""
     return (
-        User.objects.filter(facilities=facility, groups__name__in=OFFICER_ROLES)
+        User.objects.filter(facilities=facility, groups__name__in=CUSTODIAL_ROLES)
         .annotate(role_name=Min("groups__name"))
         .order_by("username")
     )

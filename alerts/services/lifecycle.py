@@ -9,11 +9,11 @@ from alerts.models import UNRESOLVED, Alert, AlertStatus
 from alerts.services.notify import notify_resolved
 from alerts.services.recording import alert_event_data, alert_subject, record_alert_events
 from custody.exceptions import Conflict
-from custody.models import InmateStatus, Role
+from custody.models import InmateStatus
+from custody.roles import SUPERVISING_ROLES
 from custody.selectors import visible_facility_ids
 from custody.services import inmate_declare_absent, ledger_append
 
-ACTING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 MIN_RESOLUTION_LENGTH = 10
 
 
@@ -27,7 +27,7 @@ class InvalidResolution(ValueError):
 
 def _lock(alert: Alert, user) -> Alert:
     in_facility = alert.facility_id in visible_facility_ids(user)
-    if not user.is_superuser and (user.role not in ACTING_ROLES or not in_facility):
+    if not user.is_superuser and (user.role not in SUPERVISING_ROLES or not in_facility):
         raise NotAllowed(_("Only a supervisor of this facility can act on its alerts."))
     return (
         Alert.objects.select_for_update(of=("self",))

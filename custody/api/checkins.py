@@ -11,13 +11,12 @@ from rest_framework.views import APIView
 
 from custody import selectors
 from custody.filters import CheckInFilter, QuarantineFilter
-from custody.models import CheckInMethod, Device, Role
-from custody.permissions import ALL_ROLES, IsDevice, IsDeviceOrStaffUser, is_device
+from custody.models import CheckInMethod, Device
+from custody.permissions import IsDevice, IsDeviceOrStaffUser, is_device
+from custody.roles import ALL_ROLES, CUSTODIAL_ROLES, OVERSIGHT_ROLES
 from custody.serializers import FacilityTimeField
 from custody.services import checkins as ingestion
 from custody.services.checkin_items import clock_problem
-
-POSTING_ROLES = frozenset({Role.GUARD, Role.SUPERVISOR, Role.ADMIN})
 
 # Items are checked one by one and answered in a 200 (API.md), so the request
 # schema promises only what the server refuses as a whole with a 400: a JSON
@@ -124,7 +123,7 @@ class CheckInViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     permission_classes = [IsDeviceOrStaffUser]
     read_roles = ALL_ROLES
-    write_roles = POSTING_ROLES
+    write_roles = CUSTODIAL_ROLES
     filterset_class = CheckInFilter
     serializer_class = CheckInSerializer
     ordering_fields = ["observed_at", "received_at"]
@@ -176,7 +175,7 @@ class CheckInViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class QuarantineViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Scans that could not be accepted, as they arrived, with the reasons."""
 
-    read_roles = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
+    read_roles = OVERSIGHT_ROLES
     serializer_class = QuarantinedCheckInSerializer
     filterset_class = QuarantineFilter
     ordering_fields = ["received_at"]

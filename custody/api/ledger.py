@@ -17,13 +17,11 @@ from config.schema import ErrorSerializer
 from custody import selectors
 from custody.api.facility_param import one_facility
 from custody.filters import StrictFilterSet
-from custody.models import LedgerEvent, Role
+from custody.models import LedgerEvent
+from custody.roles import OVERSIGHT_ROLES
 from custody.serializers import FacilityTimeField
 from custody.services.ledger_jobs import ledger_verify_shared
 from custody.throttling import LedgerVerifyThrottle
-
-# Guards are the people the ledger watches; devices only write.
-LEDGER_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
 
 
 class IntegerFilter(django_filters.NumberFilter):
@@ -129,7 +127,7 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filterset_class = LedgerFilter
     # The chain order is the only order; searching happens through filters.
     filter_backends = [DjangoFilterBackend]
-    read_roles = LEDGER_ROLES
+    read_roles = OVERSIGHT_ROLES
 
     def get_queryset(self):
         return selectors.ledger_event_list(user=self.request.user)

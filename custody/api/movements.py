@@ -10,12 +10,10 @@ from rest_framework.response import Response
 from config.schema import ErrorSerializer
 from custody import selectors, services
 from custody.filters import CellAssignmentFilter, MovementFilter
-from custody.models import CellAssignment, LocationKind, Movement, MovementKind, Role
+from custody.models import CellAssignment, LocationKind, Movement, MovementKind
+from custody.roles import SUPERVISING_ROLES
 from custody.serializers import FacilityTimeField, LocationCodeField, natural_key, resolve_location
 from custody.services.movements import OUT_KINDS
-
-WRITE_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR})
-
 
 # --- Serializers ---------------------------------------------------------------
 
@@ -204,7 +202,7 @@ class MovementViewSet(
 
     serializer_class = MovementSerializer
     filterset_class = MovementFilter
-    write_roles = WRITE_ROLES
+    write_roles = SUPERVISING_ROLES
     http_method_names = ["get", "post", "head", "options"]
     ordering_fields = ["requested_at", "kind", "status"]
     search_fields = ["inmate__booking_number", "destination"]

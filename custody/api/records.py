@@ -18,8 +18,8 @@ from custody.api.history import (
     occupancy_window,
 )
 from custody.filters import DeviceFilter, InmateFilter, LocationFilter, UserFilter
-from custody.models import Role
-from custody.permissions import ALL_ROLES, IsAdmin
+from custody.permissions import IsAdmin
+from custody.roles import ADMIN_ROLES, ALL_ROLES, SUPERVISING_ROLES
 from custody.serializers import (
     DeviceSerializer,
     DeviceWithKeySerializer,
@@ -29,9 +29,6 @@ from custody.serializers import (
     LocationSerializer,
     UserSerializer,
 )
-
-ADMIN = frozenset({Role.ADMIN})
-ADMIN_AND_SUPERVISOR = frozenset({Role.ADMIN, Role.SUPERVISOR})
 
 
 class RecordViewSet(
@@ -44,7 +41,7 @@ class RecordViewSet(
     """List, read, create and edit; custody records are never deleted through the API."""
 
     read_roles = ALL_ROLES
-    write_roles = ADMIN
+    write_roles = ADMIN_ROLES
     # Partial updates only: a full PUT from an old tablet would blank new fields.
     http_method_names = ["get", "post", "patch", "head", "options"]
 
@@ -84,7 +81,7 @@ class FacilityViewSet(RecordViewSet):
 class LocationViewSet(RecordViewSet):
     serializer_class = LocationSerializer
     filterset_class = LocationFilter
-    write_roles = ADMIN_AND_SUPERVISOR
+    write_roles = SUPERVISING_ROLES
     search_fields = ["code", "name"]
     ordering_fields = ["code", "name", "kind"]
 
@@ -113,7 +110,7 @@ class LocationViewSet(RecordViewSet):
 class InmateViewSet(RecordViewSet):
     serializer_class = InmateSerializer
     filterset_class = InmateFilter
-    write_roles = ADMIN_AND_SUPERVISOR
+    write_roles = SUPERVISING_ROLES
     lookup_field = "booking_number"
     lookup_value_regex = r"[^/]+"
     search_fields = ["booking_number", "first_name", "last_name"]
@@ -177,7 +174,7 @@ class UserViewSet(RecordViewSet):
     lookup_field = "username"
     lookup_value_regex = r"[^/]+"
     permission_classes = [IsAdmin]
-    read_roles = ADMIN
+    read_roles = ADMIN_ROLES
     search_fields = ["username", "first_name", "last_name"]
     ordering_fields = ["username"]
 

@@ -21,6 +21,7 @@ from custody.models import (
     RollCallEntry,
     RollCallStatus,
 )
+from custody.roles import CUSTODIAL_ROLES, SUPERVISING_ROLES
 from custody.selectors.rollcalls import (
     count_schedule_list,
     live_tally,
@@ -36,7 +37,6 @@ from custody.serializers import (
     resolve_location,
 )
 from custody.services import count_schedules, rollcalls
-from custody.services.rollcalls import COUNTING_ROLES, SUPERVISING_ROLES
 
 # --- Serializers ---------------------------------------------------------------
 
@@ -235,7 +235,7 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     serializer_class = RollCallSummarySerializer
     filterset_class = RollCallFilter
-    write_roles = COUNTING_ROLES
+    write_roles = CUSTODIAL_ROLES
     http_method_names = ["get", "post", "head", "options"]
     ordering_fields = ["started_at", "submitted_at"]
 

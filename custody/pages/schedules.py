@@ -27,6 +27,7 @@ from custody.models import (
     CountSchedule,
     Facility,
 )
+from custody.roles import SUPERVISING_ROLES
 from custody.selectors import facilities_visible_to
 from custody.selectors.rollcalls import count_schedule_list, counting_units
 from custody.selectors.schedule_board import day_board, facility_schedules, recent_calls
@@ -35,7 +36,7 @@ from custody.services.count_schedules import (
     count_schedule_create,
     count_schedule_update,
 )
-from custody.services.rollcalls import SUPERVISING_ROLES, require_supervisor
+from custody.services.rollcalls import require_supervisor
 from custody.views import facility_picker
 
 PAGE = "custody/schedules/page.html"

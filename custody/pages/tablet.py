@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from custody.exceptions import Conflict
 from custody.models import CheckInMethod, CountKind, EntryStatus, RollCall, RollCallStatus
 from custody.pages.offline import kept_offline
+from custody.roles import SUPERVISING_ROLES
 from custody.selectors import location_list
 from custody.selectors.rollcalls import (
     counts_awaiting_verification,
@@ -307,10 +308,7 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
         and not took_part(rollcall, request.user),
         "may_cancel": in_progress
         and may_count
-        and (
-            rollcall.started_by_id == request.user.pk
-            or request.user.role in rollcalls.SUPERVISING_ROLES
-        ),
+        and (rollcall.started_by_id == request.user.pk or request.user.role in SUPERVISING_ROLES),
         "scan_entry_id": uuid.uuid4(),
         "recount_id": uuid.uuid4(),
         "script_strings": _script_strings(),

@@ -17,10 +17,10 @@ from custody.models import (
     User,
     hash_device_key,
 )
+from custody.receivers import ON_RECORD
 from custody.services.account_record import national_chain
 from custody.services.account_rules import user_change_check
 from custody.services.ledger import ledger_append, ledger_append_changes, ledger_changes
-from custody.receivers import ON_RECORD
 
 
 def role_groups_ensure() -> dict[str, Group]:

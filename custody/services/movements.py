@@ -28,9 +28,9 @@ from custody.models import (
     Movement,
     MovementKind,
     MovementStatus,
-    Role,
 )
 from custody.models.movements import OPEN_MOVEMENT_STATUSES
+from custody.roles import SUPERVISING_ROLES
 from custody.services.inmates import next_due_after
 from custody.services.ledger import ledger_append
 from custody.services.placement import (
@@ -72,7 +72,6 @@ STEP_LABELS = {
     "depart": gettext_lazy("departure"),
     "arrive": gettext_lazy("arrival"),
 }
-OFFICER_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
 # --- Request -----------------------------------------------------------------
@@ -419,7 +418,7 @@ def _lock(movement: Movement, step: str) -> Inmate:
 def _require_officer(user, facility: Facility) -> None:
     if user is None or not getattr(user, "is_authenticated", False):
         raise PermissionDenied(_("Movements are recorded by a signed-in officer."))
-    if user.role not in OFFICER_ROLES:
+    if user.role not in SUPERVISING_ROLES:
         raise PermissionDenied(_("Only a supervisor or an administrator may do this."))
     if facility.pk not in selectors.visible_facility_ids(user):
         raise PermissionDenied(

@@ -39,12 +39,12 @@ from custody.models import (
     Facility,
     InmateStatus,
     Location,
-    Role,
     RollCall,
     RollCallEntry,
     RollCallExpected,
     RollCallStatus,
 )
+from custody.roles import CUSTODIAL_ROLES, SUPERVISING_ROLES
 from custody.selectors.rollcalls import (
     cells_within,
     open_emergency_call,
@@ -58,8 +58,6 @@ from custody.services.checkin_items import clock_problem, parse_aware_time
 from custody.services.ledger import PendingEvent, actor_label, ledger_append, ledger_append_many
 
 MAX_ENTRIES = 1000
-COUNTING_ROLES = frozenset({Role.GUARD, Role.SUPERVISOR, Role.ADMIN})
-SUPERVISING_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 # Statuses in which someone is away from the unit with the record's blessing.
 AWAY_WITH_LEAVE = frozenset(
     {InmateStatus.OUT_AUTHORIZED, InmateStatus.IN_TRANSIT, InmateStatus.RELEASED}
@@ -75,7 +73,7 @@ def require_counter(user, facility: Facility) -> None:
     """Guards, supervisors and administrators of ``facility`` take counts."""
     if user is None or not getattr(user, "is_authenticated", False) or user.role is None:
         raise PermissionDenied(_("Counts are taken by a signed-in officer."))
-    if user.role not in COUNTING_ROLES:
+    if user.role not in CUSTODIAL_ROLES:
         raise PermissionDenied(_("Your role may read counts but not take them."))
     if facility.pk not in selectors.visible_facility_ids(user):
         raise PermissionDenied(

@@ -10,11 +10,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alerts.audit.access import AUDIT_ROLES
 from alerts.audit.period import period_from
 from alerts.audit.signals import integrity_report
 from custody.api.facility_param import one_facility
 from custody.permissions import IsStaffUser
+from custody.roles import OVERSIGHT_ROLES
 from custody.serializers import FacilityTimeField
 
 
@@ -85,7 +85,7 @@ class IntegrityReportView(APIView):
     """The integrity signals of one facility over a period (auditors, supervisors)."""
 
     permission_classes = [IsStaffUser]
-    read_roles = AUDIT_ROLES
+    read_roles = OVERSIGHT_ROLES
 
     @extend_schema(
         parameters=[

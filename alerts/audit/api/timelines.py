@@ -20,12 +20,12 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from alerts.audit import officers
-from alerts.audit.access import AUDIT_ROLES
 from alerts.audit.period import period_from
 from custody.api.facility_param import one_facility
 from custody.api.history import EntryTimeField, HistoryEntrySerializer
 from custody.pagination import StandardPagination
 from custody.permissions import IsStaffUser
+from custody.roles import OVERSIGHT_ROLES
 
 
 class OfficerTotalsSerializer(serializers.Serializer):
@@ -158,7 +158,7 @@ class OfficerView(GenericAPIView):
     """Common ground: auditors, supervisors and admins; one facility and period."""
 
     permission_classes = [IsStaffUser]
-    read_roles = AUDIT_ROLES
+    read_roles = OVERSIGHT_ROLES
     pagination_class = StandardPagination
     filter_backends = []
 

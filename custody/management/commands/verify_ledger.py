@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from custody import selectors, services
+from custody import selectors
 from custody.models import Facility
 from custody.services.witness import ledger_verify_witnessed
 
