@@ -216,10 +216,18 @@ def main() -> None:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",  # leave no __pycache__ of this venv's in the repo
             "XDG_RUNTIME_DIR": str(root),  # gunicorn's control socket, not ~/.gunicorn
+            # The witness key lives outside the database, as in production.
+            "LEDGER_SIGNING_KEY_FILE": str(root / "ledger-signing-key.pem"),
+            "LEDGER_WITNESS_DIR": str(var_dir / "witness"),
         }
         admin_sql(bin_dir / "python", database_url, f'CREATE DATABASE "{scratch}"', env)
         created = True
         manage = [bin_dir / "python", "manage.py"]
+        run(
+            [*manage, "create_ledger_signing_key", env["LEDGER_SIGNING_KEY_FILE"]],
+            env=env,
+            what="manage.py create_ledger_signing_key",
+        )
         run(
             [*manage, "check", "--deploy", "--fail-level", "WARNING"],
             env=env,
