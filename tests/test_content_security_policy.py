@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.second_factor import sign_in
 from tests.test_auditor_read_only import _fill_page_route, page_patterns
 from tests.test_permissions import world  # noqa: F401
 
@@ -42,7 +43,7 @@ def assert_strict(response, *, path=""):
 def test_every_page_route_answers_with_the_strict_policy(world, client):  # noqa: F811
     pages = [(name, route) for name, route in page_patterns() if name not in NOT_PAGES]
     assert len(pages) >= 20, pages
-    client.force_login(world["users"]["admin"])
+    sign_in(client, world["users"]["admin"])
     answered = {}
     for name, route in pages:
         path = _fill_page_route(route, world)

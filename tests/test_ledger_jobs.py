@@ -109,11 +109,15 @@ def test_verifications_are_throttled_per_person_with_a_documented_429(
     assert "witnessed_seq" in json.dumps(schema["components"]["schemas"])
 
 
+# The default queue's Redis list (each xdist worker prefixes its keys).
+QUEUE = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "") + "celery"
+
+
 def broker_messages(task_name: str) -> list[dict]:
     """Messages waiting in the Redis queue for ``task_name``."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     found = []
-    for raw in client.lrange("celery", 0, -1):
+    for raw in client.lrange(QUEUE, 0, -1):
         message = json.loads(raw)
         if message["headers"]["task"] == task_name:
             found.append({"raw": raw, "args": message["headers"]["argsrepr"]})
@@ -123,7 +127,7 @@ def broker_messages(task_name: str) -> list[dict]:
 def drop(messages):
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     for message in messages:
-        client.lrem("celery", 1, message["raw"])
+        client.lrem(QUEUE, 1, message["raw"])
 
 
 def queued_for(job) -> list[dict]:

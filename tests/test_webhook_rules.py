@@ -13,6 +13,7 @@ from alerts.services.settings_record import alert_setting_save
 from alerts.webhooks import target_problem
 from custody.models import LedgerEvent, User
 from tests import factories
+from tests.second_factor import sign_in
 from tests.test_alert_faults import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +80,7 @@ def test_with_no_list_plain_http_goes_nowhere(settings):
 @pytest.fixture
 def root_client(client):
     root = User.objects.create_superuser("root", "root@example.org", "a-long-root-pass-2026")
-    client.force_login(root)
+    sign_in(client, root)
     return client
 
 
@@ -92,6 +93,7 @@ def channel_form(facility, **changes):
         "target": "https://radio.example.org/hook",
         "secret": SECRET,
         "min_severity": "medium",
+        "purpose": "alerts",
         "is_active": "on",
         **changes,
     }

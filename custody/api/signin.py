@@ -14,9 +14,9 @@ from rest_framework.views import APIView
 
 from config.schema import ErrorSerializer
 from custody import selectors
-from custody.models import Role
 from custody.pages.signin import lockout_response
 from custody.permissions import IsAdmin
+from custody.roles import ADMIN_ROLES
 from custody.serializers import TokenRequestSerializer, TokenResponseSerializer
 from custody.services import signin
 from custody.throttling import SIGN_IN_THROTTLES, client_address
@@ -86,7 +86,7 @@ class UnlockView(APIView):
     covers (a superuser: any); others are 404 if unseen, 403 if shared."""
 
     permission_classes = [IsAdmin]
-    write_roles = frozenset({Role.ADMIN})
+    write_roles = ADMIN_ROLES
 
     @extend_schema(
         request=None,
