@@ -23,8 +23,8 @@ RUN pip install .
 # writable: static files, the beat schedule, the embedded broker's folders;
 # and the ledger witness's mount point (a fresh named volume takes its owner).
 COPY . .
-RUN mkdir -p /app/var /var/lib/custody/witness \
-    && chown custody:custody /app/var /var/lib/custody/witness
+RUN mkdir -p /app/var /var/lib/custody/witness /var/lib/custody/exports \
+    && chown custody:custody /app/var /var/lib/custody/witness /var/lib/custody/exports
 
 USER custody
 

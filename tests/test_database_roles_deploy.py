@@ -59,17 +59,35 @@ def test_the_app_gets_the_settings_of_the_production_issue(compose):
     assert env["NUM_PROXIES"] == "${NUM_PROXIES:-1}"
     for var in (
         "MAX_BODY_BYTES",
-        "LEDGER_SIGNING_KEY_FILE",
+        "LEDGER_WITNESS_TRUSTED_KEYS",
         "LEDGER_WITNESS_DIR",
+        "LEDGER_EXPORT_DIR",
         "LEDGER_WITNESS_EVERY_SECONDS",
         "WEBHOOK_ALLOWED_HOSTS",
     ):
         assert var in env, var
-    assert env["LEDGER_SIGNING_KEY_FILE"] == "/run/secrets/ledger_signing_key"
-    assert "ledger_signing_key" in compose["web"]["secrets"]
     example = (ROOT / ".env.example").read_text()
-    for var in ("CUSTODY_OWNER_PASSWORD", "CUSTODY_APP_PASSWORD", "NUM_PROXIES", "MAX_BODY_BYTES"):
+    for var in (
+        "CUSTODY_OWNER_PASSWORD",
+        "CUSTODY_APP_PASSWORD",
+        "NUM_PROXIES",
+        "MAX_BODY_BYTES",
+        "LEDGER_WITNESS_PUBLIC_KEY",
+    ):
         assert f"\n{var}=" in example, var
+
+
+def test_only_the_worker_holds_the_witness_signing_key(compose):
+    """A web process broken into cannot sign a forged chain head: the private
+    key is mounted in the worker alone; the others verify with the public key."""
+    worker = compose["worker"]
+    assert worker["environment"]["LEDGER_SIGNING_KEY_FILE"] == "/run/secrets/ledger_signing_key"
+    assert worker["secrets"] == ["ledger_signing_key"]
+    for name in ("web", "beat", "migrate"):
+        assert "secrets" not in compose[name], name
+        assert "LEDGER_SIGNING_KEY_FILE" not in compose[name]["environment"], name
+    # Web serves the worker's exports and reads the witness: the same volumes.
+    assert compose["web"]["volumes"] == worker["volumes"]
 
 
 def _psql_15_or_newer() -> bool:
