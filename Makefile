@@ -23,8 +23,11 @@ install: $(STAMP)
 # REDIS_URL are set. DEBUG defaults on for this local demo only.
 run: export DEBUG ?= 1
 run: export DEMO_READERS ?= 1
+# The demo's witness key: made once, outside the database, as in production.
+run: export LEDGER_SIGNING_KEY_FILE ?= $(CURDIR)/var/ledger-signing-key.pem
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
+	test -f "$$LEDGER_SIGNING_KEY_FILE" || $(BIN)/python manage.py create_ledger_signing_key "$$LEDGER_SIGNING_KEY_FILE"
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_demo_alerts
 	$(BIN)/python manage.py seed_demo_history
