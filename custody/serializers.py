@@ -28,6 +28,35 @@ def natural_key(field: str, **kwargs) -> serializers.SlugRelatedField:
     return serializers.SlugRelatedField(slug_field=field, read_only=True, **kwargs)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only. DRF also takes 0, 1, "yes" or "off";
+    the schema says boolean, so the API takes what the schema says and a
+    typo never switches a reader or a count schedule off."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        "example": "06:00",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time in the facility's own zone (``HH:MM`` or
+    ``HH:MM:SS``): no offset, because the facility's zone is the offset. Not
+    an RFC 3339 ``time``, which would need one."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("input_formats", ["%H:%M", "%H:%M:%S"])
+        kwargs.setdefault("format", "%H:%M:%S")
+        super().__init__(**kwargs)
+
+
 class FacilityTimeField(serializers.DateTimeField):
     """A time shown with the offset of the record's own facility (API.md)."""
 
@@ -182,6 +211,7 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     facility = VisibleFacilityField()
     location = LocationCodeField(help_text=_("Code of the location where the device is mounted."))
     last_heartbeat_at = FacilityTimeField(read_only=True, allow_null=True)
+    is_active = StrictBooleanField(required=False)
     clock_checked_at = FacilityTimeField(
         read_only=True,
         allow_null=True,
@@ -221,6 +251,7 @@ class UserSerializer(serializers.ModelSerializer):
     password = serializers.CharField(write_only=True, required=False, max_length=128)
     role = serializers.ChoiceField(choices=Role.choices)
     facilities = VisibleFacilityField(many=True)
+    is_active = StrictBooleanField(required=False)
 
     class Meta:
         model = User

@@ -110,6 +110,25 @@ def test_api_supervisor_creates_a_schedule_and_the_ledger_says_so(w, api_as):
     }
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        # A local wall-clock time: an offset would move the count with the
+        # server's zone, not the facility's.
+        ("time_of_day", "06:00:00Z"),
+        ("time_of_day", "06:00+02:00"),
+        # What the schema calls boolean: 0 or "no" never switches a count off.
+        ("is_active", 0),
+        ("is_active", "no"),
+    ],
+)
+def test_api_a_schedule_takes_only_what_its_schema_says(w, api_as, field, value):
+    response = create(api_as(w.users["supervisor"]), w, **{field: value})
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["errors"]
+    assert not CountSchedule.objects.exists()
+
+
 def test_api_schedule_without_a_unit_is_for_every_unit(w, api_as):
     response = create(api_as(w.users["admin"]), w, location=None, time_of_day="22:30")
     assert response.status_code == 201, response.json()

@@ -31,7 +31,9 @@ from custody.selectors.rollcalls import (
 )
 from custody.serializers import (
     FacilityTimeField,
+    LocalTimeField,
     LocationCodeField,
+    StrictBooleanField,
     VisibleFacilityField,
     natural_key,
     resolve_location,
@@ -417,16 +419,14 @@ class CountScheduleSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     facility = VisibleFacilityField()
     location = LocationCodeField(help_text=gettext_lazy("Unit code; empty: every unit."))
-    time_of_day = serializers.TimeField(
-        help_text=gettext_lazy("HH:MM in the facility's time zone.")
-    )
+    time_of_day = LocalTimeField(help_text=gettext_lazy("HH:MM in the facility's time zone."))
     kind = serializers.ChoiceField(
         choices=[CountKind.FORMAL, CountKind.INFORMAL], default=CountKind.FORMAL
     )
     grace_minutes = serializers.IntegerField(
         min_value=1, max_value=MAX_COUNT_GRACE_MINUTES, default=15
     )
-    is_active = serializers.BooleanField(default=True)
+    is_active = StrictBooleanField(default=True)
     created_by = serializers.CharField(
         source="created_by.username", read_only=True, allow_null=True
     )
