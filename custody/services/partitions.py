@@ -1,7 +1,7 @@
 """Monthly partitions of the check-in table (PostgreSQL only).
 
 Partitions are made ahead of time so the DEFAULT partition stays empty: a
-month can then be detached and archived on its own (docs/operations.md).
+month can then be detached and archived on its own (see the README).
 """
 
 from django.db import connection
