@@ -1,4 +1,4 @@
-"""Alerts API (API.md "Alerts"): scoped reads for everyone, acknowledge and
+"""Alerts API (docs/api.md "Alerts"): scoped reads for everyone, acknowledge and
 resolve for supervisors. Thin: scope, then call ``alerts.services``."""
 
 from django.utils.translation import gettext_lazy as _

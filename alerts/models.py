@@ -37,7 +37,7 @@ class Severity(models.TextChoices):
     LOW = "low", pgettext_lazy("severity", "Low")
 
 
-# DESIGN.md's table; the dashboard sorts by rank (0 first).
+# docs/architecture.md's table; the dashboard sorts by rank (0 first).
 SEVERITY_OF = {
     AlertKind.MISSED_CHECKIN: Severity.HIGH,
     AlertKind.MISSED_ROLLCALL: Severity.HIGH,

@@ -1,4 +1,4 @@
-"""The reconciliation rules of DESIGN.md: who should be where, against who
+"""The reconciliation rules of docs/architecture.md: who should be where, against who
 was seen where.
 
 Each rule answers two questions for one facility at one instant, with a

@@ -1,4 +1,4 @@
-"""API shapes (API.md). References are natural keys; writes go to services."""
+"""API shapes (docs/api.md). References are natural keys; writes go to services."""
 
 import zoneinfo
 
@@ -23,7 +23,7 @@ from custody.models import (
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 def natural_key(field: str, **kwargs) -> serializers.SlugRelatedField:
-    """A read-only reference shown by its natural key (API.md: a facility by
+    """A read-only reference shown by its natural key (docs/api.md: a facility by
     ``code``, an inmate by ``booking_number``, a user by ``username``)."""
     return serializers.SlugRelatedField(slug_field=field, read_only=True, **kwargs)
 
@@ -58,7 +58,7 @@ class LocalTimeField(serializers.TimeField):
 
 
 class FacilityTimeField(serializers.DateTimeField):
-    """A time shown with the offset of the record's own facility (API.md)."""
+    """A time shown with the offset of the record's own facility (docs/api.md)."""
 
     def to_representation(self, value):
         if value is None:

@@ -1,4 +1,4 @@
-"""DESIGN invariant 1, checked over the whole record (tests only)."""
+"""Invariant 1 (docs/architecture.md), checked over the whole record (tests only)."""
 
 from custody.models import CellAssignment, Inmate, InmateStatus, Movement, MovementStatus
 from custody.services.movements import OUT_KINDS

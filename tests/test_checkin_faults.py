@@ -110,7 +110,7 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 @pytest.mark.django_db
 def test_with_redis_down_check_ins_are_still_stored_and_answered(facility, api_as):
-    """Redis carries jobs, never the only copy of a fact (DESIGN): with the cache
+    """Redis carries jobs, never the only copy of a fact (docs/architecture.md): with the cache
     and the broker pointing at a port where nothing listens, ingestion still
     stores and answers 200."""
     import redis

@@ -1,4 +1,4 @@
-"""Check-in ingestion (API.md "Check-ins"; DESIGN invariants 2, 3 and 9)."""
+"""Check-in ingestion (docs/api.md "Check-ins"; invariants 2, 3 and 9 of docs/architecture.md)."""
 
 import uuid
 from datetime import UTC, datetime, timedelta

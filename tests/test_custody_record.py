@@ -54,14 +54,14 @@ def test_raising_the_security_level_brings_the_deadline_closer_never_further(fac
 
 
 def test_the_database_refuses_a_person_in_custody_without_a_cell(facility):
-    """DESIGN invariant 1 (cell half), enforced by PostgreSQL, not only the code."""
+    """Invariant 1 (cell half; docs/architecture.md), enforced by PostgreSQL, not only the code."""
     inmate = factories.InmateFactory(facility=facility)
     with pytest.raises(IntegrityError), transaction.atomic():
         Inmate.objects.filter(pk=inmate.pk).update(cell=None)
 
 
 def test_the_database_refuses_a_person_in_custody_without_a_deadline(facility):
-    """DESIGN invariant 2: every inmate in custody has a next_due_at."""
+    """Invariant 2 (docs/architecture.md): every inmate in custody has a next_due_at."""
     inmate = factories.InmateFactory(facility=facility)
     with pytest.raises(IntegrityError), transaction.atomic():
         Inmate.objects.filter(pk=inmate.pk).update(next_due_at=None)
@@ -140,7 +140,7 @@ def test_lists_are_paginated_and_bounded_in_queries(
 
 
 def test_custody_never_imports_alerts():
-    """DESIGN: custody knows nothing about alerts; alerts reads custody."""
+    """docs/architecture.md: custody knows nothing about alerts; alerts reads custody."""
     import ast
     from pathlib import Path
 

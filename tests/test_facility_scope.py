@@ -1,4 +1,4 @@
-"""DESIGN invariant 9: a user sees only the facilities they are assigned to."""
+"""Invariant 9 (docs/architecture.md): a user sees only the facilities they are assigned to."""
 
 import pytest
 

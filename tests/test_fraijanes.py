@@ -58,7 +58,7 @@ STEP = timedelta(minutes=5)  # the readers post, and a pass runs
 GROUPS = 6  # a sixth of each unit every STEP: everyone once per 30 min
 SCAN_LAG = timedelta(seconds=20)  # a scan reaches the server 20 s after it is made
 END = T0 + timedelta(hours=3, minutes=15)
-INTERVAL = timedelta(minutes=30)  # DESIGN.md: maximum security
+INTERVAL = timedelta(minutes=30)  # docs/architecture.md: maximum security
 GRACE = timedelta(minutes=5)
 # (minutes after T0, how many walk out then): 20 people at 14 moments.
 WALKOUTS = [(40, 1), (47, 2), (54, 1), (61, 1), (68, 2), (75, 1), (82, 2)]

@@ -1,4 +1,4 @@
-"""The live headcount (API.md "Headcount"; definitions in selectors.facility_headcount)."""
+"""The live headcount (docs/api.md "Headcount"; definitions in selectors.facility_headcount)."""
 
 import uuid
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""/api/v1/movements/ and /api/v1/cell-assignments/ (API.md "Movements")."""
+"""/api/v1/movements/ and /api/v1/cell-assignments/ (docs/api.md "Movements")."""
 
 from datetime import timedelta
 

@@ -1,5 +1,5 @@
 """Each reconciliation rule: the situation that must fire it, and the near
-miss that must not (DESIGN.md's table)."""
+miss that must not (docs/architecture.md's table)."""
 
 from datetime import timedelta
 from types import SimpleNamespace

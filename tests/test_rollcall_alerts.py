@@ -1,4 +1,4 @@
-"""missed_rollcall and count_discrepancy (DESIGN.md's table): what fires
+"""missed_rollcall and count_discrepancy (docs/architecture.md's table): what fires
 them, the near miss that must not, how they close and how they climb."""
 
 from datetime import UTC, datetime, time, timedelta

@@ -1,4 +1,4 @@
-"""/api/v1/rollcalls/ (API.md "Roll calls"): the lifecycle over HTTP."""
+"""/api/v1/rollcalls/ (docs/api.md "Roll calls"): the lifecycle over HTTP."""
 
 import uuid
 from datetime import timedelta

@@ -1,1 +1,1 @@
-"""REST API for the custody record (API.md). Thin: scope, validate, call a service."""
+"""REST API for the custody record (docs/api.md). Thin: scope, validate, call a service."""

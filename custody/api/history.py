@@ -1,4 +1,4 @@
-"""Timelines in the API: the entries of a person's custody history (API.md)
+"""Timelines in the API: the entries of a person's custody history (docs/api.md)
 and the filters it is read with; who was in a place between two times."""
 
 import json
@@ -94,7 +94,7 @@ HISTORY_PARAMETERS = [
 
 
 def parse_offset_time(text: str) -> datetime:
-    """An ISO 8601 time with its offset (API.md), in UTC; ValueError otherwise.
+    """An ISO 8601 time with its offset (docs/api.md), in UTC; ValueError otherwise.
 
     A time without an offset is refused rather than guessed: a token client
     has no "current" zone, and an auditor's range must mean one thing.

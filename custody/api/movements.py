@@ -1,4 +1,4 @@
-"""Movements API (API.md "Movements") and the cell history. Thin: scope,
+"""Movements API (docs/api.md "Movements") and the cell history. Thin: scope,
 resolve natural keys, call ``custody.services.movements``."""
 
 from django.utils.translation import gettext_lazy as _

@@ -1,4 +1,4 @@
-"""REST API for the custody record (API.md). Thin: scope, validate, call a service."""
+"""REST API for the custody record (docs/api.md). Thin: scope, validate, call a service."""
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema

@@ -1,4 +1,4 @@
-"""Roll calls API (API.md "Roll calls"), count schedules and emergency calls.
+"""Roll calls API (docs/api.md "Roll calls"), count schedules and emergency calls.
 Thin: scope, resolve natural keys, call ``custody.services.rollcalls``."""
 
 from django.utils.translation import gettext as _

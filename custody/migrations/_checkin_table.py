@@ -134,7 +134,7 @@ GRANT EXECUTE ON FUNCTION custody_checkin_ensure_partitions(timestamptz, integer
 # Invariant 3: the database itself refuses to change or remove these rows,
 # whatever the application code does. Only a role that may disable triggers
 # (the table owner or a superuser) can get around it; the service should run
-# as a role that is neither (see the README).
+# as a role that is neither (docs/operations.md).
 REFUSE_CHANGE_FUNCTION = """
 CREATE OR REPLACE FUNCTION custody_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from custody.models.records import Device, Facility, Inmate, Location
 
 # Readers buffer scans while offline; older than this is no longer evidence of
-# where someone is now (API.md).
+# where someone is now (docs/api.md).
 MAX_CHECKIN_AGE = timedelta(hours=72)
 
 

@@ -1,4 +1,4 @@
-"""The live headcount of one facility (API.md "Headcount")."""
+"""The live headcount of one facility (docs/api.md "Headcount")."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta

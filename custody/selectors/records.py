@@ -1,4 +1,4 @@
-"""Reads, always scoped to what the caller may see (DESIGN invariant 9)."""
+"""Reads, always scoped to what the caller may see (invariant 9, docs/architecture.md)."""
 
 from django.db.models import Count, Q, QuerySet
 

@@ -24,7 +24,7 @@ from custody.services.ledger import ledger_append, ledger_append_changes, ledger
 
 
 def role_groups_ensure() -> dict[str, Group]:
-    """The four roles exist as Django groups (API.md: roles are groups)."""
+    """The four roles exist as Django groups (docs/api.md: roles are groups)."""
     return {role: Group.objects.get_or_create(name=role)[0] for role in Role.values}
 
 

@@ -132,7 +132,7 @@ def _parse_score(item: Item, value) -> None:
 
 def clock_problem(at: datetime, *, now: datetime) -> tuple[str, str] | None:
     """(reason, message) when a device's time breaks the clock rules of
-    API.md (at most 2 minutes ahead, 72 hours back), else None."""
+    docs/api.md (at most 2 minutes ahead, 72 hours back), else None."""
     try:
         in_future = at > now + CLOCK_SKEW
         too_old = at < now - MAX_CHECKIN_AGE

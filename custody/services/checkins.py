@@ -1,4 +1,4 @@
-"""Check-in ingestion (API.md "Check-ins").
+"""Check-in ingestion (docs/api.md "Check-ins").
 
 A batch of up to 1,000 scans is handled in one transaction with a constant
 number of queries, whatever its size: resolve people and places, drop repeats,

@@ -1,4 +1,4 @@
-"""The tamper-evident custody ledger (DESIGN invariant 4).
+"""The tamper-evident custody ledger (invariant 4, docs/architecture.md).
 
 Every custody-relevant change appends an event in the same transaction as the
 change itself. Each facility has its own chain: ``hash = sha256(prev_hash +

@@ -1,4 +1,4 @@
-"""Roll calls (API.md "Roll calls"): start, mark, submit, verify, cancel.
+"""Roll calls (docs/api.md "Roll calls"): start, mark, submit, verify, cancel.
 
 A count is a list of named people, never a number someone writes down:
 
@@ -7,7 +7,7 @@ A count is a list of named people, never a number someone writes down:
   ``out_authorized`` with where they are);
 - **entries** are marks made by the tablet, each with its own id (the
   idempotency key: a queued entry posted twice is stored once) and its own
-  time (trusted within the clock rules of API.md, and never before the count
+  time (trusted within the clock rules of docs/api.md, and never before the count
   started); a ``present`` mark is also a check-in, so it moves the person's
   ``last_seen_at`` like a reader's scan;
 - **submit** settles the count: present, out (authorised at the start or by a
