@@ -18,7 +18,7 @@ from custody.serializers import FacilityTimeField
 from custody.services import checkins as ingestion
 from custody.services.checkin_items import clock_problem
 
-# Items are checked one by one and answered in a 200 (API.md), so the request
+# Items are checked one by one and answered in a 200 (docs/api.md), so the request
 # schema promises only what the server refuses as a whole with a 400: a JSON
 # object, or a list of at most 1,000 values.
 _ITEM_DESCRIPTION = (

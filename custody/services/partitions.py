@@ -1,7 +1,7 @@
 """Monthly partitions of the check-in table (PostgreSQL only).
 
 Partitions are made ahead of time so the DEFAULT partition stays empty: a
-month can then be detached and archived on its own (see the README). The
+month can then be detached and archived on its own (docs/operations.md). The
 database function runs with its owner's rights (migration 0015), so the
 partitions belong to the owner role even when beat runs as the app role.
 """
