@@ -341,3 +341,28 @@ def test_sign_in_by_session_and_by_token_runs_as_the_app_role(as_app_role, clien
     assert api.get("/api/v1/users/me/").status_code == 200
     assert api.post("/api/v1/auth/token/revoke/").status_code == 204
     assert api.get("/api/v1/users/me/").status_code == 401
+
+
+def test_a_month_detached_for_archiving_stays_read_only_for_the_app(app_role, transactional_db):
+    """Detaching a month drops the triggers it inherited; the next grant must
+    not mistake it for an ordinary table the app may rewrite."""
+    month = "custody_checkin_2092_01"
+    with owner_connect() as owner:
+        owner.execute("SELECT public.custody_checkin_ensure_partitions('2092-01-15', 0, 0)")
+        owner.execute(f"ALTER TABLE custody_checkin DETACH PARTITION {month}")
+        try:
+            call_command("grant_app_role", app_role, verbosity=0)
+            privileges = {
+                row[0]
+                for row in owner.execute(
+                    "SELECT privilege_type FROM information_schema.role_table_grants "
+                    "WHERE grantee = %s AND table_name = %s",
+                    [app_role, month],
+                )
+            }
+            assert privileges == {"SELECT"}
+            with owner_connect(user=app_role) as app:
+                assert refused(app, f"DELETE FROM {month}")
+        finally:
+            # Archived and dropped, as the runbook says (the test flush would trip on it).
+            owner.execute(f"DROP TABLE {month}")

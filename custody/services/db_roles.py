@@ -37,6 +37,9 @@ from django.db import DatabaseError, connection, transaction
 
 # Functions that refuse every row change they fire on (the append-only record).
 REFUSING_FUNCTIONS = ("custody_refuse_change",)
+# A month of check-ins detached for archiving loses the triggers it inherited;
+# by its name it is still the record, so the app may only read it.
+DETACHED_CHECKIN_MONTH = re.compile(r"^custody_checkin_(\d{4}_\d{2}|default)$")
 READ_ONLY_TABLES = ("django_migrations",)
 SCHEMA = "public"
 
@@ -224,7 +227,9 @@ def _grant(cursor, grants: AppRoleGrants) -> None:
     cursor.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {SCHEMA} FROM {role}")
     cursor.execute(TABLES_SQL, {"schema": SCHEMA, "refusing": list(REFUSING_FUNCTIONS)})
     for table, refuses_update, guards_delete in cursor.fetchall():
-        if table in READ_ONLY_TABLES:
+        if table in READ_ONLY_TABLES or (
+            not refuses_update and DETACHED_CHECKIN_MONTH.match(table)
+        ):
             grants.read_only.append(table)
         elif refuses_update:
             grants.append_only.append(table)
