@@ -1,6 +1,7 @@
 """API shapes (docs/api.md). References are natural keys; writes go to services."""
 
 import zoneinfo
+from datetime import UTC
 
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
@@ -57,14 +58,35 @@ class LocalTimeField(serializers.TimeField):
         super().__init__(**kwargs)
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+
+
 class FacilityTimeField(serializers.DateTimeField):
     """A time shown with the offset of the record's own facility (docs/api.md)."""
+
+    default_error_messages = {
+        "out_of_range": _("Give a time between the years %(low)s and %(high)s."),
+    }
+
+    def to_internal_value(self, value):
+        at = super().to_internal_value(value)
+        # Before 1900 a zone's offset is local mean time (-06:02:04 in
+        # Guatemala), which no RFC 3339 reader takes back; nobody in custody
+        # was admitted then, nor returns after 9000.
+        if not FIRST_YEAR <= at.year <= LAST_YEAR:
+            self.fail("out_of_range", low=FIRST_YEAR, high=LAST_YEAR)
+        return at
 
     def to_representation(self, value):
         if value is None:
             return None
         facility = getattr(self, "_facility", None)
-        return value.astimezone(facility.tzinfo if facility else None).isoformat()
+        local = value.astimezone(facility.tzinfo if facility else None)
+        if local.utcoffset().total_seconds() % 60:
+            local = value.astimezone(
+                UTC
+            )  # an offset RFC 3339 cannot write: the same instant in UTC
+        return local.isoformat()
 
     def get_attribute(self, instance):
         self._facility = instance if isinstance(instance, Facility) else instance.facility

@@ -112,6 +112,9 @@ def test_over_long_strings_name_the_field(supervisor_client, facility):
         ("facility", 12),
         ("cell", ["A-01"]),
         ("admitted_at", "yesterday"),
+        # Local mean time before 1900 (-06:02:04) is no RFC 3339 offset.
+        ("admitted_at", "0772-11-17T04:27:09-06:00"),
+        ("admitted_at", "9999-01-01T00:00:00Z"),
     ],
 )
 def test_wrong_values_name_the_field(supervisor_client, facility, field, value):
@@ -290,3 +293,15 @@ def test_list_filters_refuse_what_they_cannot_use(admin_client, query):
 def test_a_nul_byte_in_a_filter_or_path_is_a_400(admin_client):
     assert admin_client.get("/api/v1/inmates/?cell=A%00B").status_code == 400
     assert admin_client.get("/api/v1/inmates/X%00Y/").status_code in (400, 404)
+
+
+def test_a_time_whose_offset_has_seconds_is_shown_in_utc(supervisor_client, facility):
+    """A row from before 1900 (an old import) still answers a time any RFC 3339
+    reader takes: the same instant in UTC rather than the zone's -06:02:04."""
+    from datetime import UTC, datetime
+
+    inmate = factories.InmateFactory(
+        facility=facility, admitted_at=datetime(1899, 6, 1, 12, 0, tzinfo=UTC)
+    )
+    body = supervisor_client.get(f"/api/v1/inmates/{inmate.booking_number}/").json()
+    assert body["admitted_at"] == "1899-06-01T12:00:00+00:00"
