@@ -23,6 +23,12 @@ pytestmark = pytest.mark.django_db
 SECRET = "witness-secret"
 
 
+@pytest.fixture(autouse=True)
+def _local_receiver_allowed(settings):
+    # The test's receiver speaks plain http on 127.0.0.1, listed as a gateway would be.
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 def channel(facility, purpose, kind="webhook", target="https://archive.example/hook", **kw):
     return NotificationChannel.objects.create(
         facility=facility,
@@ -103,3 +109,24 @@ def test_a_witness_only_channel_hears_no_alert(facility):
     alert = Alert(facility=facility, kind="ledger_broken", severity="critical")
     assert not archive.hears(alert)
     assert both.hears(alert)
+
+
+def test_a_witness_webhook_that_breaks_the_rules_is_never_sent(
+    facility,
+    witness_key,
+    receiver,  # noqa: F811
+    settings,
+):
+    """The signed heads go out under the same rules as alerts: a plain-http
+    host nobody listed hears nothing, and the row says why for a person."""
+    hook = receiver()
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    channel(facility, "witness", target=hook.url)
+    append(facility, 1)
+
+    ledgers_witness_run()
+
+    assert hook.requests == []
+    delivery = WitnessDelivery.objects.get()
+    assert delivery.status == "failed"
+    assert delivery.last_error.startswith("not sent:")

@@ -258,24 +258,31 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def send_webhook(row: Notification) -> None:
+    webhook_post(channel=row.channel, event=row.event, delivery=str(row.pk), payload=payload(row))
+
+
+def webhook_post(*, channel, event: str, delivery: str, payload: dict) -> None:
+    """Posts ``payload`` signed with the channel's secret. ``delivery`` is the
+    receiver's deduplication key. Raises TransientError (try again later) or
+    PermanentError (a person must fix the channel)."""
     # Checked again here: a row saved before the rules (or straight into the
     # database) is never sent unsigned or in clear; it fails for a person to see.
-    problem = row.channel.webhook_problem()
+    problem = channel.webhook_problem()
     if problem:
         raise PermanentError(f"not sent: {problem}")
-    body = json.dumps(payload(row), sort_keys=True, separators=(",", ":")).encode()
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "custody-alerts/1",
-        "X-Custody-Event": row.event,
-        "X-Custody-Delivery": str(row.pk),  # the receiver's deduplication key
+        "X-Custody-Event": event,
+        "X-Custody-Delivery": delivery,
         "X-Custody-Timestamp": timestamp,
-        "X-Custody-Signature": signature(row.channel.secret, timestamp, body),
+        "X-Custody-Signature": signature(channel.secret, timestamp, body),
     }
     try:
         response = requests.post(
-            row.channel.target,
+            channel.target,
             data=body,
             headers=headers,
             timeout=WEBHOOK_TIMEOUT,

@@ -9,10 +9,8 @@ once; the receiver deduplicates on ``X-Custody-Delivery``.
 
 import json
 import smtplib
-import time
 from datetime import datetime
 
-import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -25,12 +23,10 @@ from alerts.services.notify import (
     CLAIM_BATCH,
     CLAIM_LEASE,
     MAX_ATTEMPTS,
-    RETRYABLE_HTTP,
-    WEBHOOK_TIMEOUT,
     PermanentError,
     TransientError,
     backoff,
-    signature,
+    webhook_post,
 )
 
 WITNESS_PURPOSES = (ChannelPurpose.WITNESS, ChannelPurpose.BOTH)
@@ -122,32 +118,13 @@ def send(row: Delivery) -> None:
 
 
 def _send_webhook(row: Delivery) -> None:
-    body = json.dumps(payload(row), sort_keys=True, separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "custody-alerts/1",
-        "X-Custody-Event": "ledger.witness",
-        "X-Custody-Delivery": f"witness-{row.pk}",
-        "X-Custody-Timestamp": timestamp,
-        "X-Custody-Signature": signature(row.channel.secret, timestamp, body),
-    }
-    try:
-        response = requests.post(
-            row.channel.target,
-            data=body,
-            headers=headers,
-            timeout=WEBHOOK_TIMEOUT,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
-    if 200 <= response.status_code < 300:
-        return
-    message = f"HTTP {response.status_code}: {response.text[:200]}"
-    if response.status_code >= 500 or response.status_code in RETRYABLE_HTTP:
-        raise TransientError(message)
-    raise PermanentError(message)
+    # The same rules as alerts: https or a listed host, and a signing secret.
+    webhook_post(
+        channel=row.channel,
+        event="ledger.witness",
+        delivery=f"witness-{row.pk}",
+        payload=payload(row),
+    )
 
 
 def _send_email(row: Delivery) -> None:
