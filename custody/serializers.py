@@ -61,6 +61,16 @@ class LocalTimeField(serializers.TimeField):
 FIRST_YEAR, LAST_YEAR = 1900, 9000
 
 
+def in_zone_isoformat(value, tz) -> str:
+    """``value`` in ``tz`` as RFC 3339. Before 1900 a zone's offset is local
+    mean time (-06:02:04 in Guatemala), which RFC 3339 cannot write: such a
+    time is given as the same instant in UTC."""
+    local = value.astimezone(tz)
+    if local.utcoffset().total_seconds() % 60:
+        local = value.astimezone(UTC)
+    return local.isoformat()
+
+
 class FacilityTimeField(serializers.DateTimeField):
     """A time shown with the offset of the record's own facility (docs/api.md)."""
 
@@ -81,12 +91,7 @@ class FacilityTimeField(serializers.DateTimeField):
         if value is None:
             return None
         facility = getattr(self, "_facility", None)
-        local = value.astimezone(facility.tzinfo if facility else None)
-        if local.utcoffset().total_seconds() % 60:
-            local = value.astimezone(
-                UTC
-            )  # an offset RFC 3339 cannot write: the same instant in UTC
-        return local.isoformat()
+        return in_zone_isoformat(value, facility.tzinfo if facility else None)
 
     def get_attribute(self, instance):
         self._facility = instance if isinstance(instance, Facility) else instance.facility
@@ -338,7 +343,7 @@ class ZonedTimeField(serializers.DateTimeField):
     def to_representation(self, value):
         if value is None:
             return None
-        return value.astimezone(self.context.get("tz")).isoformat()
+        return in_zone_isoformat(value, self.context.get("tz"))
 
 
 class HeadcountLocationSerializer(serializers.Serializer):

@@ -305,3 +305,12 @@ def test_a_time_whose_offset_has_seconds_is_shown_in_utc(supervisor_client, faci
     )
     body = supervisor_client.get(f"/api/v1/inmates/{inmate.booking_number}/").json()
     assert body["admitted_at"] == "1899-06-01T12:00:00+00:00"
+
+
+@pytest.mark.parametrize("until", ["1136-08-12T16:31:04Z", "9500-01-01T00:00:00Z"])
+def test_a_period_outside_the_years_of_any_record_is_refused(supervisor_client, facility, until):
+    """The fuzzer asked who was in a cell in 1136: the answer named the period
+    with an offset (-06:02:04) no RFC 3339 reader takes. Such a period is a 400."""
+    cell = facility.locations.get(code="A-01")
+    response = supervisor_client.get(f"/api/v1/locations/{cell.pk}/occupants/", {"until": until})
+    assert_field_error(response, "until")

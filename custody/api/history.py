@@ -13,6 +13,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from custody.selectors.history import HISTORY_TYPES, SUMMARY_TIMES
+from custody.serializers import FIRST_YEAR, LAST_YEAR, ZonedTimeField, in_zone_isoformat
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -66,7 +67,7 @@ def _in_zone(text: str, tz) -> str:
     if moment.tzinfo is None:
         # SQLite writes stored (UTC) times without an offset.
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(tz).isoformat()
+    return in_zone_isoformat(moment, tz)
 
 
 TIME_HELP = _("Give a time in ISO 8601 with its offset, e.g. 2026-11-24T06:00:00-06:00.")
@@ -102,7 +103,9 @@ def parse_offset_time(text: str) -> datetime:
     moment = parse_datetime(text.strip())  # ValueError on an impossible date
     if moment is None or moment.tzinfo is None:
         raise ValueError(text)
-    return moment.astimezone(UTC)  # OverflowError past year 1 or 9999
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(text)  # no custody record is that old or that far ahead
+    return moment.astimezone(UTC)
 
 
 def time_range(params, *, required: bool = False):
@@ -181,15 +184,6 @@ def occupancy_window(params, *, now: datetime) -> tuple[datetime, datetime]:
     if until - since > OCCUPANCY_MAX_SPAN:
         raise ValidationError({"since": [_("Ask for at most 366 days at a time.")]})
     return since, until
-
-
-class ZonedTimeField(serializers.DateTimeField):
-    """A time in the zone given in the serializer's context (``tz``)."""
-
-    def to_representation(self, value):
-        if value is None:
-            return None
-        return value.astimezone(self.context["tz"]).isoformat()
 
 
 class StaySerializer(serializers.Serializer):

@@ -35,6 +35,7 @@ from custody.serializers import (
     LocationCodeField,
     StrictBooleanField,
     VisibleFacilityField,
+    in_zone_isoformat,
     natural_key,
     resolve_location,
 )
@@ -374,8 +375,8 @@ def _entries_shown(rollcall: RollCall) -> list[dict]:
             "inmate": booking,
             "status": status,
             "method": method,
-            "observed_at": observed_at.astimezone(tz).isoformat(),
-            "received_at": received_at.astimezone(tz).isoformat(),
+            "observed_at": in_zone_isoformat(observed_at, tz),
+            "received_at": in_zone_isoformat(received_at, tz),
             "recorded_by": username,
         }
         for pk, booking, status, method, observed_at, received_at, username in (
