@@ -66,7 +66,8 @@ def test_an_auditor_reads_charts_verifies_the_ledger_and_opens_the_signals(
     ledger_job_run(job_id=LedgerJob.objects.get().pk)
     wait_until(
         browser,
-        lambda: "La cadena está íntegra" in browser.find_element(By.ID, "ledger-jobs").text,
+        # The panel is swapped whole every poll: read the page, not an element that may go stale.
+        lambda: "La cadena está íntegra" in browser.page_source,
         "the verification did not answer",
     )
     head = browser.find_element(By.ID, "head-hash").text
