@@ -134,25 +134,48 @@ def wake_delivery() -> None:
         logger.warning("could not wake the notification worker: %s", exc)
 
 
-def _claim(now: datetime, limit: int, alert_ids=None) -> list[Notification]:
-    due = Notification.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-    if alert_ids is not None:
-        due = due.filter(alert_id__in=alert_ids)
+def outbox_claim(due, *, now: datetime, limit: int) -> list:
+    """Claims up to ``limit`` rows of an outbox queryset (``due``: pending and
+    due): counts the attempt and sets a lease, so two workers never send the
+    same row at once."""
     with transaction.atomic():
         rows = list(
-            due.select_for_update(skip_locked=True, of=("self",))
-            .select_related(
-                "alert", "alert__facility", "alert__inmate", "alert__location", "channel"
-            )
-            .order_by("next_attempt_at", "id")[:limit]
+            due.select_for_update(skip_locked=True, of=("self",)).order_by("next_attempt_at", "id")[
+                :limit
+            ]
         )
         if rows:
-            Notification.objects.filter(pk__in=[r.pk for r in rows]).update(
+            due.model.objects.filter(pk__in=[r.pk for r in rows]).update(
                 attempts=F("attempts") + 1, next_attempt_at=now + CLAIM_LEASE
             )
             for row in rows:
                 row.attempts += 1
     return rows
+
+
+def outbox_drain(*, claim, deliver, limit: int) -> dict[str, int]:
+    """Claims and delivers, a claim at a time, until nothing is due or
+    ``limit`` rows were handled; counts each row's outcome."""
+    outcome = {"sent": 0, "retry": 0, "failed": 0}
+    handled = 0
+    while handled < limit:
+        rows = claim(min(CLAIM_BATCH, limit - handled))
+        if not rows:
+            break
+        handled += len(rows)
+        for row in rows:
+            outcome[deliver(row)] += 1
+    return outcome
+
+
+def _claim(now: datetime, limit: int, alert_ids=None) -> list[Notification]:
+    due = Notification.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    if alert_ids is not None:
+        due = due.filter(alert_id__in=alert_ids)
+    due = due.select_related(
+        "alert", "alert__facility", "alert__inmate", "alert__location", "channel"
+    )
+    return outbox_claim(due, now=now, limit=limit)
 
 
 def deliver_due(*, now: datetime | None = None, limit: int = 200, alert_ids=None) -> dict[str, int]:
@@ -161,16 +184,7 @@ def deliver_due(*, now: datetime | None = None, limit: int = 200, alert_ids=None
     row at once; a claim is small enough to be sent within its lease even if
     every endpoint in it hangs to its timeout."""
     now = now or timezone.now()
-    outcome = {"sent": 0, "retry": 0, "failed": 0}
-    handled = 0
-    while handled < limit:
-        rows = _claim(now, min(CLAIM_BATCH, limit - handled), alert_ids)
-        if not rows:
-            break
-        handled += len(rows)
-        for row in rows:
-            outcome[_deliver(row)] += 1
-    return outcome
+    return outbox_drain(claim=lambda n: _claim(now, n, alert_ids), deliver=_deliver, limit=limit)
 
 
 def deliver_in_background(alert_ids: list[int]) -> threading.Thread:

@@ -13,19 +13,17 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from alerts.models import ChannelKind, ChannelPurpose, DeliveryStatus, NotificationChannel
 from alerts.models import WitnessDelivery as Delivery
 from alerts.services.notify import (
-    CLAIM_BATCH,
-    CLAIM_LEASE,
     MAX_ATTEMPTS,
     PermanentError,
     TransientError,
     backoff,
+    outbox_claim,
+    outbox_drain,
     webhook_post,
 )
 
@@ -52,35 +50,14 @@ def witness_deliveries_create(*, lines: list[tuple[int, dict]], now: datetime) -
 
 
 def _claim(now: datetime, limit: int) -> list[Delivery]:
-    with transaction.atomic():
-        rows = list(
-            Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("channel")
-            .order_by("next_attempt_at", "id")[:limit]
-        )
-        if rows:
-            Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(
-                attempts=F("attempts") + 1, next_attempt_at=now + CLAIM_LEASE
-            )
-            for row in rows:
-                row.attempts += 1
-    return rows
+    due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    return outbox_claim(due.select_related("channel"), now=now, limit=limit)
 
 
 def witness_deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
     """Sends the witness lines that are due, a claim at a time."""
     now = now or timezone.now()
-    outcome = {"sent": 0, "retry": 0, "failed": 0}
-    handled = 0
-    while handled < limit:
-        rows = _claim(now, min(CLAIM_BATCH, limit - handled))
-        if not rows:
-            break
-        handled += len(rows)
-        for row in rows:
-            outcome[_deliver(row)] += 1
-    return outcome
+    return outbox_drain(claim=lambda n: _claim(now, n), deliver=_deliver, limit=limit)
 
 
 def _deliver(row: Delivery) -> str:
