@@ -27,6 +27,9 @@ class AlertKind(models.TextChoices):
     DEVICE_OFFLINE = "device_offline", _("Device offline")
     RECONCILER_STALE = "reconciler_stale", _("Reconciler stopped")
     LEDGER_BROKEN = "ledger_broken", _("Ledger chain broken")
+    IDENTITY_UNVERIFIED = "identity_unverified", _("Identity not verified")
+    UNIT_SILENT = "unit_silent", _("Unit silent")
+    UNAPPROVED_DEPARTURE = "unapproved_departure", _("Unapproved departure")
 
 
 class Severity(models.TextChoices):
@@ -49,6 +52,9 @@ SEVERITY_OF = {
     AlertKind.DEVICE_OFFLINE: Severity.MEDIUM,
     AlertKind.RECONCILER_STALE: Severity.CRITICAL,
     AlertKind.LEDGER_BROKEN: Severity.CRITICAL,
+    AlertKind.IDENTITY_UNVERIFIED: Severity.HIGH,
+    AlertKind.UNIT_SILENT: Severity.CRITICAL,
+    AlertKind.UNAPPROVED_DEPARTURE: Severity.CRITICAL,
 }
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 
@@ -190,6 +196,20 @@ class EscalationLevel(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(30), MaxValueValidator(24 * 3600)],
+    )
+    # Time an acknowledged alert may stay unresolved at this rung before it
+    # climbs; null takes the default for the alert's severity.
+    resolve_within_seconds = models.PositiveIntegerField(
+        _("resolve within (seconds)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(10), MaxValueValidator(7 * 24 * 3600)],
+    )
+    # At the top rung: notify again this often until acknowledged.
+    repeat_every_seconds = models.PositiveIntegerField(
+        _("repeat every (seconds)"),
+        default=900,
+        validators=[MinValueValidator(10), MaxValueValidator(24 * 3600)],
     )
 
     class Meta:

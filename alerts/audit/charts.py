@@ -38,6 +38,9 @@ PALETTE = (
     "#8A94A3",
     "#F0E442",
     "#882255",
+    "#44AA99",
+    "#117733",
+    "#AA4499",
 )
 # Past this many points a series is drawn as a line only: a marker with its
 # own tooltip for each of thousands of counts would weigh the page down.

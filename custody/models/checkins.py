@@ -20,6 +20,7 @@ class CheckInMethod(models.TextChoices):
     IRIS = "iris", _("Iris")
     RFID = "rfid", _("RFID tag")
     VISUAL = "visual", _("Visual (a guard's eyes)")
+    MANUAL = "manual", _("Manual (typed or read off a wristband)")
 
     @classmethod
     def biometric(cls) -> frozenset[str]:

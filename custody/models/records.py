@@ -46,6 +46,15 @@ def default_check_intervals() -> dict[str, int]:
     return {str(level): seconds for level, seconds in DEFAULT_CHECK_INTERVAL_SECONDS.items()}
 
 
+# How long each kind of authorised absence may last before a second officer
+# must approve an extension (API.md "Records": ``max_absence_seconds``).
+DEFAULT_MAX_ABSENCE_SECONDS = {"court": 57_600, "medical": 259_200, "temporary_release": 259_200}
+
+
+def default_max_absence() -> dict[str, int]:
+    return dict(DEFAULT_MAX_ABSENCE_SECONDS)
+
+
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(
@@ -110,6 +119,20 @@ class Facility(models.Model):
         _("grace period (seconds)"),
         default=300,
         validators=[MinValueValidator(0), MaxValueValidator(MAX_GRACE_SECONDS)],
+    )
+    # A biometric observation per person at least this often (identity_unverified).
+    identity_window_seconds = models.PositiveIntegerField(
+        _("identity window (seconds)"), default=86_400, validators=[MinValueValidator(60)]
+    )
+    max_absence_seconds = models.JSONField(
+        _("longest authorised absence per kind (seconds)"), default=default_max_absence
+    )
+    # Movements in or out of a unit are frozen this long before its formal count.
+    count_freeze_seconds = models.PositiveIntegerField(_("count freeze (seconds)"), default=900)
+    recount_sample_percent = models.PositiveSmallIntegerField(
+        _("recount sample (percent)"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # True only for the reserved row that owns the national ledger chain
@@ -334,6 +357,9 @@ class Device(models.Model):
     )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_prefix = models.CharField(_("key prefix"), max_length=12, editable=False)
+    # The observation methods it can make (API.md "Records"); empty keeps the
+    # defaults of its kind.
+    methods = models.JSONField(_("methods"), default=list, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     last_heartbeat_at = models.DateTimeField(_("last heartbeat at"), null=True, blank=True)
     # What the device's clock said at its last heartbeat that gave one:
