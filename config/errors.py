@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, OperationalError
 from django.db.models import ProtectedError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -29,6 +29,10 @@ def _field_errors_detail(errors) -> str:
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        # Django's "No Inmate matches the given query." is English whatever the
+        # caller's language, and names a model; the contract says "not found".
+        exc = exceptions.NotFound(_("Not found."))
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, DjangoValidationError):

@@ -141,6 +141,8 @@ USE_TZ = True
 # --- Static files: everything served by the service itself, no CDN ----------
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Files browsers ask for at the site's root (favicon.ico), served by WhiteNoise.
+WHITENOISE_ROOT = BASE_DIR / "config" / "root_files"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

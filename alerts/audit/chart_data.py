@@ -64,6 +64,21 @@ class UnitSummary:
     last_count_at: datetime | None = None
 
 
+def first_activity(facility: Facility) -> datetime | None:
+    """When the facility's first alert opened or first count started, whichever
+    came first: what the overview's charts can show (two index reads)."""
+    firsts = [
+        Alert.objects.filter(facility=facility)
+        .order_by("opened_at")
+        .values_list("opened_at", flat=True)[:1],
+        RollCall.objects.filter(facility=facility)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)[:1],
+    ]
+    found = [moment for query in firsts for moment in query]
+    return min(found, default=None)
+
+
 def unit_summaries(facility: Facility, period: Period) -> list[UnitSummary]:
     """Every counted unit of the facility with its counts of the period (two
     queries: the units, and the counts grouped by unit)."""

@@ -127,7 +127,14 @@ def render_pdf(report: Report, *, by) -> bytes:
             continue
         data = [[Paragraph(_escape(str(c)), head) for c in table.columns]]
         data += [[Paragraph(_escape(_text(v)), cell) for v in row] for row in rows]
-        grid = LongTable(data, repeatRows=1, colWidths=_column_widths(table.columns, rows))
+        grid = LongTable(
+            data,
+            repeatRows=1,
+            colWidths=_column_widths(table.columns, rows),
+            # A row taller than a page (a count missing 112 people, a long
+            # resolution) continues on the next page instead of failing.
+            splitInRow=1,
+        )
         grid.setStyle(
             TableStyle(
                 [

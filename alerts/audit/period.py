@@ -88,17 +88,19 @@ class PeriodForm(forms.Form):
         help_text=gettext_lazy("Up to the end of this day, or this time; now if left out."),
     )
 
-    def __init__(self, data, *, tz, default_days: int = DEFAULT_DAYS, **kwargs):
+    def __init__(self, data, *, tz, default_days: int = DEFAULT_DAYS, first_record=None, **kwargs):
         super().__init__(data, **kwargs)
         self.tz = tz
         self.default_days = default_days
+        # When the default period reaches back before anything was recorded,
+        # it starts on the day of the first record instead: two days of data
+        # fill the chart rather than its right edge.
+        self.first_record = first_record
 
     def clean(self):
         cleaned = super().clean()
         until = self._bound("until", end_of_day=True) or timezone.now()
-        since = self._bound("since", end_of_day=False) or until - datetime.timedelta(
-            days=self.default_days
-        )
+        since = self._bound("since", end_of_day=False) or self._default_since(until)
         if self.errors:
             return cleaned
         if since >= until:
@@ -107,6 +109,14 @@ class PeriodForm(forms.Form):
             raise forms.ValidationError(_("Ask for at most a year at a time."))
         cleaned["period"] = Period(since=since, until=until, tz=self.tz)
         return cleaned
+
+    def _default_since(self, until: datetime.datetime) -> datetime.datetime:
+        since = until - datetime.timedelta(days=self.default_days)
+        first = self.first_record() if self.first_record else None
+        if first is None or first <= since or first >= until:
+            return since
+        local = first.astimezone(self.tz)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     def _bound(self, name: str, *, end_of_day: bool):
         text = self.cleaned_data.get(name) or ""
@@ -125,11 +135,14 @@ class PeriodForm(forms.Form):
         return moment
 
 
-def period_from(params, *, tz, default_days: int = DEFAULT_DAYS) -> tuple[Period | None, dict]:
+def period_from(
+    params, *, tz, default_days: int = DEFAULT_DAYS, first_record=None
+) -> tuple[Period | None, dict]:
     """(the period, {}) or (None, {field: [messages]}) from query parameters;
-    errors about the pair as a whole are under ``period``."""
+    errors about the pair as a whole are under ``period``. ``first_record``,
+    a callable, gives the time of the first record the page would show."""
     values = {name: params.get(name, "") for name in ("since", "until")}
-    form = PeriodForm(values, tz=tz, default_days=default_days)
+    form = PeriodForm(values, tz=tz, default_days=default_days, first_record=first_record)
     if form.is_valid():
         return form.cleaned_data["period"], {}
     errors = {
@@ -139,14 +152,16 @@ def period_from(params, *, tz, default_days: int = DEFAULT_DAYS) -> tuple[Period
     return None, errors
 
 
-def page_period(request, facility, *, default_days: int = DEFAULT_DAYS, keep=()):
+def page_period(request, facility, *, default_days: int = DEFAULT_DAYS, keep=(), first_record=None):
     """(period or None, template context for ``audit/_period.html``).
 
     With bad input the period is None and the context carries the errors: the
     page answers 400 and shows them beside the form. ``keep`` names other query
     parameters the form must carry along.
     """
-    period, errors = period_from(request.GET, tz=facility.tzinfo, default_days=default_days)
+    period, errors = period_from(
+        request.GET, tz=facility.tzinfo, default_days=default_days, first_record=first_record
+    )
     context = {
         "period": period,
         "period_errors": errors,

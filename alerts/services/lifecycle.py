@@ -15,6 +15,8 @@ from custody.selectors import visible_facility_ids
 from custody.services import inmate_declare_absent, ledger_append
 
 MIN_RESOLUTION_LENGTH = 10
+# What the API and the page announce; the service holds the line for both.
+MAX_RESOLUTION_LENGTH = 4000
 
 
 class NotAllowed(Exception):
@@ -80,6 +82,10 @@ def alert_resolve(*, alert: Alert, by, resolution: str, declare: str | None = No
     if len(resolution) < MIN_RESOLUTION_LENGTH:
         raise InvalidResolution(
             _("Write what happened, in at least %(n)s characters.") % {"n": MIN_RESOLUTION_LENGTH}
+        )
+    if len(resolution) > MAX_RESOLUTION_LENGTH:
+        raise InvalidResolution(
+            _("Keep the resolution to at most %(n)s characters.") % {"n": MAX_RESOLUTION_LENGTH}
         )
     alert = _lock(alert, by)
     if alert.status not in UNRESOLVED:

@@ -1,8 +1,10 @@
 """Reads of the custody ledger, scoped to the caller's facilities."""
 
+import uuid
+
 from django.db.models import QuerySet
 
-from custody.models import GENESIS_HASH, Facility, LedgerEvent, LedgerHead
+from custody.models import GENESIS_HASH, Device, DeviceKind, Facility, LedgerEvent, LedgerHead
 from custody.selectors.records import facilities_visible_to, visible_facility_ids
 
 
@@ -64,12 +66,47 @@ def ledger_chain(*, facility: Facility, up_to_seq: int) -> QuerySet[LedgerEvent]
 
 def ledger_around(*, facility: Facility, seq: int, reach: int = 2) -> list[LedgerEvent]:
     """The events next to ``seq`` (a broken link and its neighbours)."""
-    return list(
+    return with_actor_names(
         LedgerEvent.objects.filter(
             facility=facility, seq__gte=max(seq - reach, 1), seq__lte=seq + reach
-        ).order_by("seq")
+        ).order_by("seq"),
+        facility=facility,
     )
 
 
 def ledger_recent(*, facility: Facility, limit: int = 25) -> list[LedgerEvent]:
-    return list(LedgerEvent.objects.filter(facility=facility).order_by("-seq")[:limit])
+    return with_actor_names(
+        LedgerEvent.objects.filter(facility=facility).order_by("-seq")[:limit], facility=facility
+    )
+
+
+DEVICE_ACTOR = "device:"
+
+
+def _device_id(actor: str) -> uuid.UUID | None:
+    if not actor.startswith(DEVICE_ACTOR):
+        return None
+    try:
+        return uuid.UUID(actor.removeprefix(DEVICE_ACTOR))
+    except ValueError:
+        return None
+
+
+def with_actor_names(events, *, facility: Facility) -> list[LedgerEvent]:
+    """The events, each with ``actor_name`` and ``subject_name``: a reader's or
+    tablet's name for ``device:<id>`` (one query for all of them), the
+    username for ``user:<name>``. The labels themselves stay what the chain
+    hashed; pages show them as tooltips."""
+    events = list(events)
+    ids = {
+        device_id
+        for event in events
+        for label in (event.actor, event.subject)
+        if (device_id := _device_id(label))
+    }
+    devices = Device.objects.filter(facility=facility, pk__in=ids).values_list("pk", "name", "kind")
+    names = {pk: f"{name} ({DeviceKind(kind).label})" for pk, name, kind in devices}
+    for event in events:
+        event.actor_name = names.get(_device_id(event.actor), event.actor.removeprefix("user:"))
+        event.subject_name = names.get(_device_id(event.subject), event.subject)
+    return events

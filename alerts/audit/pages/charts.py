@@ -46,7 +46,12 @@ class Figure:
 @audit_page
 @require_GET
 def facility_overview(request, facility):
-    period, context = page_period(request, facility, keep=("unit",))
+    period, context = page_period(
+        request,
+        facility,
+        keep=("unit",),
+        first_record=lambda: chart_data.first_activity(facility),
+    )
     context["facility"] = facility
     if period is None:
         return render(request, OVERVIEW, context, status=400)
