@@ -490,7 +490,38 @@ class CountDiscrepancy:
                     min_rung=failed - 1,
                 )
             )
-        return findings
+        return findings + self._failed_recounts(ctx)
+
+    def _failed_recounts(self, ctx: PassContext) -> list[Finding]:
+        """A second officer's recount did not find everyone the count said was
+        present: one of the two officers is wrong, and both are named. Its
+        own alert (subject ``recount:``), closed by a clean count of the unit
+        submitted after the recount, or by a supervisor's written reason."""
+        failed = due.recounts_failed_between(
+            facility=ctx.facility, since=ctx.counts_since, until=ctx.now
+        )
+        return [
+            Finding(
+                kind=self.kind,
+                subject=f"recount:{row['rollcall_id']}",
+                due_at=row["finished_at"],
+                location_id=row["rollcall__location_id"],
+                details={
+                    "rollcall": str(row["rollcall_id"]),
+                    "first_count": str(row["rollcall__recount_of_id"] or row["rollcall_id"]),
+                    "recount": True,
+                    "finished_at": row["finished_at"].isoformat(),
+                    "counted_by": row["rollcall__started_by__username"],
+                    "submitted_by": row["rollcall__submitted_by__username"],
+                    "verified_by": row["verifier__username"],
+                    "unaccounted": row["missing"],
+                    "recount_needed": True,
+                },
+                # Two officers disagree about named people: above the unit's rung.
+                min_rung=1,
+            )
+            for row in failed
+        ]
 
     def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
         if not alerts:
@@ -499,6 +530,10 @@ class CountDiscrepancy:
         result = {}
         for alert in alerts:
             chain = chains.get(alert.details["first_count"]) or []
+            if alert.details.get("recount"):
+                # Only a whole count of the unit submitted after the recount.
+                after = datetime.fromisoformat(alert.details["finished_at"])
+                chain = [c for c in chain if c["submitted_at"] > after]
             if chain and not chain[-1]["unaccounted_count"]:
                 latest = chain[-1]
                 result[alert.pk] = Clearance(

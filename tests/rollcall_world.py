@@ -7,6 +7,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from custody.models import Facility, Location
+from custody.services import recounts
 from tests import factories
 
 
@@ -60,3 +61,25 @@ def entry(
         "method": method,
         "observed_at": (at or timezone.now()).isoformat(),
     }
+
+
+def verify_by_recount(rollcall, by, *, now=None, not_found=()):
+    """A second officer's whole verification: the server draws the sample, the
+    officer marks each drawn person (found, unless in ``not_found``), then
+    finishes. Answers the count as the service leaves it."""
+    now = now or timezone.now()
+    verification = recounts.recount_start(rollcall=rollcall, by=by, now=now)
+    recounts.recount_record_marks(
+        rollcall=rollcall,
+        raw_marks=[
+            entry(
+                row["inmate"],
+                "absent" if row["inmate"] in not_found else "present",
+                at=now,
+            )
+            for row in verification.sample
+        ],
+        by=by,
+        now=now,
+    )
+    return recounts.rollcall_verify(rollcall=rollcall, by=by, now=now)

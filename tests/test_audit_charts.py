@@ -28,7 +28,7 @@ from alerts.services import alert_acknowledge, alert_resolve
 from custody.models import LedgerEvent
 from custody.services import rollcalls
 from tests import factories
-from tests.rollcall_world import count_world, entry
+from tests.rollcall_world import count_world, entry, verify_by_recount
 from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -75,9 +75,7 @@ def take_count(w, unit, *, at, absent=(), submit_after=None, verify_by=None, peo
     if verify_by is not None:
         verified = at + submit_after + timedelta(minutes=20)
         with time_machine.travel(verified, tick=False):
-            rollcall = rollcalls.rollcall_verify(
-                rollcall=rollcall, by=w.users[verify_by], now=verified
-            )
+            rollcall = verify_by_recount(rollcall, w.users[verify_by], now=verified)
     return rollcall
 
 

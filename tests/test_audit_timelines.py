@@ -30,6 +30,7 @@ from custody.selectors import location_occupancy
 from custody.selectors.history import HISTORY_TYPES
 from custody.services import rollcalls
 from tests import factories
+from tests.rollcall_world import verify_by_recount
 from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -408,7 +409,7 @@ def shift(w):
         submit_at=T0 + 3 * H + 10 * M,
     )
     with time_machine.travel(T0 + 2 * H, tick=False):
-        rollcalls.rollcall_verify(rollcall=count, by=w.sup, now=T0 + 2 * H)
+        verify_by_recount(count, w.sup, now=T0 + 2 * H)
     alert = open_alert(w, T0 + 4 * H)
     with time_machine.travel(T0 + 4 * H + 5 * M, tick=False):
         alert_acknowledge(alert=alert, by=w.sup)
@@ -455,7 +456,9 @@ def test_an_officers_totals_are_what_they_did_in_the_period(
     assert (sup.counts_verified, sup.movements_approved, sup.approvals) == (1, 1, 2)
     assert (sup.alerts_acknowledged, sup.alerts_resolved) == (1, 1)
     assert sup.acknowledge_time == 5 * M
-    assert sup.checkins == 0 and sup.visual_share is None
+    # The recount that verified the count: the two people found are the
+    # verifier's own observations, made by sight.
+    assert (sup.checkins, sup.checkins_visual, sup.visual_share) == (2, 2, 1.0)
     assert totals[w.sup2.pk].approvals == 0  # requesting is not approving
 
     # The same numbers alone, and nothing outside the period.
@@ -519,11 +522,14 @@ def test_an_officers_actions_read_oldest_first_and_page_up(w, shift, api_as):
 
     sup = activity(client, w, "sup")["results"]
     assert [e["type"] for e in sup] == [
+        "checkin",  # the recount's two found marks
+        "checkin",
         "count_verified",
         "alert_acknowledged",
         "alert_resolved",
         "movement_approved",
     ]
+    sup = sup[2:]
     verified = sup[0]["summary"]
     assert (verified["started_by"], verified["submitted_by"]) == ("guard", "guard")
     resolved = sup[2]

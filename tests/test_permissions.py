@@ -238,9 +238,10 @@ def _requests(w):
             OFFICERS,
         ),
         (
-            "roll call verify",
+            # Verifying starts with the server drawing the recount sample.
+            "roll call recount",
             "post",
-            lambda: f"/api/v1/rollcalls/{_count(w, submitted=True).pk}/verify/",
+            lambda: f"/api/v1/rollcalls/{_count(w, submitted=True).pk}/recount/",
             None,
             OFFICERS,
         ),

@@ -8,7 +8,7 @@ from django.db import DatabaseError, connection, transaction
 from custody import selectors, services
 from custody.models import LedgerEvent, RollCall, RollCallEntry, RollCallExpected
 from custody.services import rollcalls
-from tests.rollcall_world import count_world, entry
+from tests.rollcall_world import count_world, entry, verify_by_recount
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,7 @@ def test_a_submitted_count_can_only_be_verified(w):
     refused("UPDATE custody_rollcall SET status = 'in_progress' WHERE id = %s", [pk])
     refused("UPDATE custody_rollcall SET status = 'cancelled' WHERE id = %s", [pk])
     refused("DELETE FROM custody_rollcall WHERE id = %s", [pk])
-    rollcalls.rollcall_verify(rollcall=rollcall, by=w.users["supervisor"])
+    verify_by_recount(rollcall, w.users["supervisor"])
     refused("UPDATE custody_rollcall SET verified_by_id = NULL WHERE id = %s", [pk])
     rollcall.refresh_from_db()
     assert (rollcall.status, rollcall.unaccounted_count) == ("verified", 1)
@@ -118,7 +118,7 @@ def test_marks_join_the_persons_history(w, api_as):
 
 def test_the_ledger_tells_the_whole_count_and_verifies(w):
     rollcall = counted(w, present=range(5))
-    rollcalls.rollcall_verify(rollcall=rollcall, by=w.users["guard2"])
+    verify_by_recount(rollcall, w.users["guard2"])
     actions = list(
         LedgerEvent.objects.filter(subject=f"rollcall:{rollcall.pk}")
         .order_by("seq")
@@ -128,6 +128,8 @@ def test_the_ledger_tells_the_whole_count_and_verifies(w):
         "rollcall.started",
         "rollcall.entries",
         "rollcall.submitted",
+        "rollcall.recount_drawn",
+        "rollcall.recount_marks",
         "rollcall.verified",
     ]
     submitted = LedgerEvent.objects.get(action="rollcall.submitted")
@@ -146,7 +148,7 @@ def test_rejected_marks_are_named_in_the_ledger_never_dropped(w):
 
 def test_headcount_shows_each_units_last_and_last_clean_count(w, api_as):
     clean = counted(w)
-    rollcalls.rollcall_verify(rollcall=clean, by=w.users["supervisor"])
+    verify_by_recount(clean, w.users["supervisor"])
     later = counted(w, present=range(4))
     headcount = selectors.facility_headcount(facility=w.facility)
     [row] = [r for r in headcount.by_location if r.location == w.unit.code]

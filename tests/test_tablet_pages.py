@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from custody import services
-from custody.models import CountCall, RollCall, RollCallEntry
+from custody.models import CountCall, CountVerification, RollCall, RollCallEntry
 from custody.services import rollcalls
 from tests import factories
 from tests.rollcall_world import count_world, entry
@@ -376,7 +376,13 @@ def test_verify_is_refused_for_the_counter_and_done_by_a_second_officer(client, 
 
     client.logout()
     second = as_user(client, w.users["guard2"])
-    response = second.post(f"/counts/{rollcall.pk}/verify/")
+    drawn = second.post(f"/counts/{rollcall.pk}/verify/")
+    assert drawn.status_code == 302 and drawn["Location"].endswith("/recount/")
+    for row in CountVerification.objects.get(rollcall=rollcall).sample:
+        second.post(
+            f"/counts/{rollcall.pk}/recount/mark/", {"inmate": row["inmate"], "status": "present"}
+        )
+    response = second.post(f"/counts/{rollcall.pk}/recount/finish/")
     assert response.status_code == 302
     rollcall.refresh_from_db()
     assert rollcall.status == "verified" and rollcall.verified_by == w.users["guard2"]

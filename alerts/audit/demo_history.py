@@ -39,7 +39,7 @@ from custody.models import (
     RollCall,
     User,
 )
-from custody.services import ledger_append
+from custody.services import ledger_append, recounts
 from custody.services import rollcalls as counts
 from custody.services.checkins import Sender, checkins_ingest
 
@@ -147,8 +147,16 @@ def _ordinary_count(
     _record(rollcall, marks, counter, at)
     rollcall = counts.rollcall_submit(rollcall=rollcall, by=counter, now=at)
     if verified:
-        counts.rollcall_verify(rollcall=rollcall, by=verifier, now=at + timedelta(minutes=3))
+        _verify_by_recount(rollcall, verifier, at + timedelta(minutes=3))
     return rollcall
+
+
+def _verify_by_recount(rollcall, verifier, at):
+    """The second officer recounts the sample the server draws and finds everyone."""
+    verification = recounts.recount_start(rollcall=rollcall, by=verifier, now=at)
+    marks = [_mark(row["inmate"], "present", "visual", at) for row in verification.sample]
+    recounts.recount_record_marks(rollcall=rollcall, raw_marks=marks, by=verifier, now=at)
+    return recounts.rollcall_verify(rollcall=rollcall, by=verifier, now=at)
 
 
 def _crew(unit, cast: Cast, turn: int) -> tuple[User, User]:

@@ -11,6 +11,8 @@ from rest_framework.response import Response
 
 from config.schema import ErrorSerializer
 from custody import selectors
+from custody.api.batches import EntryBatchResultSerializer, batch_answer, batch_body
+from custody.api.recounts import RecountActions
 from custody.filters import CountScheduleFilter, RollCallFilter
 from custody.models import (
     MAX_COUNT_GRACE_MINUTES,
@@ -39,7 +41,7 @@ from custody.serializers import (
     natural_key,
     resolve_location,
 )
-from custody.services import count_schedules, rollcalls
+from custody.services import count_schedules, recounts, rollcalls
 
 # --- Serializers ---------------------------------------------------------------
 
@@ -204,19 +206,6 @@ ENTRY_SCHEMA = {
 }
 
 
-class EntryResultSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-class EntryBatchResultSerializer(serializers.Serializer):
-    results = EntryResultSerializer(many=True)
-    accepted = serializers.IntegerField()
-    duplicate = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-
-
 class RollCallCancelSerializer(serializers.Serializer):
     reason = serializers.CharField(min_length=10, max_length=2000)
 
@@ -232,7 +221,9 @@ _CONFLICT = OpenApiResponse(
 # --- Views -------------------------------------------------------------------
 
 
-class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RollCallViewSet(
+    RecountActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Counts of named people: start (roster frozen), mark, submit, verify.
     Never edited or deleted; each step is its own ledger event."""
 
@@ -285,34 +276,10 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def entries(self, request, pk=None):
         """Mark people (a list of up to 1,000); idempotent by ``id``, each
         item answered in order; good items are stored even beside bad ones."""
-        rollcall = self.get_object()
-        body = request.data
-        if isinstance(body, dict):
-            body = [body]
-        if not isinstance(body, list):
-            raise ValidationError({"non_field_errors": [_("Send a JSON object or a list.")]})
-        if len(body) > rollcalls.MAX_ENTRIES:
-            raise ValidationError(
-                {
-                    "non_field_errors": [
-                        _("At most %(max)s entries per request; nothing was stored.")
-                        % {"max": rollcalls.MAX_ENTRIES}
-                    ]
-                }
-            )
         results = rollcalls.rollcall_record_entries(
-            rollcall=rollcall, raw_entries=body, by=request.user
+            rollcall=self.get_object(), raw_entries=batch_body(request), by=request.user
         )
-        counts = {
-            s: sum(1 for r in results if r.status == s)
-            for s in ("accepted", "duplicate", "rejected")
-        }
-        return Response(
-            {
-                "results": [{"id": r.id, "status": r.status, "errors": r.errors} for r in results],
-                **counts,
-            }
-        )
+        return Response(batch_answer(results))
 
     @extend_schema(request=None, responses={200: RollCallSerializer, 409: _CONFLICT})
     @action(detail=True, methods=["post"])
@@ -325,8 +292,11 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=None, responses={200: RollCallSerializer, 409: _CONFLICT})
     @action(detail=True, methods=["post"])
     def verify(self, request, pk=None):
-        """A second officer vouches for a submitted count (not one who took it)."""
-        rollcall = rollcalls.rollcall_verify(rollcall=self.get_object(), by=request.user)
+        """A second officer (not one who took the count) finishes their recount
+        of the sample drawn at ``recount/``: everyone drawn found present
+        verifies the count; anyone not found leaves it submitted and raises
+        ``count_discrepancy`` naming both officers."""
+        rollcall = recounts.rollcall_verify(rollcall=self.get_object(), by=request.user)
         return Response(self._shown(rollcall))
 
     @extend_schema(
@@ -349,6 +319,7 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         # be most of the answer's time.
         rollcall = self.get_queryset().get(pk=rollcall.pk)
         roster = rollcall_roster(rollcall)
+        hidden = recounts.hidden_from_verifier(rollcall, self.request.user)
         return {
             **RollCallSummarySerializer(rollcall).data,
             "totals": rollcall_totals(rollcall, roster),
@@ -359,11 +330,11 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                     "cell": line.cell,
                     "status": line.status,
                     "whereabouts": line.whereabouts,
-                    "mark": line.mark,
+                    "mark": None if line.booking_number in hidden else line.mark,
                 }
                 for line in roster
             ],
-            "entries": _entries_shown(rollcall),
+            "entries": [e for e in _entries_shown(rollcall) if e["inmate"] not in hidden],
         }
 
 

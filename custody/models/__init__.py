@@ -49,6 +49,7 @@ from custody.models.records import (
     validate_check_intervals,
     validate_timezone,
 )
+from custody.models.recounts import CountVerification, RecountMark, RecountStatus
 from custody.models.rollcalls import (
     MAX_COUNT_GRACE_MINUTES,
     CountCall,
@@ -79,6 +80,7 @@ __all__ = [
     "CountCall",
     "CountKind",
     "CountSchedule",
+    "CountVerification",
     "Device",
     "DeviceKind",
     "EntryStatus",
@@ -96,6 +98,8 @@ __all__ = [
     "MovementKind",
     "MovementStatus",
     "QuarantinedCheckIn",
+    "RecountMark",
+    "RecountStatus",
     "Role",
     "RollCall",
     "RollCallEntry",

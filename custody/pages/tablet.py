@@ -394,13 +394,6 @@ def count_submit(request, pk):
 
 @login_required
 @require_POST
-def count_verify(request, pk):
-    """A second officer vouches for the count."""
-    return _take_step(request, pk, rollcalls.rollcall_verify, _("Count verified: thank you."))
-
-
-@login_required
-@require_POST
 def count_cancel(request, pk):
     """Abandon a count in progress (started by mistake, tablet lost), with a reason."""
     rollcall = _visible_rollcall(request, pk)
@@ -435,6 +428,5 @@ urlpatterns = [
     path("<uuid:pk>/", count_screen, name="counts-count"),
     path("<uuid:pk>/mark/", count_mark, name="counts-mark"),
     path("<uuid:pk>/submit/", count_submit, name="counts-submit"),
-    path("<uuid:pk>/verify/", count_verify, name="counts-verify"),
     path("<uuid:pk>/cancel/", count_cancel, name="counts-cancel"),
 ]

@@ -4,5 +4,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("schedules/", include("custody.pages.schedules")),
+    path("", include("custody.pages.recount")),
     path("", include("custody.pages.tablet")),
 ]

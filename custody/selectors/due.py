@@ -18,6 +18,7 @@ from custody.models import (
     CheckIn,
     CountCall,
     CountSchedule,
+    CountVerification,
     Device,
     Facility,
     Inmate,
@@ -353,6 +354,28 @@ def counts_submitted_between(*, facility: Facility, since: datetime, until: date
         RollCall.objects.filter(facility=facility, submitted_at__gt=since, submitted_at__lte=until)
         .order_by("submitted_at")
         .values(*COUNT_RESULT_FIELDS)
+    )
+
+
+def recounts_failed_between(*, facility: Facility, since: datetime, until: datetime) -> list[dict]:
+    """Verifications finished in (since, until] whose recount did not find
+    everyone drawn (``recount_facility_finished``)."""
+    return list(
+        CountVerification.objects.filter(
+            facility=facility, finished_at__gt=since, finished_at__lte=until
+        )
+        .exclude(missing=[])
+        .order_by("finished_at")
+        .values(
+            "rollcall_id",
+            "rollcall__location_id",
+            "rollcall__recount_of_id",
+            "rollcall__started_by__username",
+            "rollcall__submitted_by__username",
+            "verifier__username",
+            "finished_at",
+            "missing",
+        )
     )
 
 

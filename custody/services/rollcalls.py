@@ -13,8 +13,9 @@ A count is a list of named people, never a number someone writes down:
 - **submit** settles the count: present, out (authorised at the start or by a
   movement since), or unaccounted; a count with anyone unaccounted is what
   ``alerts`` turns into ``count_discrepancy``;
-- **verify** is a second officer's word: never someone who started,
-  submitted or marked the count.
+- **verify** is a second officer's recount of a sample the server draws
+  (``custody.services.recounts``): never someone who started, submitted or
+  marked the count.
 
 Lock order: the roll call's row, then (through check-in ingestion) inmate
 rows, then the facility's ledger head, as everywhere else.
@@ -51,7 +52,6 @@ from custody.selectors.rollcalls import (
     recount_root,
     rollcall_roster,
     roster_candidates,
-    took_part,
 )
 from custody.services import checkins as ingestion
 from custody.services.checkin_items import clock_problem, parse_aware_time
@@ -518,31 +518,6 @@ def rollcall_submit(*, rollcall: RollCall, by, now=None) -> RollCall:
             "out_authorized": result.out,
             "unaccounted": [row["inmate"] for row in result.unaccounted],
         },
-        at=now,
-    )
-    return rollcall
-
-
-@transaction.atomic
-def rollcall_verify(*, rollcall: RollCall, by, now=None) -> RollCall:
-    """A second officer vouches for a submitted count: never one who
-    started, submitted or marked it (invariant 7's spirit, for counts)."""
-    require_counter(by, rollcall.facility)
-    now = now or timezone.now()
-    rollcall = _lock(rollcall)
-    _require_status(rollcall, RollCallStatus.SUBMITTED, step=_("verified"))
-    if took_part(rollcall, by):
-        raise PermissionDenied(_("You took part in this count; a second officer must verify it."))
-    rollcall.status = RollCallStatus.VERIFIED
-    rollcall.verified_at = now
-    rollcall.verified_by = by
-    rollcall.save(update_fields=["status", "verified_at", "verified_by"])
-    ledger_append(
-        facility=rollcall.facility,
-        actor=by,
-        action="rollcall.verified",
-        subject=rollcall_subject(rollcall),
-        data={"location": rollcall.location.code, "unaccounted": rollcall.unaccounted_count},
         at=now,
     )
     return rollcall
