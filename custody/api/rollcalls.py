@@ -40,6 +40,7 @@ from custody.serializers import (
     resolve_location,
 )
 from custody.services import count_schedules, rollcalls
+from custody.tablet_credential import tablet_from_request
 
 # --- Serializers ---------------------------------------------------------------
 
@@ -64,10 +65,24 @@ class EntrySerializer(serializers.ModelSerializer):
     recorded_by = natural_key("username")
     observed_at = serializers.DateTimeField()
     received_at = serializers.DateTimeField()
+    device = serializers.UUIDField(
+        source="device_id",
+        allow_null=True,
+        help_text=gettext_lazy("The enrolled tablet the mark was made on, if any."),
+    )
 
     class Meta:
         model = RollCallEntry
-        fields = ["id", "inmate", "status", "method", "observed_at", "received_at", "recorded_by"]
+        fields = [
+            "id",
+            "inmate",
+            "status",
+            "method",
+            "observed_at",
+            "received_at",
+            "recorded_by",
+            "device",
+        ]
         read_only_fields = fields
 
 
@@ -195,8 +210,12 @@ ENTRY_SCHEMA = {
             "status": {"type": "string", "enum": EntryStatus.values},
             "method": {
                 "type": "string",
-                "enum": ["fingerprint", "face", "iris", "rfid", "visual"],
+                "enum": ["fingerprint", "face", "iris", "rfid", "visual", "manual"],
                 "default": "visual",
+                "description": "A person's token may post only `visual` and `manual`; `rfid` "
+                "needs the request to carry an enrolled, active tablet of the count's "
+                "facility whose methods include it (the tablet cookie of docs/api.md "
+                "'Tablets'); otherwise the item is rejected with `method_not_allowed`.",
             },
             "observed_at": {"type": "string", "format": "date-time"},
         },
@@ -208,6 +227,13 @@ class EntryResultSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text=gettext_lazy(
+            "Why a mark was refused, when the answer is worth telling apart: "
+            "`method_not_allowed`, `wrong_location`; empty otherwise."
+        ),
+    )
 
 
 class EntryBatchResultSerializer(serializers.Serializer):
@@ -301,7 +327,10 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 }
             )
         results = rollcalls.rollcall_record_entries(
-            rollcall=rollcall, raw_entries=body, by=request.user
+            rollcall=rollcall,
+            raw_entries=body,
+            by=request.user,
+            device=tablet_from_request(request),
         )
         counts = {
             s: sum(1 for r in results if r.status == s)
@@ -309,7 +338,10 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         }
         return Response(
             {
-                "results": [{"id": r.id, "status": r.status, "errors": r.errors} for r in results],
+                "results": [
+                    {"id": r.id, "status": r.status, "errors": r.errors, "reason": r.reason}
+                    for r in results
+                ],
                 **counts,
             }
         )
@@ -378,8 +410,9 @@ def _entries_shown(rollcall: RollCall) -> list[dict]:
             "observed_at": in_zone_isoformat(observed_at, tz),
             "received_at": in_zone_isoformat(received_at, tz),
             "recorded_by": username,
+            "device": str(device) if device else None,
         }
-        for pk, booking, status, method, observed_at, received_at, username in (
+        for pk, booking, status, method, observed_at, received_at, username, device in (
             rollcall.entries.order_by("observed_at", "received_at").values_list(
                 "id",
                 "inmate__booking_number",
@@ -388,6 +421,7 @@ def _entries_shown(rollcall: RollCall) -> list[dict]:
                 "observed_at",
                 "received_at",
                 "recorded_by__username",
+                "device_id",
             )
         )
     ]
