@@ -14,6 +14,7 @@ from custody import selectors
 from custody.filters import CountScheduleFilter, RollCallFilter
 from custody.models import (
     MAX_COUNT_GRACE_MINUTES,
+    CheckInMethod,
     CountCall,
     CountKind,
     EntryStatus,
@@ -57,6 +58,11 @@ class RosterLineSerializer(serializers.Serializer):
         choices=EntryStatus.choices,
         allow_null=True,
         help_text=gettext_lazy("The person's latest mark on this count, if any."),
+    )
+    mark_method = serializers.ChoiceField(
+        choices=CheckInMethod.choices,
+        allow_null=True,
+        help_text=gettext_lazy("How that mark was made (rfid, manual, visual...)."),
     )
 
 
@@ -392,6 +398,7 @@ class RollCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                     "status": line.status,
                     "whereabouts": line.whereabouts,
                     "mark": line.mark,
+                    "mark_method": line.mark_method,
                 }
                 for line in roster
             ],
