@@ -141,6 +141,8 @@ def test_an_enrolled_tablet_records_rfid_under_the_officer_and_the_tablet(w, eng
     shown = client.get(f"/api/v1/rollcalls/{rollcall.pk}/").json()
     assert {e["device"] for e in shown["entries"]} == {str(tablet.pk)}
     assert {line["mark_method"] for line in shown["expected"]} == {"rfid", "manual", None}
+    tablet.refresh_from_db()
+    assert tablet.last_heartbeat_at is not None  # a tablet in use is not offline
     event = LedgerEvent.objects.filter(action="rollcall.entries").latest("seq")
     assert event.data["device"] == str(tablet.pk)
     assert event.data["methods"] == {"rfid": 1, "manual": 1}

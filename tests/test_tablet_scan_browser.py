@@ -108,6 +108,8 @@ def test_on_an_enrolled_tablet_a_scan_is_rfid_and_typing_is_manual(browser, live
     rollcall = open_count(driver, live_server, world, tablet_key=key)
     status = driver.find_element(By.ID, "tablet-status")
     assert status.get_attribute("data-tablet") == "enrolled" and "Tablet B-1" in status.text
+    # No Web NFC in this browser: no button that would do nothing.
+    assert not driver.find_element(By.ID, "nfc-button").is_displayed()
     # Page scripts cannot read the credential.
     assert TABLET_COOKIE not in driver.execute_script("return document.cookie")
 

@@ -289,6 +289,9 @@ def rollcall_record_entries(
         )
         fresh = _keep_stored(fresh, rollcall)
         _present_as_checkins(fresh, rollcall=rollcall, by=by, tablet=tablet, now=now)
+        if tablet is not None and fresh:
+            # A tablet in use is alive, whatever its marks' methods.
+            Device.objects.filter(pk=tablet.pk).update(last_heartbeat_at=now)
         _record_entries(entries, fresh, rollcall=rollcall, by=by, tablet=tablet, now=now)
     for entry in entries:
         if entry.result.errors:
