@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from custody.models import CheckInMethod, Location
+from custody.models import CheckInMethod, Location, LocationKind
 from custody.roles import ADMIN_ROLES
 from custody.selectors import facilities_visible_to, location_list
 from custody.services.evidence import device_methods
@@ -70,8 +70,13 @@ class EnrolForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["facility"].queryset = facilities_visible_to(user).order_by("code")
+        # Units and other places, not the cells: a national list of cells
+        # would be thousands of options, and a tablet walks a unit.
         self.fields["location"].queryset = (
-            location_list(user=user).select_related("facility").order_by("facility__code", "code")
+            location_list(user=user)
+            .exclude(kind=LocationKind.CELL)
+            .select_related("facility")
+            .order_by("facility__code", "code")
         )
         self.fields["location"].label_from_instance = _place_label
 
