@@ -407,6 +407,7 @@ SPECTACULAR_SETTINGS = {
         "CountKindEnum": "custody.models.CountKind",
         "RollCallStatusEnum": "custody.models.RollCallStatus",
         "EntryStatusEnum": "custody.models.EntryStatus",
+        "CheckInMethodEnum": "custody.models.CheckInMethod",
         "ItemResultEnum": ["accepted", "duplicate", "rejected"],
     },
 }

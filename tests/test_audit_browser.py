@@ -12,6 +12,7 @@ from selenium.webdriver.support.ui import Select
 from custody.models import LedgerJob
 from custody.services import rollcalls
 from custody.services.ledger_jobs import ledger_job_run
+from tests import factories
 from tests.rollcall_world import count_world, entry, verify_by_recount
 from tests.test_tablet_browser import (  # noqa: F401
     browser,
@@ -29,8 +30,10 @@ def world(live_server, facility, make_user):
     world = count_world(facility, make_user, people=8)
     guard, verifier = world.users["guard"], world.users["guard2"]
     rollcall, _ = rollcalls.rollcall_start(location=world.unit, kind="formal", by=guard)
-    marks = [entry(world.booking(n), method="fingerprint") for n in range(7)]
-    rollcalls.rollcall_record_entries(rollcall=rollcall, raw_entries=marks, by=guard)
+    # Wristband scans on an enrolled tablet: machine reads, not a guard's word.
+    tablet, _key = factories.device(facility, kind="tablet")
+    marks = [entry(world.booking(n), method="rfid") for n in range(7)]
+    rollcalls.rollcall_record_entries(rollcall=rollcall, raw_entries=marks, by=guard, device=tablet)
     rollcall = rollcalls.rollcall_submit(rollcall=rollcall, by=guard)
     verify_by_recount(rollcall, verifier)
     return world

@@ -367,8 +367,14 @@ def take_count(w, guard, at, *, marks, submit_at=None):
         }
         for n, (inmate, status, method) in enumerate(marks)
     ]
+    # A scan is the tablet's evidence: only an enrolled tablet records rfid.
+    tablet = None
+    if any(method == "rfid" for _i, _s, method in marks):
+        tablet, _key = factories.device(w.facility, kind="tablet")
     with time_machine.travel(at + 5 * M, tick=False):
-        rollcalls.rollcall_record_entries(rollcall=rollcall, raw_entries=raw, by=guard)
+        rollcalls.rollcall_record_entries(
+            rollcall=rollcall, raw_entries=raw, by=guard, device=tablet
+        )
     if submit_at:
         with time_machine.travel(submit_at, tick=False):
             rollcall = rollcalls.rollcall_submit(rollcall=rollcall, by=guard, now=submit_at)

@@ -549,3 +549,23 @@ def test_the_sign_in_page_shares_the_sign_in_budget(facility, make_user, client,
     cache.delete("throttle_auth_127.0.0.1")
     signed_in = client.post("/login/", {"username": user.username, "password": PASSWORD})
     assert signed_in.status_code == 302
+
+
+def test_no_ones_token_posts_a_machine_read_to_a_count(world, api_as):
+    """Whatever the role, a person's token vouches only for visual and manual
+    marks; a scan or a biometric match needs an enrolled tablet (docs/api.md
+    "Tablets")."""
+    path = f"/api/v1/rollcalls/{_count(world).pk}/entries/"
+    for role in ("guard", "supervisor", "admin"):
+        marks = [
+            {
+                "id": str(uuid.uuid4()),
+                "inmate": world["inmate"].booking_number,
+                "status": "present",
+                "method": method,
+                "observed_at": timezone.now().isoformat(),
+            }
+            for method in ("rfid", "fingerprint", "face", "iris")
+        ]
+        body = _call(api_as(world["users"][role]), "post", path, marks).json()
+        assert {r["reason"] for r in body["results"]} == {"method_not_allowed"}, (role, body)

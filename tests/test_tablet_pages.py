@@ -297,13 +297,15 @@ def test_a_tile_posted_without_javascript_records_one_mark(client, w):
     )
 
 
-def test_the_scan_box_marks_present_by_rfid_and_refuses_a_stranger(client, w):
+def test_the_scan_box_marks_present_as_typed_and_refuses_a_stranger(client, w):
     rollcall = begin(w)
     client = as_user(client, w.users["guard"])
     url = f"/counts/{rollcall.pk}/mark/"
-    scan = {"entry_id": str(uuid.uuid4()), "status": "present", "method": "rfid"}
+    # Without JavaScript a scan cannot be told from typing: the box says manual.
+    assert 'name="method" value="manual"' in page(client.get(f"/counts/{rollcall.pk}/"))
+    scan = {"entry_id": str(uuid.uuid4()), "status": "present", "method": "manual"}
     assert client.post(url, {**scan, "inmate": w.booking(3)}).status_code == 302
-    assert RollCallEntry.objects.get(rollcall=rollcall).method == "rfid"
+    assert RollCallEntry.objects.get(rollcall=rollcall).method == "manual"
     refused = client.post(url, {**scan, "entry_id": str(uuid.uuid4()), "inmate": "GT-NOBODY"})
     assert refused.status_code == 400
     assert "GT-NOBODY is not on this count&#x27;s roster." in page(refused)

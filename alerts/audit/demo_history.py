@@ -73,6 +73,9 @@ BOILERPLATE = ["ok", "Visto.", "sin novedad", "resuelto", "OK"]
 class Cast:
     officers: dict[str, User]
     readers: dict[str, Device]  # unit code -> its biometric reader
+    # The tablet the counts are taken on: only an enrolled tablet records a
+    # wristband scan (rfid); a guard's tap is visual.
+    tablet: Device | None = None
 
 
 def seed_demo_history(facility: Facility, *, now: datetime | None = None) -> bool:
@@ -126,7 +129,12 @@ def _cast(facility: Facility) -> Cast:
         )
         if d.location is not None
     }
-    return Cast(officers=officers, readers=readers)
+    tablet = (
+        Device.objects.filter(facility=facility, kind=DeviceKind.TABLET, is_active=True)
+        .order_by("name")
+        .first()
+    )
+    return Cast(officers=officers, readers=readers, tablet=tablet)
 
 
 def _ordinary_count(
@@ -135,7 +143,7 @@ def _ordinary_count(
     """A formal count marked person by person, submitted and (unless told
     otherwise) verified."""
     counter, verifier = _crew(unit, cast, turn)
-    method = "visual" if counter.username == BY_EYE else "fingerprint"
+    method = "visual" if counter.username == BY_EYE or cast.tablet is None else "rfid"
     rollcall, _ = counts.rollcall_start(location=unit, kind="formal", by=counter, now=start)
     roster = list(rollcall.expected.values_list("inmate__booking_number", "status"))
     marks, at = [], start
@@ -144,7 +152,7 @@ def _ordinary_count(
             continue
         at += timedelta(seconds=pace + rng.randint(0, 4) if pace > 1 else pace)
         marks.append(_mark(booking, "present", method, at))
-    _record(rollcall, marks, counter, at)
+    _record(rollcall, marks, counter, at, tablet=cast.tablet)
     rollcall = counts.rollcall_submit(rollcall=rollcall, by=counter, now=at)
     if verified:
         _verify_by_recount(rollcall, verifier, at + timedelta(minutes=3))
@@ -173,10 +181,14 @@ def _crew(unit, cast: Cast, turn: int) -> tuple[User, User]:
     return officers[COUNTERS[unit.code]], verifier
 
 
-def _record(rollcall, marks, by, now):
+def _record(rollcall, marks, by, now, *, tablet):
     for first in range(0, len(marks), 1000):
         counts.rollcall_record_entries(
-            rollcall=rollcall, raw_entries=marks[first : first + 1000], by=by, now=now
+            rollcall=rollcall,
+            raw_entries=marks[first : first + 1000],
+            by=by,
+            device=tablet,
+            now=now,
         )
 
 
@@ -208,8 +220,8 @@ def _present_then_unaccounted(unit, today, cast: Cast, rng):
     for booking in roster:
         at += timedelta(seconds=SECONDS_PER_PERSON)
         status = "absent" if booking == missing.inmate.booking_number else "present"
-        marks.append(_mark(booking, status, "fingerprint", at))
-    _record(recount, marks, officer, at)
+        marks.append(_mark(booking, status, "rfid" if cast.tablet else "visual", at))
+    _record(recount, marks, officer, at, tablet=cast.tablet)
     counts.rollcall_submit(rollcall=recount, by=officer, now=at)
 
 

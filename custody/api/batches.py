@@ -2,6 +2,7 @@
 result per item, in order; good items stored beside bad ones."""
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -14,6 +15,13 @@ class EntryResultSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=OUTCOMES)
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text=gettext_lazy(
+            "Why a mark was refused, when the answer is worth telling apart: "
+            "`method_not_allowed`, `wrong_location`; empty otherwise."
+        ),
+    )
 
 
 class EntryBatchResultSerializer(serializers.Serializer):
@@ -44,6 +52,9 @@ def batch_body(request) -> list:
 
 def batch_answer(results) -> dict:
     return {
-        "results": [{"id": r.id, "status": r.status, "errors": r.errors} for r in results],
+        "results": [
+            {"id": r.id, "status": r.status, "errors": r.errors, "reason": r.reason}
+            for r in results
+        ],
         **{outcome: sum(1 for r in results if r.status == outcome) for outcome in OUTCOMES},
     }

@@ -15,6 +15,7 @@ from custody.api.batches import EntryBatchResultSerializer, batch_answer, batch_
 from custody.models import CheckInMethod, CountVerification, RecountStatus
 from custody.serializers import in_zone_isoformat
 from custody.services import recounts, rollcalls
+from custody.tablet_credential import tablet_from_request
 
 
 class SampledPersonSerializer(serializers.Serializer):
@@ -66,7 +67,7 @@ RECOUNT_MARKS_SCHEMA = {
             "status": {"type": "string", "enum": RecountStatus.values},
             "method": {
                 "type": "string",
-                "enum": [CheckInMethod.VISUAL, CheckInMethod.MANUAL],
+                "enum": [CheckInMethod.VISUAL, CheckInMethod.MANUAL, CheckInMethod.RFID],
                 "default": CheckInMethod.VISUAL,
             },
             "observed_at": {"type": "string", "format": "date-time"},
@@ -152,6 +153,9 @@ class RecountActions:
     @action(detail=True, methods=["post"], url_path="recount/entries")
     def recount_entries(self, request, pk=None):
         results = recounts.recount_record_marks(
-            rollcall=self.get_object(), raw_marks=batch_body(request), by=request.user
+            rollcall=self.get_object(),
+            raw_marks=batch_body(request),
+            by=request.user,
+            device=tablet_from_request(request),
         )
         return Response(batch_answer(results))

@@ -16,6 +16,7 @@ from custody.api.recounts import RecountActions
 from custody.filters import CountScheduleFilter, RollCallFilter
 from custody.models import (
     MAX_COUNT_GRACE_MINUTES,
+    CheckInMethod,
     CountCall,
     CountKind,
     EntryStatus,
@@ -42,6 +43,7 @@ from custody.serializers import (
     resolve_location,
 )
 from custody.services import count_schedules, recounts, rollcalls
+from custody.tablet_credential import tablet_from_request
 
 # --- Serializers ---------------------------------------------------------------
 
@@ -59,6 +61,11 @@ class RosterLineSerializer(serializers.Serializer):
         allow_null=True,
         help_text=gettext_lazy("The person's latest mark on this count, if any."),
     )
+    mark_method = serializers.ChoiceField(
+        choices=CheckInMethod.choices,
+        allow_null=True,
+        help_text=gettext_lazy("How that mark was made (rfid, manual, visual...)."),
+    )
 
 
 class EntrySerializer(serializers.ModelSerializer):
@@ -66,10 +73,24 @@ class EntrySerializer(serializers.ModelSerializer):
     recorded_by = natural_key("username")
     observed_at = serializers.DateTimeField()
     received_at = serializers.DateTimeField()
+    device = serializers.UUIDField(
+        source="device_id",
+        allow_null=True,
+        help_text=gettext_lazy("The enrolled tablet the mark was made on, if any."),
+    )
 
     class Meta:
         model = RollCallEntry
-        fields = ["id", "inmate", "status", "method", "observed_at", "received_at", "recorded_by"]
+        fields = [
+            "id",
+            "inmate",
+            "status",
+            "method",
+            "observed_at",
+            "received_at",
+            "recorded_by",
+            "device",
+        ]
         read_only_fields = fields
 
 
@@ -197,8 +218,12 @@ ENTRY_SCHEMA = {
             "status": {"type": "string", "enum": EntryStatus.values},
             "method": {
                 "type": "string",
-                "enum": ["fingerprint", "face", "iris", "rfid", "visual"],
+                "enum": ["fingerprint", "face", "iris", "rfid", "visual", "manual"],
                 "default": "visual",
+                "description": "A person's token may post only `visual` and `manual`; `rfid` "
+                "needs the request to carry an enrolled, active tablet of the count's "
+                "facility whose methods include it (the tablet cookie of docs/api.md "
+                "'Tablets'); otherwise the item is rejected with `method_not_allowed`.",
             },
             "observed_at": {"type": "string", "format": "date-time"},
         },
@@ -277,7 +302,10 @@ class RollCallViewSet(
         """Mark people (a list of up to 1,000); idempotent by ``id``, each
         item answered in order; good items are stored even beside bad ones."""
         results = rollcalls.rollcall_record_entries(
-            rollcall=self.get_object(), raw_entries=batch_body(request), by=request.user
+            rollcall=self.get_object(),
+            raw_entries=batch_body(request),
+            by=request.user,
+            device=tablet_from_request(request),
         )
         return Response(batch_answer(results))
 
@@ -331,6 +359,7 @@ class RollCallViewSet(
                     "status": line.status,
                     "whereabouts": line.whereabouts,
                     "mark": None if line.booking_number in hidden else line.mark,
+                    "mark_method": None if line.booking_number in hidden else line.mark_method,
                 }
                 for line in roster
             ],
@@ -349,8 +378,9 @@ def _entries_shown(rollcall: RollCall) -> list[dict]:
             "observed_at": in_zone_isoformat(observed_at, tz),
             "received_at": in_zone_isoformat(received_at, tz),
             "recorded_by": username,
+            "device": str(device) if device else None,
         }
-        for pk, booking, status, method, observed_at, received_at, username in (
+        for pk, booking, status, method, observed_at, received_at, username, device in (
             rollcall.entries.order_by("observed_at", "received_at").values_list(
                 "id",
                 "inmate__booking_number",
@@ -359,6 +389,7 @@ def _entries_shown(rollcall: RollCall) -> list[dict]:
                 "observed_at",
                 "received_at",
                 "recorded_by__username",
+                "device_id",
             )
         )
     ]

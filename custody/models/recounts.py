@@ -10,7 +10,7 @@ discrepancy naming both officers.
 
 The database keeps the draw from being redone or rewritten: a verification
 is never deleted, its sample and verifier never change, and once finished it
-never changes at all (``custody.migrations.0020_recounts``).
+never changes at all (``custody.migrations.0021_recounts``).
 """
 
 from django.conf import settings

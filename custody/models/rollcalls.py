@@ -291,6 +291,16 @@ class RollCallEntry(models.Model):
         related_name="+",
         verbose_name=_("recorded by"),
     )
+    # The enrolled tablet the mark was made on (docs/api.md "Roll calls"):
+    # a machine read (rfid) is the tablet's evidence, never the officer's.
+    device = models.ForeignKey(
+        "custody.Device",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tablet"),
+    )
 
     class Meta:
         ordering = ["observed_at", "received_at"]

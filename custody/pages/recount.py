@@ -23,6 +23,7 @@ from custody.models import CheckInMethod, CountVerification, RecountStatus
 from custody.pages.tablet import _render_count
 from custody.selectors.rollcalls import rollcall_list
 from custody.services import recounts
+from custody.tablet_credential import tablet_from_request
 
 TEMPLATE = "custody/counts/recount.html"
 
@@ -94,7 +95,7 @@ def recount_mark(request, pk):
     }
     try:
         (result,) = recounts.recount_record_marks(
-            rollcall=rollcall, raw_marks=[raw], by=request.user
+            rollcall=rollcall, raw_marks=[raw], by=request.user, device=tablet_from_request(request)
         )
     except Conflict as exc:
         return _render(request, rollcall, status=409, flash_error=exc.message)

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from custody.exceptions import Conflict
 from custody.models import CheckInMethod, CountKind, EntryStatus, RollCall, RollCallStatus
 from custody.pages.offline import kept_offline
+from custody.pages.tablet_enrol import tablet_enrol_page, tablet_status
 from custody.roles import SUPERVISING_ROLES
 from custody.selectors import location_list
 from custody.selectors.rollcalls import (
@@ -40,6 +41,7 @@ from custody.selectors.rollcalls import (
 )
 from custody.selectors.tablet import count_board
 from custody.services import rollcalls
+from custody.tablet_credential import renew_tablet, tablet_from_request
 
 OUT_AUTHORIZED = "out_authorized"
 AWAITING_SHOWN = 20
@@ -93,6 +95,7 @@ def _board_context(request, **extra) -> dict:
         ],
         "awaiting": _awaiting_verification(request.user),
         "script_strings": _script_strings(),
+        **tablet_status(request),
         **extra,
     }
 
@@ -104,9 +107,11 @@ def _awaiting_verification(user) -> list[RollCall]:
 
 
 def _render_board(request, *, status=200, **extra):
-    return render(
+    response = render(
         request, "custody/counts/board.html", _board_context(request, **extra), status=status
     )
+    renew_tablet(request, response)
+    return response
 
 
 @login_required
@@ -184,6 +189,7 @@ class Tile:
     status: str  # at the start of the count
     whereabouts: str
     mark: str | None
+    mark_method: str | None
     initials: str
     # For the form without JavaScript: posted twice, it is stored once.
     entry_id: uuid.UUID
@@ -210,6 +216,7 @@ def _tiles(rollcall: RollCall) -> list[Tile]:
             status=line.status,
             whereabouts=line.whereabouts,
             mark=line.mark,
+            mark_method=line.mark_method,
             initials=initials(line.name),
             entry_id=uuid.uuid4(),
         )
@@ -279,6 +286,12 @@ def _script_strings() -> dict:
         ),
         "submit_failed": _("The count could not be submitted: %(detail)s"),
         "submitted_elsewhere": _("This count has been closed on another tablet."),
+        "methods": {
+            CheckInMethod.RFID: _("RFID"),
+            CheckInMethod.MANUAL: pgettext("mark method", "manual"),
+            CheckInMethod.VISUAL: pgettext("mark method", "visual"),
+        },
+        "nfc_failed": _("NFC reading could not start: %(detail)s"),
         "clock_off": _(
             "This tablet's clock is %(minutes)s minutes off the server's: its marks may be "
             "refused. Have the clock set."
@@ -312,13 +325,16 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
         "scan_entry_id": uuid.uuid4(),
         "recount_id": uuid.uuid4(),
         "script_strings": _script_strings(),
+        **tablet_status(request, rollcall.facility),
         **extra,
     }
 
 
 def _render_count(request, rollcall: RollCall, *, status=200, **extra):
     context = _count_context(request, rollcall, **extra)
-    return render(request, "custody/counts/count.html", context, status=status)
+    response = render(request, "custody/counts/count.html", context, status=status)
+    renew_tablet(request, response)
+    return response
 
 
 @login_required
@@ -334,8 +350,11 @@ class MarkForm(forms.Form):
     entry_id = forms.UUIDField()
     inmate = forms.CharField(max_length=32, strip=True)
     status = forms.ChoiceField(choices=[(s, s) for s in (EntryStatus.PRESENT, EntryStatus.ABSENT)])
+    # Without JavaScript a scan cannot be told from typing: the scan box posts
+    # ``manual``; ``rfid`` is accepted only from an enrolled tablet (the service).
     method = forms.ChoiceField(
-        choices=[(m, m) for m in (CheckInMethod.VISUAL, CheckInMethod.RFID)], required=False
+        choices=[(m, m) for m in (CheckInMethod.VISUAL, CheckInMethod.MANUAL, CheckInMethod.RFID)],
+        required=False,
     )
 
 
@@ -359,7 +378,10 @@ def count_mark(request, pk):
     }
     try:
         (result,) = rollcalls.rollcall_record_entries(
-            rollcall=rollcall, raw_entries=[raw], by=request.user
+            rollcall=rollcall,
+            raw_entries=[raw],
+            by=request.user,
+            device=tablet_from_request(request),
         )
     except PermissionDenied as exc:
         return _render_count(request, rollcall, status=403, flash_error=str(exc))
@@ -424,6 +446,7 @@ def service_worker(request):
 urlpatterns = [
     path("", count_board_page, name="counts"),
     path("sw.js", service_worker, name="counts-sw"),
+    path("tablet/", tablet_enrol_page, name="counts-tablet"),
     path("start/", count_start, name="counts-start"),
     path("<uuid:pk>/", count_screen, name="counts-count"),
     path("<uuid:pk>/mark/", count_mark, name="counts-mark"),

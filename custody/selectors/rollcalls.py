@@ -111,16 +111,17 @@ def _whereabouts(movement: dict | None) -> str:
     return " · ".join(p for p in parts if p)[:200]
 
 
-def latest_marks(rollcall: RollCall) -> dict[int, str]:
-    """Each person's latest mark on the count, by the mark's own time (then
-    arrival): a guard who taps the wrong person corrects by marking again."""
+def latest_marks(rollcall: RollCall) -> dict[int, tuple[str, str]]:
+    """Each person's latest mark on the count and its method, by the mark's
+    own time (then arrival): a guard who taps the wrong person corrects by
+    marking again."""
     marks = {}
-    for inmate_id, status in (
+    for inmate_id, status, method in (
         RollCallEntry.objects.filter(rollcall=rollcall)
         .order_by("inmate_id", "observed_at", "received_at")
-        .values_list("inmate_id", "status")
+        .values_list("inmate_id", "status", "method")
     ):
-        marks[inmate_id] = status
+        marks[inmate_id] = (status, method)
     return marks
 
 
@@ -135,6 +136,8 @@ class RosterLine:
     # Where the record has the person now (a movement may have taken them).
     status_now: str
     cell_id_now: int | None
+    # How the latest mark was made (rfid, manual, visual...).
+    mark_method: str | None = None
 
 
 def rollcall_roster(rollcall: RollCall) -> list[RosterLine]:
@@ -162,9 +165,10 @@ def rollcall_roster(rollcall: RollCall) -> list[RosterLine]:
             cell=cell,
             status=status,
             whereabouts=where,
-            mark=marks.get(inmate_id),
+            mark=marks.get(inmate_id, (None, None))[0],
             status_now=status_now,
             cell_id_now=cell_id_now,
+            mark_method=marks.get(inmate_id, (None, None))[1],
         )
         for inmate_id, booking, first, last, cell, status, where, status_now, cell_id_now in rows
     ]

@@ -28,7 +28,6 @@ from django.utils.translation import gettext as _
 from custody.exceptions import Conflict
 from custody.models import (
     CLOCK_SKEW,
-    CheckInMethod,
     CountVerification,
     EntryStatus,
     RecountMark,
@@ -39,6 +38,7 @@ from custody.models import (
     RollCallStatus,
 )
 from custody.selectors.rollcalls import took_part
+from custody.services.evidence import PERSON_METHODS
 from custody.services.ledger import PendingEvent, actor_label, ledger_append, ledger_append_many
 from custody.services.rollcalls import (
     ACCEPTED,
@@ -47,16 +47,16 @@ from custody.services.rollcalls import (
     _lock,
     _parse_entry,
     _present_as_checkins,
+    _refuse_evidence,
     _require_status,
+    _tablet_of,
     require_counter,
     rollcall_subject,
 )
 
 RECOUNT_FLOOR = 5
 # What a person's word alone says: always recounted.
-PERSONS_WORD = frozenset({CheckInMethod.VISUAL, CheckInMethod.MANUAL})
-# What a verifier alone may record (the evidence rules: a person is not a reader).
-PERSON_METHODS = PERSONS_WORD
+PERSONS_WORD = PERSON_METHODS
 
 
 def _require_second_officer(rollcall: RollCall, by) -> None:
@@ -191,12 +191,15 @@ def recount_marks(verification: CountVerification) -> dict[int, str]:
     return marks
 
 
-def recount_record_marks(*, rollcall: RollCall, raw_marks: list, by, now=None):
+def recount_record_marks(*, rollcall: RollCall, raw_marks: list, by, device=None, now=None):
     """Stores the verifier's good marks and answers one result per item, in
-    order, like count entries (``accepted``, ``duplicate``, ``rejected``)."""
+    order, like count entries (``accepted``, ``duplicate``, ``rejected``):
+    the verifier vouches for visual and manual marks, an enrolled tablet
+    (``device``) for its scans, by the count entries' evidence rules."""
     now = now or timezone.now()
     with transaction.atomic():
         rollcall = _lock(rollcall)
+        tablet = _tablet_of(device, rollcall)
         verification = (
             CountVerification.objects.select_for_update().filter(rollcall=rollcall).first()
         )
@@ -214,12 +217,8 @@ def recount_record_marks(*, rollcall: RollCall, raw_marks: list, by, now=None):
                 entry.result.reject(
                     "status", _("Use one of: %s.") % ", ".join(RecountStatus.values)
                 )
-            elif entry.method not in PERSON_METHODS:
-                entry.result.reject(
-                    "method",
-                    _("A person records only %(methods)s (method_not_allowed).")
-                    % {"methods": ", ".join(sorted(PERSON_METHODS))},
-                )
+            elif _refuse_evidence(entry, tablet=tablet, rollcall=rollcall):
+                pass
             elif entry.inmate not in sampled:
                 entry.result.reject(
                     "inmate",
@@ -254,7 +253,7 @@ def recount_record_marks(*, rollcall: RollCall, raw_marks: list, by, now=None):
             ]
         )
         # Seen present by the verifier: an observation like any count mark.
-        _present_as_checkins(fresh, rollcall=rollcall, by=by, now=now)
+        _present_as_checkins(fresh, rollcall=rollcall, by=by, tablet=tablet, now=now)
         rejected = [e for e in entries if e.result.errors]
         if fresh or rejected:
             ledger_append_many(

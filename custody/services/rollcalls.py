@@ -36,6 +36,7 @@ from custody.models import (
     CLOCK_SKEW,
     CheckInMethod,
     CountKind,
+    Device,
     EntryStatus,
     Facility,
     InmateStatus,
@@ -55,6 +56,7 @@ from custody.selectors.rollcalls import (
 )
 from custody.services import checkins as ingestion
 from custody.services.checkin_items import clock_problem, parse_aware_time
+from custody.services.evidence import PERSON_METHODS, location_refusal, method_refusal
 from custody.services.ledger import PendingEvent, actor_label, ledger_append, ledger_append_many
 
 MAX_ENTRIES = 1000
@@ -198,9 +200,13 @@ class EntryResult:
     id: str
     status: str = ""
     errors: dict = field(default_factory=dict)
+    # A machine-readable why for refusals worth telling apart
+    # (``method_not_allowed``, ``wrong_location``); the first one given.
+    reason: str = ""
 
-    def reject(self, name: str, message) -> None:
+    def reject(self, name: str, message, *, reason: str = "") -> None:
         self.errors.setdefault(name, []).append(str(message))
+        self.reason = self.reason or reason
 
 
 @dataclass
@@ -213,14 +219,24 @@ class _Entry:
     observed_at: object = None
 
 
-def rollcall_record_entries(*, rollcall: RollCall, raw_entries: list, by, now=None):
+def rollcall_record_entries(
+    *, rollcall: RollCall, raw_entries: list, by, device: Device | None = None, now=None
+):
     """Stores the good marks of a batch and answers one result per item, in
     order (``accepted``, ``duplicate`` or ``rejected`` with its errors).
-    Rejected marks are named in the ledger event, never silently dropped."""
+    Rejected marks are named in the ledger event, never silently dropped.
+
+    ``device`` is the enrolled tablet the request came from, if any: its
+    marks are recorded under the officer and the tablet. What a person saw
+    or typed (``visual``, ``manual``) is the officer's word; a machine read
+    (``rfid``) only an active tablet of the count's facility whose methods
+    include it may vouch for, else the mark is refused (``method_not_allowed``),
+    never recorded as something weaker."""
     now = now or timezone.now()
     with transaction.atomic():
         rollcall = _lock(rollcall)
         require_counter(by, rollcall.facility)
+        tablet = _tablet_of(device, rollcall)
         entries = [_parse_entry(raw, rollcall=rollcall, now=now) for raw in raw_entries]
         _mark_known(entries, rollcall)
         if rollcall.status != RollCallStatus.IN_PROGRESS:
@@ -247,6 +263,8 @@ def rollcall_record_entries(*, rollcall: RollCall, raw_entries: list, by, now=No
                     _("%(number)s is not on this count's roster.") % {"number": entry.inmate},
                 )
                 continue
+            if _refuse_evidence(entry, tablet=tablet, rollcall=rollcall):
+                continue
             entry.result.status = ACCEPTED
             fresh.append(entry)
         RollCallEntry.objects.bulk_create(
@@ -260,6 +278,7 @@ def rollcall_record_entries(*, rollcall: RollCall, raw_entries: list, by, now=No
                     observed_at=e.observed_at,
                     received_at=now,
                     recorded_by=by,
+                    device=tablet,
                 )
                 for e in fresh
             ],
@@ -269,12 +288,51 @@ def rollcall_record_entries(*, rollcall: RollCall, raw_entries: list, by, now=No
             ignore_conflicts=True,
         )
         fresh = _keep_stored(fresh, rollcall)
-        _present_as_checkins(fresh, rollcall=rollcall, by=by, now=now)
-        _record_entries(entries, fresh, rollcall=rollcall, by=by, now=now)
+        _present_as_checkins(fresh, rollcall=rollcall, by=by, tablet=tablet, now=now)
+        if tablet is not None and fresh:
+            # A tablet in use is alive, whatever its marks' methods.
+            Device.objects.filter(pk=tablet.pk).update(last_heartbeat_at=now)
+        _record_entries(entries, fresh, rollcall=rollcall, by=by, tablet=tablet, now=now)
     for entry in entries:
         if entry.result.errors:
             entry.result.status = REJECTED
     return [entry.result for entry in entries]
+
+
+def _tablet_of(device: Device | None, rollcall: RollCall) -> Device | None:
+    # Another facility's tablet, or one whose enrolment ended, vouches for nothing here.
+    if device is None or not device.is_active or device.facility_id != rollcall.facility_id:
+        return None
+    return device
+
+
+def _refuse_evidence(entry: _Entry, *, tablet: Device | None, rollcall: RollCall) -> bool:
+    """Refuses a mark whose method its maker cannot vouch for: the officer
+    vouches for visual and manual marks, the tablet for machine reads."""
+    machine = entry.method not in PERSON_METHODS
+    refusal = method_refusal(method=entry.method, device=tablet if machine else None)
+    if refusal:
+        entry.result.reject(
+            "method",
+            _(
+                "%(method)s cannot be recorded from here: a person records only visual and "
+                "manual marks, and %(method)s needs an enrolled, active tablet of this "
+                "facility that makes it. Mark the person again by tapping or typing."
+            )
+            % {"method": entry.method},
+            reason=refusal,
+        )
+        return True
+    refusal = machine and location_refusal(device=tablet, location=rollcall.location)
+    if refusal:
+        entry.result.reject(
+            "method",
+            _("This tablet serves %(place)s: it cannot record scans in %(unit)s.")
+            % {"place": tablet.location.code, "unit": rollcall.location.code},
+            reason=refusal,
+        )
+        return True
+    return False
 
 
 def _parse_entry(raw, *, rollcall: RollCall, now) -> _Entry:
@@ -362,35 +420,40 @@ def _keep_stored(fresh: list[_Entry], rollcall: RollCall) -> list[_Entry]:
     return [e for e in fresh if e.uuid in stored]
 
 
-def _present_as_checkins(fresh: list[_Entry], *, rollcall: RollCall, by, now) -> None:
+def _present_as_checkins(fresh: list[_Entry], *, rollcall: RollCall, by, tablet, now) -> None:
     """A present mark is a positive observation: stored as a check-in (same
-    id) at the counted unit, so the person's next check moves forward."""
+    id) at the counted unit, so the person's next check moves forward. A
+    machine read is the tablet's check-in; a visual or manual mark the
+    officer's alone (``is_biometric`` false), as a person posting it would be."""
     present = [e for e in fresh if e.status == EntryStatus.PRESENT]
-    if not present:
-        return
-    sender = ingestion.Sender(
-        principal=by,
-        device=None,
-        user=by,
-        facility_ids=frozenset({rollcall.facility_id}),
-    )
-    ingestion.checkins_ingest(
-        raw_items=[
-            {
-                "id": str(e.uuid),
-                "inmate": e.inmate,
-                "location": rollcall.location.code,
-                "method": e.method,
-                "observed_at": e.observed_at.isoformat(),
-            }
-            for e in present
-        ],
-        sender=sender,
-        now=now,
-    )
+    machine = [e for e in present if e.method not in PERSON_METHODS]
+    person = [e for e in present if e.method in PERSON_METHODS]
+    for marks, device in ((person, None), (machine, tablet)):
+        if not marks:
+            continue
+        sender = ingestion.Sender(
+            principal=by,
+            device=device,
+            user=by,
+            facility_ids=frozenset({rollcall.facility_id}),
+        )
+        ingestion.checkins_ingest(
+            raw_items=[
+                {
+                    "id": str(e.uuid),
+                    "inmate": e.inmate,
+                    "location": rollcall.location.code,
+                    "method": e.method,
+                    "observed_at": e.observed_at.isoformat(),
+                }
+                for e in marks
+            ],
+            sender=sender,
+            now=now,
+        )
 
 
-def _record_entries(entries, fresh, *, rollcall: RollCall, by, now) -> None:
+def _record_entries(entries, fresh, *, rollcall: RollCall, by, tablet, now) -> None:
     rejected = [e for e in entries if e.result.errors]
     if not fresh and not rejected:
         return  # only repeats: nothing new to record
@@ -408,8 +471,13 @@ def _record_entries(entries, fresh, *, rollcall: RollCall, by, now) -> None:
                     "absent": marks[EntryStatus.ABSENT],
                     "out_authorized": marks[EntryStatus.OUT_AUTHORIZED],
                     "visual": sum(1 for e in fresh if e.method == CheckInMethod.VISUAL),
+                    "methods": dict(Counter(e.method for e in fresh)),
+                    "device": str(tablet.pk) if tablet is not None else None,
                     "entries": [str(e.uuid) for e in fresh],
-                    "rejected": [{"id": e.result.id, "errors": e.result.errors} for e in rejected],
+                    "rejected": [
+                        {"id": e.result.id, "errors": e.result.errors, "reason": e.result.reason}
+                        for e in rejected
+                    ],
                 },
             )
         ],

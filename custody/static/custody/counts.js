@@ -21,6 +21,16 @@
   var CLOCK_WARNING_MS = 60000;
   var PENDING = "pending";
   var REFUSED = "refused";
+  // A keyboard-wedge scanner "types" a wristband's code as a burst: every
+  // character within SCAN_MAX_GAP_MS of the one before (scanners send one
+  // every 1-20 ms; a person's fastest keystrokes are 60 ms or more apart, and
+  // never ten in a row under 35), at least SCAN_MIN_CHARS of them into an
+  // empty box, then Enter within SCAN_ENTER_GAP_MS. Anything else (a key
+  // typed slowly, a correction, a paste, the button instead of Enter) is a
+  // person's typing: ``manual``. See docs/api.md "Tablets".
+  var SCAN_MAX_GAP_MS = 35;
+  var SCAN_MIN_CHARS = 4;
+  var SCAN_ENTER_GAP_MS = 50;
 
   // --- Small helpers ---------------------------------------------------------
 
@@ -385,6 +395,46 @@
     return skews.length ? skews[0] : 0;
   }
 
+  // --- Scan or typing ------------------------------------------------------------
+
+  // Watches one input and says whether what it holds arrived as a scanner's burst.
+  function ScanWatcher(input) {
+    var watcher = this;
+    this.input = input;
+    this.reset();
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        watcher.enterAt = event.timeStamp;
+      } else if (event.key && event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey) {
+        if (!watcher.times.length && input.value) watcher.tainted = true; // added to what was typed
+        watcher.times.push(event.timeStamp);
+      } else if (event.key !== "Shift" && event.key !== "CapsLock") {
+        watcher.tainted = true; // Backspace, arrows, shortcuts: a person editing
+      }
+    });
+    input.addEventListener("input", function (event) {
+      // Paste, drop, autofill, dictation: not keystrokes at all.
+      if (event.inputType && event.inputType !== "insertText") watcher.tainted = true;
+      if (!input.value) watcher.reset();
+    });
+  }
+
+  ScanWatcher.prototype.reset = function () {
+    this.times = [];
+    this.enterAt = null;
+    this.tainted = false;
+  };
+
+  // Whether ``value`` (the box's content as submitted) came from a scanner.
+  ScanWatcher.prototype.wasScan = function (value) {
+    var times = this.times;
+    if (this.tainted || times.length < SCAN_MIN_CHARS || times.length !== value.length) return false;
+    for (var i = 1; i < times.length; i++) {
+      if (times[i] - times[i - 1] > SCAN_MAX_GAP_MS) return false;
+    }
+    return this.enterAt !== null && this.enterAt - times[times.length - 1] <= SCAN_ENTER_GAP_MS;
+  };
+
   // --- The count screen -------------------------------------------------------
 
   function CountScreen(root, queue) {
@@ -392,7 +442,10 @@
     this.queue = queue;
     this.rollcall = root.dataset.rollcall;
     this.mayMark = root.dataset.mayMark === "1";
-    this.tiles = new Map(); // booking number -> {node, out, serverMark}
+    // An enrolled tablet of this count's facility that reads wristbands: only
+    // then is a scan sent as rfid (the server refuses it from anywhere else).
+    this.tabletRfid = root.dataset.tabletRfid === "1";
+    this.tiles = new Map(); // booking number -> {node, out, serverMark, serverMethod}
     this.confirmLeft = false;
     this.submitting = false;
     this.acks = 0; // a refresh begun before an acknowledgement is stale
@@ -402,6 +455,7 @@
         node: node,
         out: node.dataset.out === "1",
         serverMark: node.dataset.mark || null,
+        serverMethod: node.querySelector("[data-role=method]") ? node.querySelector("[data-role=method]").dataset.method || null : null,
       });
     });
   }
@@ -423,9 +477,12 @@
   // else the server's.
   CountScreen.prototype.markOf = function (booking) {
     var pending = this.queue.list(PENDING, this.rollcall).filter(function (r) { return r.inmate === booking; });
-    if (pending.length) return { status: pending[pending.length - 1].status, pending: true };
+    if (pending.length) {
+      var last = pending[pending.length - 1];
+      return { status: last.status, method: last.method, pending: true };
+    }
     var tile = this.tiles.get(booking);
-    return { status: tile ? tile.serverMark : null, pending: false };
+    return { status: tile ? tile.serverMark : null, method: tile ? tile.serverMethod : null, pending: false };
   };
 
   CountScreen.prototype.mark = function (booking, status, method) {
@@ -455,24 +512,59 @@
     var screen = this;
     var form = document.getElementById("scan-form");
     var input = document.getElementById("scan-input");
-    var result = document.getElementById("scan-result");
     if (!form) return;
+    var watcher = new ScanWatcher(input);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      var typed = input.value.trim();
+      var raw = input.value;
+      var scanned = watcher.wasScan(raw);
       input.value = "";
+      watcher.reset();
       input.focus();
-      if (!typed) return;
-      var booking = screen.findBooking(typed);
-      if (!booking) {
-        show(result, say(S.not_on_roster, { number: typed }));
+      // A burst on a browser that is not an enrolled tablet is recorded, and
+      // shown, as what the server can vouch for: a person's word.
+      screen.markScanned(raw.trim(), scanned && screen.tabletRfid ? "rfid" : "manual");
+    });
+    this.bindNfc();
+  };
+
+  // Marks present whoever a scanned or typed number names, with ``method``.
+  CountScreen.prototype.markScanned = function (typed, method) {
+    var result = document.getElementById("scan-result");
+    if (!typed) return;
+    var booking = this.findBooking(typed);
+    if (!booking) {
+      show(result, say(S.not_on_roster, { number: typed }));
+      result.className = "scan-result bad";
+      return;
+    }
+    var name = this.tiles.get(booking).node.dataset.name;
+    var marked = this.mark(booking, "present", method);
+    show(result, booking + " · " + name + " — " + (marked ? S.present : S.already_present) +
+      " (" + S.methods[method] + ")");
+    result.className = "scan-result ok";
+  };
+
+  // Web NFC (Chrome on Android): a wristband's text record is its booking
+  // number. Reading starts on a tap (the browser asks for permission then).
+  CountScreen.prototype.bindNfc = function () {
+    var screen = this;
+    var button = document.getElementById("nfc-button");
+    if (!button || !this.tabletRfid || !("NDEFReader" in window)) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var reader = new window.NDEFReader();
+      reader.scan().then(function () {
+        button.disabled = true;
+        reader.addEventListener("reading", function (event) {
+          var text = (event.message.records || []).filter(function (r) { return r.recordType === "text"; })[0];
+          if (text) screen.markScanned(new TextDecoder(text.encoding || "utf-8").decode(text.data).trim(), "rfid");
+        });
+      }, function (error) {
+        var result = document.getElementById("scan-result");
+        show(result, say(S.nfc_failed, { detail: error && error.message ? error.message : String(error) }));
         result.className = "scan-result bad";
-        return;
-      }
-      var name = screen.tiles.get(booking).node.dataset.name;
-      var marked = screen.mark(booking, "present", "rfid");
-      show(result, booking + " · " + name + " — " + (marked ? S.present : S.already_present));
-      result.className = "scan-result ok";
+      });
     });
   };
 
@@ -529,7 +621,10 @@
     var screen = this;
     stored.forEach(function (record) {
       var tile = screen.tiles.get(record.inmate);
-      if (record.rollcall === screen.rollcall && tile) tile.serverMark = record.status;
+      if (record.rollcall === screen.rollcall && tile) {
+        tile.serverMark = record.status;
+        tile.serverMethod = record.method;
+      }
     });
     if (stored.length) this.acks += 1;
   };
@@ -553,7 +648,10 @@
       }
       (body.expected || []).forEach(function (line) {
         var tile = screen.tiles.get(line.inmate);
-        if (tile) tile.serverMark = line.mark;
+        if (tile) {
+          tile.serverMark = line.mark;
+          tile.serverMethod = line.mark_method || null;
+        }
       });
       screen.render();
     }, function () {
@@ -602,6 +700,14 @@
     if (state) state.textContent = { present: S.present, absent: S.absent, out_authorized: S.out_marked }[mark.status] || "";
     var unsent = node.querySelector("[data-role=unsent]");
     if (unsent) unsent.hidden = !mark.pending;
+    var badge = node.querySelector("[data-role=method]");
+    if (badge) {
+      var method = mark.status ? mark.method || "" : "";
+      badge.dataset.method = method;
+      badge.className = "method-badge method-" + (method || "none");
+      badge.textContent = method ? S.methods[method] || method : "";
+      badge.hidden = !method;
+    }
   };
 
   CountScreen.prototype.renderLeft = function (left) {

@@ -54,7 +54,7 @@ REMOVE = [
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("custody", "0019_evidence_and_four_eyes_fields"),
+        ("custody", "0020_rollcall_entry_device"),
     ]
 
     operations = [
