@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from alerts.models import Alert, AlertKind, AlertStatus
 from custody.exceptions import Conflict
@@ -22,6 +22,12 @@ from tests.alerting import reconcile
 from tests.rollcall_world import count_world, entry, verify_by_recount
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -192,7 +198,7 @@ def test_the_api_leads_through_start_marks_and_verify(w, api_as):
     rollcall = counted(w)
     verifier = api_as(w.users["guard2"])
     sample = verifier.post(f"/api/v1/rollcalls/{rollcall.pk}/recount/").json()["sample"]
-    early = verifier.post(f"/api/v1/rollcalls/{rollcall.pk}/verify/")
+    early = verifier.post(f"/api/v1/rollcalls/{rollcall.pk}/verify/", HTTP_ACCEPT_LANGUAGE="en")
     marks = verifier.post(
         f"/api/v1/rollcalls/{rollcall.pk}/recount/entries/",
         [entry(row["inmate"]) for row in sample],
