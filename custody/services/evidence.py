@@ -70,7 +70,7 @@ def device_places(device: Device | None) -> frozenset[int] | None:
 # depth of the tree costs no extra round trips.
 _SUBTREE_SQL = """
 WITH RECURSIVE under(id) AS (
-    SELECT %s
+    SELECT id FROM custody_location WHERE id = %s
     UNION
     SELECT l.id FROM custody_location l JOIN under ON l.parent_id = under.id
 )
