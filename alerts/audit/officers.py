@@ -30,6 +30,7 @@ from alerts.audit.period import Period
 from alerts.models import Alert
 from custody.models import (
     CheckIn,
+    CheckInMethod,
     Facility,
     Movement,
     RollCall,
@@ -38,7 +39,6 @@ from custody.models import (
 )
 from custody.roles import CUSTODIAL_ROLES
 from custody.selectors import Timeline, timeline_entry
-from custody.services.evidence import PERSON_METHODS
 
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
 ALERT_RESOLVED = "alert_resolved"
@@ -124,7 +124,7 @@ def officer_totals(
                 setattr(found, attribute, row[key] if row[key] is not None else 0)
 
     since, until = period.since, period.until
-    visual = Q(method__in=sorted(PERSON_METHODS))  # a person's word: visual or manual
+    visual = Q(method=CheckInMethod.VISUAL)
     counts = RollCall.objects.filter(facility=facility)
     add(
         _grouped(counts, "started_by", "started_at", officer_ids, since, until, n=Count("id")),
