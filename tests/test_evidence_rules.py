@@ -14,11 +14,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alerts.models import Alert, AlertKind, AlertStatus
-from custody.models import CheckIn, Device, DeviceKind, Inmate, QuarantinedCheckIn
+from custody.models import CheckIn, Device, DeviceKind, Inmate, QuarantinedCheckIn, User
 from custody.services import evidence
 from custody.services.checkins import Sender, checkins_ingest
 from tests import factories
 from tests.alerting import reconcile
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -377,3 +378,26 @@ def test_create_device_declares_methods_and_refuses_bad_ones(facility):
             "create_device", facility=facility.code, name="r2", kind="biometric", methods="visual"
         )
     assert not Device.objects.filter(name="r2").exists()
+
+
+@pytest.fixture
+def root_client(client):
+    root = User.objects.create_superuser("root", "root@example.org", "a-long-root-pass-2026")
+    sign_in(client, root)
+    return client
+
+
+def test_the_admin_declares_methods_by_the_same_rule(root_client, facility):
+    form = {"facility": facility.pk, "kind": "biometric", "is_active": "on"}
+    refused = root_client.post(
+        "/admin/custody/device/add/", {**form, "name": "r1", "methods": ["fingerprint", "visual"]}
+    )
+    assert refused.status_code == 200
+    assert "methods" in refused.context["adminform"].form.errors
+    assert not Device.objects.filter(name="r1").exists()
+
+    created = root_client.post(
+        "/admin/custody/device/add/", {**form, "name": "r2", "methods": ["iris", "rfid"]}
+    )
+    assert created.status_code == 302, created.content[:2000]
+    assert Device.objects.get(name="r2").methods == ["iris", "rfid"]
