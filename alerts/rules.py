@@ -18,6 +18,9 @@ from alerts.models import AlertKind
 from custody.models import Facility, InmateStatus, MovementKind, MovementStatus
 from custody.selectors import due
 
+# A sighting that took longer than this to arrive closes its alert with both
+# times in the resolution: the reader's clock tolerance, no more.
+LATE_RESOLUTION_NOTE = timedelta(minutes=2)
 # Movements that take someone out and bring them back (overdue_return).
 OUTINGS = (MovementKind.COURT, MovementKind.MEDICAL, MovementKind.TEMPORARY_RELEASE)
 
@@ -99,6 +102,28 @@ def _checkin_observation(row: dict) -> dict:
     }
 
 
+def _seen_again(row: dict | None, person, facility: Facility) -> Clearance:
+    """ "Seen again", with the delay when the sighting reached the server late
+    (a reader's buffer, or worse): the alert stood open meanwhile, and the
+    auditor reads both times, in the facility's zone."""
+    if row is None:  # a gate, an admission: no check-in to read
+        return Clearance(_("Seen again."), {"observed_at": person.last_seen_at.isoformat()})
+    observation = _checkin_observation(row)
+    delay = row["received_at"] - row["observed_at"]
+    observation["received_at"] = row["received_at"].isoformat()
+    observation["delay_seconds"] = round(delay.total_seconds())
+    if delay <= LATE_RESOLUTION_NOTE:
+        return Clearance(_("Seen again."), observation)
+    observed = row["observed_at"].astimezone(facility.tzinfo)
+    received = row["received_at"].astimezone(facility.tzinfo)
+    shape = "%H:%M" if observed.date() == received.date() else "%Y-%m-%d %H:%M"
+    return Clearance(
+        _("Seen again (observed %(observed)s, received %(received)s).")
+        % {"observed": observed.strftime(shape), "received": received.strftime(shape)},
+        observation,
+    )
+
+
 def _last_sightings(people: dict) -> dict[int, dict | None]:
     """For each alert id, the check-in at its person's last sighting (None if
     that sighting was no check-in: a gate, an admission), in one query."""
@@ -137,15 +162,10 @@ class MissedCheckIn:
             and people[a.inmate_id].last_seen_at
         }
         sightings = _last_sightings(seen_again)
-        result = {}
-        for alert_id, person in seen_again.items():
-            row = sightings[alert_id]
-            observation = (
-                _checkin_observation(row)
-                if row
-                else {"observed_at": person.last_seen_at.isoformat()}
-            )
-            result[alert_id] = Clearance(_("Seen again."), observation)
+        result = {
+            alert_id: _seen_again(sightings[alert_id], person, ctx.facility)
+            for alert_id, person in seen_again.items()
+        }
         left = [
             a
             for a in alerts

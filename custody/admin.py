@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from custody import selectors, services
 from custody.models import (
     CellAssignment,
+    CheckInMethod,
     Device,
     Facility,
     Inmate,
@@ -27,6 +28,7 @@ from custody.models import (
     role_of,
 )
 from custody.receivers import ON_RECORD
+from custody.services.evidence import methods_problem
 
 
 class RecordAdmin(admin.ModelAdmin):
@@ -108,8 +110,35 @@ class InmateAdmin(RecordAdmin):
             obj.pk = admitted.pk
 
 
+class DeviceAdminForm(forms.ModelForm):
+    """Methods as boxes to tick, checked by the same rule as the API."""
+
+    methods = forms.MultipleChoiceField(
+        label=gettext_lazy("methods"),
+        choices=CheckInMethod.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=gettext_lazy(
+            "None ticked: the defaults of its kind. A reader cannot declare visual or manual."
+        ),
+    )
+
+    class Meta:
+        model = Device
+        fields = ["facility", "name", "kind", "location", "methods", "is_active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        methods = list(cleaned.get("methods") or [])
+        problem = methods_problem(methods, kind=cleaned.get("kind") or self.instance.kind)
+        if problem:
+            self.add_error("methods", problem)
+        return cleaned
+
+
 @admin.register(Device)
 class DeviceAdmin(RecordAdmin):
+    form = DeviceAdminForm
     list_display = [
         "name",
         "kind",
@@ -133,6 +162,7 @@ class DeviceAdmin(RecordAdmin):
             name=obj.name,
             kind=obj.kind,
             location=obj.location,
+            methods=list(obj.methods or []),
             by=request.user,
         )
         obj.pk = device.pk

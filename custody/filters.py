@@ -136,6 +136,12 @@ class QuarantineFilter(StrictFilterSet):
         field_name="submitted_by__username",
         help_text=gettext_lazy("Username of the officer who sent the scans."),
     )
+    reason = django_filters.CharFilter(
+        help_text=gettext_lazy(
+            "Why they were refused, e.g. method_not_allowed, wrong_location, clock_past, "
+            "clock_future, unknown_inmate, unknown_location, visual_needs_guard, invalid."
+        )
+    )
 
     class Meta:
         model = QuarantinedCheckIn

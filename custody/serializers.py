@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from custody import selectors
 from custody.models import (
+    CheckInMethod,
     Device,
     Facility,
     Inmate,
@@ -20,6 +21,7 @@ from custody.models import (
     SecurityLevel,
     User,
 )
+from custody.services.evidence import device_methods, methods_canonical, methods_problem
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -234,9 +236,32 @@ class InmateSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     location_fields_on_create = ("cell",)
 
 
+class DeviceMethodsField(serializers.ListField):
+    """The methods a device may vouch with; answered as the effective list
+    (the kind's defaults when none were declared)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=serializers.ChoiceField(choices=CheckInMethod.choices),
+            required=False,
+            allow_empty=True,
+            max_length=len(CheckInMethod.values),
+            help_text=_(
+                'The observation methods it can make, e.g. ["fingerprint", "rfid"]; '
+                "empty: the defaults of its kind (reader: fingerprint, face, iris, rfid; "
+                "tablet: rfid, visual, manual). A reader cannot declare visual or manual."
+            ),
+            **kwargs,
+        )
+
+    def get_attribute(self, instance):
+        return methods_canonical(device_methods(instance))
+
+
 class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     facility = VisibleFacilityField()
     location = LocationCodeField(help_text=_("Code of the location where the device is mounted."))
+    methods = DeviceMethodsField()
     last_heartbeat_at = FacilityTimeField(read_only=True, allow_null=True)
     is_active = StrictBooleanField(required=False)
     clock_checked_at = FacilityTimeField(
@@ -253,6 +278,7 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
             "name",
             "kind",
             "location",
+            "methods",
             "is_active",
             "key_prefix",
             "last_heartbeat_at",
@@ -262,6 +288,16 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
         read_only_fields = ["key_prefix", "clock_offset_seconds"]
 
     location_fields = {"location": None}
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if "methods" in attrs or "kind" in attrs:
+            methods = attrs.get("methods", getattr(self.instance, "methods", []))
+            kind = attrs.get("kind", getattr(self.instance, "kind", ""))
+            problem = methods_problem(methods, kind=kind)
+            if problem:
+                raise serializers.ValidationError({"methods": [problem]})
+        return attrs
 
 
 class DeviceWithKeySerializer(DeviceSerializer):

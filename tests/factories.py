@@ -9,6 +9,7 @@ from alerts.models import Alert, AlertKind, Severity
 from custody import services
 from custody.models import (
     CheckIn,
+    CheckInMethod,
     Facility,
     Location,
     LocationKind,
@@ -114,7 +115,7 @@ class CheckInFactory(factory.django.DjangoModelFactory):
     observed_at = factory.LazyFunction(timezone.now)
     received_at = factory.LazyAttribute(lambda o: o.observed_at + timedelta(seconds=5))
     method = "fingerprint"
-    is_biometric = factory.LazyAttribute(lambda o: o.method != "visual")
+    is_biometric = factory.LazyAttribute(lambda o: o.method in CheckInMethod.biometric())
     score = factory.LazyAttribute(lambda o: None if o.method == "visual" else 0.93)
 
 

@@ -404,14 +404,14 @@ def shift(w):
         w,
         w.guard,
         T0 + H,
-        marks=[(w.ana, "present", "visual"), (w.berta, "present", "rfid")],
+        marks=[(w.ana, "present", "visual"), (w.berta, "present", "manual")],
         submit_at=T0 + H + 10 * M,
     )
     other_count = take_count(
         w,
         w.guard2,
         T0 + 3 * H,
-        marks=[(w.ana, "present", "rfid"), (w.berta, "absent", "visual")],
+        marks=[(w.ana, "present", "manual"), (w.berta, "absent", "visual")],
         submit_at=T0 + 3 * H + 10 * M,
     )
     with time_machine.travel(T0 + 2 * H, tick=False):

@@ -70,6 +70,13 @@ def reader(facility, unit, api_as):
     return api_as(device_key=key)
 
 
+@pytest.fixture
+def handheld(facility, api_as):
+    """A reader carried around the facility: no location, so any place of it."""
+    _device, key = factories.device(facility, name="handheld")
+    return api_as(device_key=key)
+
+
 def test_an_accepted_scan_moves_last_seen_and_the_next_deadline(inmate, reader, facility):
     item = scan(inmate, at=NOW - timedelta(minutes=3))
 
@@ -262,8 +269,9 @@ def test_a_guard_cannot_post_for_a_facility_that_is_not_theirs(
 
 
 def test_a_scan_where_no_cell_or_movement_puts_the_person_is_marked_out_of_place(
-    inmate, facility, unit, reader, make_user, api_as
+    inmate, facility, unit, handheld, make_user, api_as
 ):
+    reader = handheld
     other_unit = factories.LocationFactory(facility=facility, code="C", kind=LocationKind.UNIT)
     other_cell = factories.CellFactory(facility=facility, parent=other_unit, code="C-1-01")
     infirmary = factories.LocationFactory(

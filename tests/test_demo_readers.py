@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from alerts.models import AlertKind, EscalationLevel, NotificationChannel
 from custody.demo import VANISHING, demo_readers_tick, vanishing_schedule
-from custody.models import CheckIn, Facility
+from custody.models import CheckIn, DeviceKind, Facility, QuarantinedCheckIn
 from tests.alerting import reconcile
 
 pytestmark = pytest.mark.django_db
@@ -43,5 +43,11 @@ def test_the_demo_readers_keep_all_but_the_vanishing_twenty_seen(settings):
     assert alerted == set(schedule)
     assert not facility.alerts.filter(kind=AlertKind.DEVICE_OFFLINE).exists()
     assert CheckIn.objects.filter(facility=facility).exists()
+    # The readers declare what they read and scan only under their unit:
+    # the evidence rules refused none of their scans.
+    readers = facility.devices.filter(kind=DeviceKind.BIOMETRIC)
+    assert {tuple(r.methods) for r in readers} == {("fingerprint", "rfid")}
+    assert all(r.location_id for r in readers)
+    assert not QuarantinedCheckIn.objects.filter(facility=facility).exists()
     # Asking again changes nothing: the schedule is fixed for the facility.
     assert vanishing_schedule(facility) == schedule

@@ -182,12 +182,14 @@ def test_the_report_has_every_signal_in_a_fixed_order_with_its_thresholds(w):
 
     assert [s.key for s in found.signals] == [
         "visual_share",
+        "biometric_claims_by_persons",
         "counts_too_fast",
         "present_then_missing",
         "same_pair_verifying",
         "unverified_counts",
         "low_biometric_scores",
         "device_clock_drift",
+        "late_evidence",
         "boilerplate_resolutions",
         "quarantined_scans",
     ]
@@ -235,6 +237,20 @@ def test_visual_share_names_the_guard_and_the_unit_that_check_by_eye(w):
     ]
     assert f"/audit/{w.facility.code}/officers/guard1/" in urls(found)
     assert any("checkins/?" in url and "location=C" in url for url in urls(found))
+
+
+def test_manual_checks_are_a_persons_word_too_and_tag_reads_are_not(w):
+    for n in range(12):
+        checkin(w, w.people[n], T0 + timedelta(minutes=n), method="manual", by=w.guard2)
+    for n in range(10):
+        checkin(w, w.people[n], T0 + timedelta(hours=1, minutes=n), method="rfid", device=w.reader)
+    for n in range(8):
+        checkin(w, w.people[n], T0 + timedelta(hours=2, minutes=n), by=w.guard2)
+
+    found = signal(w, "visual_share")
+
+    # guard2: 12 manual of 20; unit B: 12 of 30 (the reader's tag reads are no one's word).
+    assert rows(found) == [["officer", "guard2", 20, 12, 60.0]]
 
 
 def test_visual_share_counts_present_marks_once_and_those_stored_without_a_check_in(w):
@@ -821,6 +837,88 @@ def test_no_quarantined_scans_in_the_period_is_quiet(w, other_facility):
     assert not signal(w, "quarantined_scans").fired
 
 
+# --- 10. Biometric claims refused from persons ---------------------------------
+
+
+def guard_client(w, guard) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(guard)
+    return client
+
+
+def test_a_guard_claiming_fingerprints_on_their_own_token_is_named(w):
+    with time_machine.travel(T0, tick=False):
+        for method in ("fingerprint", "fingerprint", "iris", "visual"):
+            guard_client(w, w.guard1).post(
+                "/api/v1/checkins/",
+                {
+                    "id": str(uuid.uuid4()),
+                    "inmate": w.people[0].booking_number,
+                    "location": w.cells[0].code,
+                    "method": method,
+                    "score": 0.99 if method != "visual" else None,
+                    "observed_at": T0.isoformat(),
+                },
+                format="json",
+            )
+    # A reader refused for a method it does not declare is a device's fault, not a claim.
+    quarantined(w, reason="method_not_allowed", at=T0, device=w.reader)
+
+    found = signal(w, "biometric_claims_by_persons")
+
+    assert found.fired
+    assert rows(found) == [["guard1", "fingerprint, iris", 3, T0, T0]]
+    assert any(
+        "reason=method_not_allowed" in url and "submitted_by=guard1" in url for url in urls(found)
+    )
+
+
+def test_no_biometric_claims_from_persons_is_quiet(w):
+    checkin(w, w.people[0], T0, method="visual", by=w.guard1)
+    quarantined(w, reason="clock_past", at=T0, by=w.guard1)
+    assert not signal(w, "biometric_claims_by_persons").fired
+
+
+# --- 11. Late evidence -----------------------------------------------------------
+
+
+def test_late_observations_per_reader_and_officer_those_closing_alerts_first(w):
+    late = T0 + timedelta(hours=2)
+    for n in range(3):  # the reader's buffer: two hours late
+        checkin(w, w.people[n], T0 + timedelta(minutes=n), device=w.reader, received_at=late)
+    closer = checkin(
+        w, w.people[5], T0, method="visual", by=w.guard2, received_at=T0 + timedelta(minutes=45)
+    )
+    checkin(w, w.people[6], T0, device=w.reader, received_at=T0 + timedelta(minutes=20))  # fine
+    factories.AlertFactory(
+        facility=w.facility,
+        kind=AlertKind.MISSED_CHECKIN,
+        status=AlertStatus.RESOLVED,
+        inmate=w.people[5],
+        opened_at=T0 - timedelta(minutes=20),
+        resolved_at=T0 + timedelta(minutes=46),
+        resolution="Seen again (observed 12:00, received 12:45).",
+        resolved_by_observation={"checkin": str(closer.pk), "delay_seconds": 45 * 60},
+    )
+
+    found = signal(w, "late_evidence")
+
+    assert found.fired
+    assert rows(found) == [
+        ["officer", "guard2", 1, 1, 45, T0],
+        ["reader or tablet", "reader-B", 3, 0, 120, T0 + timedelta(minutes=2)],
+    ]
+    assert f"/api/v1/devices/{w.reader.pk}/" in urls(found)
+
+
+def test_observations_that_arrive_in_time_are_quiet(w):
+    checkin(w, w.people[0], T0, device=w.reader, received_at=T0 + timedelta(minutes=29))
+    checkin(w, w.people[1], T0, method="visual", by=w.guard1)
+    # Late, but made before the period.
+    checkin(w, w.people[2], SINCE - timedelta(hours=1), device=w.reader, received_at=T0)
+    assert not signal(w, "late_evidence").fired
+
+
 # --- What it costs ---------------------------------------------------------------
 
 
@@ -851,6 +949,20 @@ def populate(w, scale: int):
         resolved_alert(w, by=w.sup, text="ok ok", at=at, inmate=w.people[n % 12])
         quarantined(w, reason="invalid", at=at, device=w.reader)
         quarantined(w, reason="clock_future", at=at, by=w.guard3)
+        quarantined(w, reason="method_not_allowed", at=at, by=w.guard2)
+        buffered = checkin(
+            w, w.people[n % 12], at, device=w.reader, received_at=at + timedelta(hours=1)
+        )
+        factories.AlertFactory(
+            facility=w.facility,
+            kind=AlertKind.MISSED_CHECKIN,
+            status=AlertStatus.RESOLVED,
+            inmate=w.people[n % 12],
+            opened_at=at - timedelta(minutes=10),
+            resolved_at=at + timedelta(hours=1),
+            resolution="Seen again.",
+            resolved_by_observation={"checkin": str(buffered.pk), "delay_seconds": 3600},
+        )
         with time_machine.travel(at + timedelta(minutes=1), tick=False):
             services.ledger_append(
                 facility=w.facility,
@@ -877,5 +989,5 @@ def test_the_report_reads_a_fixed_number_of_queries_whatever_the_data(
     large = queries_for(w)
 
     assert small == large
-    with django_assert_max_num_queries(19):
+    with django_assert_max_num_queries(23):
         report(w)

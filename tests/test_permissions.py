@@ -114,14 +114,23 @@ def _requests(w):
             "device create",
             "post",
             "/api/v1/devices/",
-            lambda: {"facility": f, "name": f"tablet-{next(n)}", "kind": "tablet"},
+            lambda: {
+                "facility": f,
+                "name": f"tablet-{next(n)}",
+                "kind": "tablet",
+                "methods": ["rfid", "visual"],
+            },
             ADMIN,
         ),
         (
             "device edit",
             "patch",
             f"/api/v1/devices/{w['device'].pk}/",
-            lambda: {"name": f"reader-{next(n)}"},
+            # The defaults of a reader, declared: gaining or keeping methods, never losing.
+            lambda: {
+                "name": f"reader-{next(n)}",
+                "methods": ["fingerprint", "face", "iris", "rfid"],
+            },
             ADMIN,
         ),
         ("device rotate key", "post", f"/api/v1/devices/{w['device'].pk}/rotate-key/", None, ADMIN),

@@ -31,7 +31,9 @@ def w(facility, other_facility, make_user):
         infirmary = factories.LocationFactory(
             facility=facility, code="INF", kind=LocationKind.INFIRMARY
         )
-        reader, key = factories.device(facility, location=a1)
+        # A handheld reader (no location): it may scan anywhere in the facility,
+        # which the out-of-place and travel rules need.
+        reader, key = factories.device(facility)
         inmate = factories.InmateFactory(
             facility=facility, cell=a1, booking_number="GT-1", admitted_at=T0
         )

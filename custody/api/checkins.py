@@ -24,10 +24,14 @@ from custody.services.checkin_items import clock_problem
 _ITEM_DESCRIPTION = (
     "One scan: `id` (UUID made by the device; the idempotency key), `inmate` "
     "(booking number), `location` (code; a device's own location when omitted), "
-    "`method` (" + ", ".join(CheckInMethod.values) + "; `visual` only from a signed-in "
-    "guard), `score` (0-1, optional), `observed_at` (ISO 8601 with offset, at most "
-    "2 minutes ahead and 72 hours back). An item that breaks these rules is answered "
-    "`rejected` with its errors and kept in quarantine; the rest of the batch is stored."
+    "`method` (" + ", ".join(CheckInMethod.values) + "; fingerprint, face, iris and rfid "
+    "only from a device whose `methods` list them, a person only visual or manual, "
+    "else `method_not_allowed`), `score` (0-1, optional), `observed_at` (ISO 8601 with "
+    "offset, at most 2 minutes ahead and 72 hours back from a device; from a person at "
+    "most 10 minutes back, else `clock_past`). A device mounted at a location reports "
+    "only that place or places under it (else `wrong_location`). An item that breaks "
+    "these rules is answered `rejected` with its errors and kept in quarantine; the rest "
+    "of the batch is stored."
 )
 _ITEM_EXAMPLE = {
     "id": "5d2f1b8e-9a3c-4c1e-8f5e-2b7a6d9c0e11",

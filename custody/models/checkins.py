@@ -24,9 +24,10 @@ class CheckInMethod(models.TextChoices):
 
     @classmethod
     def biometric(cls) -> frozenset[str]:
-        # RFID proves the tag was there, not the person; it is still a machine
-        # read, and only ``visual`` is a person's word.
-        return frozenset({cls.FINGERPRINT, cls.FACE, cls.IRIS, cls.RFID})
+        # A match of the person's body. RFID proves the tag was read, not whose
+        # wrist it was on (a cut-off tag can be carried), so it is a machine
+        # read but not biometric; ``visual`` and ``manual`` are a person's word.
+        return frozenset({cls.FINGERPRINT, cls.FACE, cls.IRIS})
 
 
 class CheckIn(models.Model):

@@ -63,7 +63,10 @@ def checkins_at(pairs: list[tuple[int, datetime]]) -> dict[tuple[int, datetime],
         condition = Q()
         for inmate_id, at in pairs[start : start + QUERY_CHUNK]:
             condition |= Q(inmate_id=inmate_id, observed_at=at)
-        for row in CheckIn.objects.filter(condition).values(*CHECKIN_FIELDS, "out_of_place"):
+        rows = CheckIn.objects.filter(condition).values(
+            *CHECKIN_FIELDS, "out_of_place", "received_at"
+        )
+        for row in rows:
             found[(row["inmate_id"], row["observed_at"])] = row
     return found
 

@@ -20,6 +20,7 @@ from custody.models import (
 from custody.receivers import ON_RECORD
 from custody.services.account_record import national_chain
 from custody.services.account_rules import user_change_check
+from custody.services.evidence import device_methods, methods_canonical, methods_problem
 from custody.services.ledger import ledger_append, ledger_append_changes, ledger_changes
 
 
@@ -43,18 +44,23 @@ def device_create(
     kind: str,
     location: Location | None = None,
     is_active: bool = True,
+    methods: list | None = None,
     by=None,
 ) -> tuple[Device, str]:
     """A device belongs to one facility; its key is returned once, stored hashed.
-    The facility's ledger records the device, never its key (only the prefix)."""
+    The facility's ledger records the device, never its key (only the prefix).
+    ``methods`` (empty: the kind's defaults) is what it may vouch with
+    (``services.evidence``)."""
     if location is not None and location.facility_id != facility.pk:
         raise ValidationError({"location": _("The location must be in the device's facility.")})
+    methods = _methods_checked(methods or [], kind=kind)
     key = _new_device_key()
     device = Device(
         facility=facility,
         name=name,
         kind=kind,
         location=location,
+        methods=methods,
         key_hash=hash_device_key(key),
         key_prefix=key[:10],
         is_active=is_active,
@@ -89,6 +95,10 @@ def device_update(*, device: Device, by=None, **fields) -> Device:
     location = fields.get("location", device.location)
     if location is not None and location.facility_id != device.facility_id:
         raise ValidationError({"location": _("The location must be in the device's facility.")})
+    if "methods" in fields or "kind" in fields:
+        fields["methods"] = _methods_checked(
+            fields.get("methods", device.methods), kind=fields.get("kind", device.kind)
+        )
     for name, value in fields.items():
         setattr(device, name, value)
     device.full_clean()
@@ -112,7 +122,15 @@ def _device_state(device: Device) -> dict:
         "location": device.location.code if device.location_id else None,
         "is_active": device.is_active,
         "key_prefix": device.key_prefix,
+        "methods": sorted(device_methods(device)),
     }
+
+
+def _methods_checked(methods, *, kind: str) -> list[str]:
+    problem = methods_problem(methods, kind=kind)
+    if problem:
+        raise ValidationError({"methods": problem})
+    return methods_canonical(methods)
 
 
 def _device_subject(device: Device) -> str:

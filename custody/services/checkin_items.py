@@ -4,16 +4,21 @@ because ingestion validates thousands of items a second (a serializer per item
 costs about ten times as much)."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from custody.models import CLOCK_SKEW, MAX_CHECKIN_AGE, CheckInMethod
+from custody.models import CLOCK_SKEW, MAX_CHECKIN_AGE, CheckInMethod, Device
+from custody.services import evidence
 
 MAX_CODE_LENGTH = 32
 METHODS = frozenset(CheckInMethod.values)
+# A person reports what they see now; only a device may send what it buffered
+# offline (up to MAX_CHECKIN_AGE). Ten minutes cover a slow network and a tap
+# queued on a tablet, not a check written up at the end of a shift.
+PERSON_MAX_DELAY = timedelta(minutes=10)
 
 
 class Reason:
@@ -28,6 +33,10 @@ class Reason:
     # that codes cannot be probed); kept because older rows carry it.
     WRONG_FACILITY = "wrong_facility"
     UNKNOWN_LOCATION = "unknown_location"
+    # services.evidence: the sender cannot vouch with this method, or a
+    # mounted device named a place it does not watch.
+    METHOD_NOT_ALLOWED = evidence.METHOD_NOT_ALLOWED
+    WRONG_LOCATION = evidence.WRONG_LOCATION
 
 
 @dataclass
@@ -54,8 +63,12 @@ class Item:
         self.reason = self.reason or reason
 
 
-def parse_item(index: int, raw, *, now: datetime, from_device: bool, default_location: str):
-    """An ``Item`` with its parsed values, or with ``errors`` and a ``reason``."""
+def parse_item(
+    index: int, raw, *, now: datetime, device: Device | None, person: bool, default_location: str
+):
+    """An ``Item`` with its parsed values, or with ``errors`` and a ``reason``.
+    ``device`` is the sending device (None: a person's own token or session);
+    ``person`` says whether a signed-in person posts (alone or on a device)."""
     item = Item(index=index, raw=raw)
     if not isinstance(raw, dict):
         item.reject(Reason.INVALID, "non_field_errors", _("Each check-in must be a JSON object."))
@@ -63,9 +76,9 @@ def parse_item(index: int, raw, *, now: datetime, from_device: bool, default_loc
     _parse_id(item, raw.get("id"))
     item.inmate = _code(item, raw.get("inmate"), "inmate", required=True)
     item.location = _code(item, raw.get("location", default_location), "location", required=True)
-    _parse_method(item, raw.get("method"), from_device=from_device)
+    _parse_method(item, raw.get("method"), device=device, person=person)
     _parse_score(item, raw.get("score"))
-    _parse_observed_at(item, raw.get("observed_at"), now=now)
+    _parse_observed_at(item, raw.get("observed_at"), now=now, from_device=device is not None)
     return item
 
 
@@ -102,7 +115,7 @@ def _code(item: Item, value, name: str, *, required: bool) -> str:
     return value
 
 
-def _parse_method(item: Item, value, *, from_device: bool) -> None:
+def _parse_method(item: Item, value, *, device: Device | None, person: bool) -> None:
     if value not in METHODS:
         item.reject(
             Reason.INVALID,
@@ -110,7 +123,7 @@ def _parse_method(item: Item, value, *, from_device: bool) -> None:
             _("Use one of: %(methods)s.") % {"methods": ", ".join(CheckInMethod.values)},
         )
         return
-    if value == CheckInMethod.VISUAL and from_device:
+    if value == CheckInMethod.VISUAL and not person:
         # A device cannot vouch with a person's eyes; a signed-in guard must.
         item.reject(
             Reason.VISUAL_NEEDS_GUARD,
@@ -118,7 +131,22 @@ def _parse_method(item: Item, value, *, from_device: bool) -> None:
             _("A visual check needs a signed-in guard, not a device key."),
         )
         return
+    if evidence.method_refusal(method=value, device=device):
+        item.reject(Reason.METHOD_NOT_ALLOWED, "method", _method_refused(value, device))
+        return
     item.method = value
+
+
+def _method_refused(method: str, device: Device | None) -> str:
+    if device is None:
+        return _(
+            "A person may post only visual or manual checks; %(method)s needs a device "
+            "that declares it."
+        ) % {"method": method}
+    return _("This device does not declare %(method)s (its methods: %(methods)s).") % {
+        "method": method,
+        "methods": ", ".join(evidence.methods_canonical(evidence.device_methods(device))),
+    }
 
 
 def _parse_score(item: Item, value) -> None:
@@ -158,7 +186,7 @@ def parse_aware_time(value) -> datetime | None:
     return at if at is not None and at.tzinfo is not None else None
 
 
-def _parse_observed_at(item: Item, value, *, now: datetime) -> None:
+def _parse_observed_at(item: Item, value, *, now: datetime, from_device: bool) -> None:
     observed_at = parse_aware_time(value)
     if observed_at is None:
         item.reject(
@@ -169,6 +197,15 @@ def _parse_observed_at(item: Item, value, *, now: datetime) -> None:
         )
         return
     problem = clock_problem(observed_at, now=now)
+    if problem is None and not from_device and observed_at < now - PERSON_MAX_DELAY:
+        # Else a person could post "seen at 02:10" at 04:55 and close the alert.
+        problem = (
+            Reason.CLOCK_PAST,
+            _(
+                "More than 10 minutes before it was received: a person reports what they see "
+                "now; only a device may send scans it kept while offline."
+            ),
+        )
     if problem:
         item.reject(problem[0], "observed_at", problem[1])
     else:

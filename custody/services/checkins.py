@@ -34,6 +34,7 @@ from custody.models import (
     QuarantinedCheckIn,
 )
 from custody.services.checkin_items import Item, Reason, parse_item
+from custody.services.evidence import device_places, location_id_refusal
 from custody.services.ledger import PendingEvent, actor_label, ledger_append_many
 
 logger = logging.getLogger(__name__)
@@ -119,9 +120,15 @@ def _parse(raw_items: list, *, sender: Sender, now) -> list[Item]:
     default_location = (
         sender.device.location.code if sender.device and sender.device.location else ""
     )
-    from_device = sender.device is not None
     items = [
-        parse_item(index, raw, now=now, from_device=from_device, default_location=default_location)
+        parse_item(
+            index,
+            raw,
+            now=now,
+            device=sender.device,
+            person=sender.user is not None,
+            default_location=default_location,
+        )
         for index, raw in enumerate(raw_items)
     ]
     _mark_repeats_within_batch(items)
@@ -173,6 +180,8 @@ class _Context:
         self.item_facility: dict[int, int] = {}  # item index -> facility id
         self.item_inmate: dict[int, _Inmate] = {}
         self.item_location: dict[int, int] = {}
+        # Where a mounted device may report (services.evidence), read once.
+        self.device_places: frozenset[int] | None = None
 
     @classmethod
     def load(cls, items: list[Item], *, sender: Sender) -> "_Context":
@@ -211,6 +220,7 @@ class _Context:
             facility_id__in=facility_ids, code__in=codes
         ).values_list("facility_id", "code", "id"):
             context.locations[(facility_id, code)] = location_id
+        context.device_places = device_places(sender.device)
         return context
 
     def resolve(self, item: Item, *, sender: Sender) -> None:
@@ -234,6 +244,15 @@ class _Context:
                 "location",
                 _("No location with code %(code)s in this person's facility.")
                 % {"code": item.location},
+            )
+            return
+        if location_id_refusal(location_id=location_id, places=self.device_places):
+            # A leaked reader key cannot keep everyone "seen" from one spot.
+            item.reject(
+                Reason.WRONG_LOCATION,
+                "location",
+                _("This device is mounted at %(place)s and reports only there or under it.")
+                % {"place": sender.device.location.code},
             )
             return
         self.item_inmate[item.index] = inmate

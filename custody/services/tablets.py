@@ -12,10 +12,10 @@ from custody import selectors
 from custody.models import CheckInMethod, Device, DeviceKind, Facility, Location
 from custody.roles import ADMIN_ROLES
 from custody.services.access import device_create, device_update
-from custody.services.evidence import KIND_METHODS
+from custody.services.evidence import KIND_DEFAULT_METHODS
 from custody.services.ledger import ledger_append
 
-TABLET_METHODS = KIND_METHODS[DeviceKind.TABLET]
+TABLET_METHODS = KIND_DEFAULT_METHODS[DeviceKind.TABLET]
 
 
 def require_enroller(user, facility: Facility) -> None:

@@ -190,7 +190,12 @@ def seed(*, inmates: int, readers: int) -> dict:
                 }
             )
         device, key = services.device_create(
-            facility=facility, name=f"Reader U{u}", kind=DeviceKind.BIOMETRIC, location=unit
+            facility=facility,
+            name=f"Reader U{u}",
+            kind=DeviceKind.BIOMETRIC,
+            location=unit,
+            # Declared, so the method and place rules of services.evidence run.
+            methods=["fingerprint", "rfid"],
         )
         devices.append({"id": str(device.pk), "key": key, "unit": unit.code})
     admitted = services.inmates_admit_bulk(

@@ -7,6 +7,7 @@ database), whatever the size of the facility or the period.
 from alerts.audit.period import Period
 from alerts.audit.signals.base import IntegrityReport, Scope
 from alerts.audit.signals.clocks import device_clock_drift
+from alerts.audit.signals.evidence import biometric_claims_by_persons, late_evidence
 from alerts.audit.signals.pace import counts_too_fast
 from alerts.audit.signals.pairs import same_pair_verifying
 from alerts.audit.signals.quarantine import quarantined_scans
@@ -20,12 +21,14 @@ from custody.models import Facility
 # The report's order: what a count says first, then the machines, then alerts.
 SIGNALS = (
     visual_share,
+    biometric_claims_by_persons,
     counts_too_fast,
     present_then_missing,
     same_pair_verifying,
     unverified_counts,
     low_biometric_scores,
     device_clock_drift,
+    late_evidence,
     boilerplate_resolutions,
     quarantined_scans,
 )

@@ -1,8 +1,9 @@
 """Visual share: how much of the watching rests on a guard's word alone.
 
-A ``visual`` check is a person saying they saw someone; a reader's match is
-evidence. A guard or a unit that mostly checks by eye is where a bribed
-"present" costs nothing.
+A ``visual`` check is a person saying they saw someone, and a ``manual`` one
+a person typing a booking number: neither is verified. A reader's match is
+evidence. A guard or a unit that mostly checks by word alone is where a
+bribed "present" costs nothing.
 """
 
 from collections import defaultdict
@@ -12,7 +13,8 @@ from django.utils.translation import gettext as _
 
 from alerts.audit.signals import links
 from alerts.audit.signals.base import NUMBER, Column, Row, Scope, Signal, threshold
-from custody.models import CheckIn, CheckInMethod, EntryStatus, RollCallEntry, User
+from custody.models import CheckIn, EntryStatus, RollCallEntry, User
+from custody.services.evidence import PERSON_METHODS
 
 VISUAL_SHARE_MAX = 0.5  # fires above this share of visual checks...
 VISUAL_MIN_CHECKS = 20  # ...among at least this many checks (fewer say little)
@@ -49,9 +51,9 @@ def visual_share(scope: Scope) -> Signal:
         key="visual_share",
         title=_("Checks by eye only"),
         explanation=_(
-            "Share of checks that were visual (a guard's word, no reader) per officer and "
-            "per unit, roll-call marks included. Fires above %(share)s%% visual among at "
-            "least %(checks)s checks in the period."
+            "Share of checks that were visual or manual (a guard's word, no reader) per "
+            "officer and per unit, roll-call marks included. Fires above %(share)s%% "
+            "unverified among at least %(checks)s checks in the period."
         )
         % {"share": round(share_max * 100), "checks": min_checks},
         fired=bool(rows),
@@ -59,12 +61,16 @@ def visual_share(scope: Scope) -> Signal:
             Column("by", _("By")),
             Column("name", _("Officer or unit")),
             Column("checks", _("Checks"), NUMBER),
-            Column("visual", _("Visual"), NUMBER),
-            Column("visual_percent", _("Visual %"), NUMBER),
+            Column("visual", _("Visual or manual"), NUMBER),
+            Column("visual_percent", _("Unverified %"), NUMBER),
         ],
         rows=rows,
         thresholds={"VISUAL_SHARE_MAX": share_max, "VISUAL_MIN_CHECKS": min_checks},
     )
+
+
+# A person's word: ``rfid`` is not biometric, but it is a machine's read, not this.
+_UNVERIFIED = Count("id", filter=Q(method__in=sorted(PERSON_METHODS)))
 
 
 def _checkins(scope: Scope):
@@ -75,7 +81,7 @@ def _checkins(scope: Scope):
             facility=scope.facility, observed_at__gte=scope.since, observed_at__lt=scope.until
         )
         .values_list("recorded_by_id", "location_id")
-        .annotate(checks=Count("id"), visual=Count("id", filter=Q(is_biometric=False)))
+        .annotate(checks=Count("id"), visual=_UNVERIFIED)
         .order_by()
     )
 
@@ -100,7 +106,7 @@ def _marks_not_stored(scope: Scope):
         )
         .exclude(Exists(stored))
         .values_list("recorded_by_id", "rollcall__location_id")
-        .annotate(checks=Count("id"), visual=Count("id", filter=Q(method=CheckInMethod.VISUAL)))
+        .annotate(checks=Count("id"), visual=_UNVERIFIED)
         .order_by()
     )
 

@@ -31,6 +31,7 @@ from custody.models import (
     RollCallEntry,
 )
 from custody.selectors.rollcalls import SETTLED
+from custody.services.evidence import PERSON_METHODS
 
 PRESENT_THEN_MISSING_MINUTES = 120  # found missing within this long after the mark
 ABSENT = (InmateStatus.MISSING, InmateStatus.ESCAPED)
@@ -277,15 +278,18 @@ def _marks(scope: Scope, window, named: set[str]) -> list[Mark]:
             facility=scope.facility,
             observed_at__gte=scope.since,
             observed_at__lt=scope.until,
-            is_biometric=False,
+            # A person's word (visual, manual); a reader's tag read is not biometric
+            # either, but nobody vouched for it.
+            method__in=sorted(PERSON_METHODS),
         )
         # Count marks are check-ins too (same id); they are read above.
         .exclude(Exists(RollCallEntry.objects.filter(id=OuterRef("id"))))
         .values_list(
-            "inmate__booking_number", "observed_at", "recorded_by__username", "location__code"
+            "inmate__booking_number",
+            "observed_at",
+            "recorded_by__username",
+            "method",
+            "location__code",
         )
     )
-    return [Mark(*values) for values in on_count_marks] + [
-        Mark(booking, at, officer, CheckInMethod.VISUAL, place)
-        for booking, at, officer, place in by_eye
-    ]
+    return [Mark(*values) for values in on_count_marks] + [Mark(*values) for values in by_eye]

@@ -9,7 +9,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from custody import services
-from custody.models import DeviceKind, Facility, Location
+from custody.models import CheckInMethod, DeviceKind, Facility, Location
+from custody.services.evidence import device_methods
 
 
 class Command(BaseCommand):
@@ -22,8 +23,25 @@ class Command(BaseCommand):
             "--kind", required=True, help=f"One of: {', '.join(DeviceKind.values)}."
         )
         parser.add_argument("--location", help="Location code inside the facility (optional).")
+        parser.add_argument(
+            "--methods",
+            default="",
+            help=(
+                "Comma-separated methods it can make, e.g. fingerprint,rfid "
+                f"(of: {', '.join(CheckInMethod.values)}); none: the defaults of its kind."
+            ),
+        )
 
-    def handle(self, *args, facility: str, name: str, kind: str, location: str | None, **options):
+    def handle(
+        self,
+        *args,
+        facility: str,
+        name: str,
+        kind: str,
+        location: str | None,
+        methods: str = "",
+        **options,
+    ):
         if kind not in DeviceKind.values:
             raise CommandError(
                 f"Unknown kind {kind!r}; use one of: {', '.join(DeviceKind.values)}."
@@ -32,13 +50,18 @@ class Command(BaseCommand):
         location_obj = location_get(facility_obj, location) if location else None
         try:
             device, key = services.device_create(
-                facility=facility_obj, name=name, kind=kind, location=location_obj
+                facility=facility_obj,
+                name=name,
+                kind=kind,
+                location=location_obj,
+                methods=[m.strip() for m in methods.split(",") if m.strip()],
             )
         except ValidationError as exc:
             raise CommandError(f"Device not created: {describe(exc)}") from exc
         where = f"{facility_obj.code}/{location_obj.code}" if location_obj else facility_obj.code
         self.stdout.write(self.style.SUCCESS(f"Device {device.name!r} ({device.kind}) at {where}"))
         self.stdout.write(f"  id:  {device.pk}")
+        self.stdout.write(f"  methods: {', '.join(sorted(device_methods(device)))}")
         self.stdout.write(f"  key: {key}")
         self.stdout.write(
             self.style.WARNING(

@@ -444,19 +444,27 @@ def free_places(cells, rng) -> dict[str, list[Location]]:
     return free
 
 
+# What the demo's readers declare (services.evidence): fingerprints and
+# wristband tags, from their unit and the cells under it.
+READER_METHODS = ["fingerprint", "rfid"]
+
+
 def devices_ensure(facility, units) -> list[tuple[Device, str | None]]:
     """A biometric reader in each unit and two tablets; keys only for new ones."""
     plan = [
-        (f"Lector biométrico {code}", DeviceKind.BIOMETRIC, unit) for code, unit in units.items()
-    ] + [(name, DeviceKind.TABLET, None) for name in TABLETS]
+        (f"Lector biométrico {code}", DeviceKind.BIOMETRIC, unit, READER_METHODS)
+        for code, unit in units.items()
+    ] + [(name, DeviceKind.TABLET, None, []) for name in TABLETS]
     existing = {device.name: device for device in facility.devices.select_related("location")}
     devices = []
-    for name, kind, location in plan:
+    for name, kind, location, methods in plan:
         if name in existing:
             devices.append((existing[name], None))
         else:
             devices.append(
-                services.device_create(facility=facility, name=name, kind=kind, location=location)
+                services.device_create(
+                    facility=facility, name=name, kind=kind, location=location, methods=methods
+                )
             )
     return devices
 
