@@ -12,6 +12,7 @@ from alerts.audit.signals.pairs import same_pair_verifying
 from alerts.audit.signals.quarantine import quarantined_scans
 from alerts.audit.signals.resolutions import boilerplate_resolutions
 from alerts.audit.signals.scores import low_biometric_scores
+from alerts.audit.signals.sitting import resolved_near_the_limit
 from alerts.audit.signals.unverified import unverified_counts
 from alerts.audit.signals.visual import visual_share
 from alerts.audit.signals.vouching import present_then_missing
@@ -27,6 +28,7 @@ SIGNALS = (
     low_biometric_scores,
     device_clock_drift,
     boilerplate_resolutions,
+    resolved_near_the_limit,
     quarantined_scans,
 )
 
