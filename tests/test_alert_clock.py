@@ -122,7 +122,7 @@ def test_the_message_says_who_sits_on_it_in_spanish_and_english(w, settings):
     reconcile(w["facility"], RESOLVE_BY)
     row = Notification.objects.filter(event="overdue").first()
     settings.LANGUAGE_CODE = "es"
-    assert step_message(row).startswith("Reconocida por sentado el ")
+    assert step_message(row).startswith("Asumida por sentado el ")
     assert step_message(row).endswith(", sin resolver.")
     settings.LANGUAGE_CODE = "en"
     assert step_message(row).startswith("Acknowledged by sentado at ")
@@ -299,7 +299,7 @@ def test_the_officer_whose_visual_check_was_the_last_sighting_cannot_close_the_a
     reconcile(w["facility"], seen + timedelta(minutes=66))
     alert = Alert.objects.get(kind=AlertKind.MISSED_CHECKIN)
     with time_machine.travel(seen + timedelta(minutes=67), tick=False):
-        _refused(api_as(w["sitter"]), alert, "check-in")
+        _refused(api_as(w["sitter"]), alert, "registro de presencia")
         assert api_as(w["other"]).post(f"/api/v1/alerts/{alert.pk}/acknowledge/").status_code == 200
 
 
@@ -318,7 +318,7 @@ def test_the_officers_of_a_movement_cannot_close_its_overdue_alert(w, api_as, ma
     reconcile(w["facility"], T0 + timedelta(hours=2, minutes=6))
     alert = Alert.objects.get(kind=AlertKind.OVERDUE_RETURN)
     for officer in (w["sitter"], approver):
-        _refused(api_as(officer), alert, "movement")
+        _refused(api_as(officer), alert, "movimiento")
     with time_machine.travel(T0 + timedelta(hours=2, minutes=7), tick=False):
         assert api_as(w["other"]).post(f"/api/v1/alerts/{alert.pk}/acknowledge/").status_code == 200
 
@@ -343,7 +343,7 @@ def test_whoever_started_submitted_or_marked_a_count_cannot_close_its_discrepanc
     reconcile(w["facility"], at + timedelta(seconds=15))
     alert = Alert.objects.get(kind=AlertKind.COUNT_DISCREPANCY)
     with time_machine.travel(at + timedelta(minutes=1), tick=False):
-        _refused(api_as(w["sitter"]), alert, "count")
+        _refused(api_as(w["sitter"]), alert, "conteo")
         with pytest.raises(Exception) as raised:
             alert_acknowledge(alert=alert, by=guard)  # a guard never acts on alerts anyway
         assert "supervisor" in str(raised.value)
@@ -370,7 +370,7 @@ def test_the_dashboard_shows_why_the_buttons_are_off_and_in_spanish(w, client):
     page = client.get(
         f"/dashboard/{w['facility'].code}/", HTTP_ACCEPT_LANGUAGE="es"
     ).content.decode()
-    assert f'id="own-work-{alert.pk}"' in page and "Usted registró el control" in page
+    assert f'id="own-work-{alert.pk}"' in page and "Usted hizo el registro de presencia" in page
     assert f"/dashboard/alerts/{alert.pk}/acknowledge/" not in page
     client.force_login(w["other"])
     page = client.get(f"/dashboard/{w['facility'].code}/").content.decode()
