@@ -377,3 +377,27 @@ def test_the_dashboard_shows_why_the_buttons_are_off_and_in_spanish(w, client):
     assert f'id="own-work-{alert.pk}"' not in page
     refused = client.post(f"/dashboard/alerts/{alert.pk}/acknowledge/")
     assert refused.status_code in (200, 302)  # the other supervisor may
+
+
+def test_alerts_unresolved_before_the_clock_existed_get_one(w):
+    """Migration 0009: an alert owned (or stuck at the top) before this
+    release had no deadline; it gets one, so it is not sat on forever."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("alerts.migrations.0009_start_the_clock_of_owned_alerts")
+    owned = _owned(w)
+    Alert.objects.filter(pk=owned.pk).update(
+        next_escalation_at=None, resolve_by=None, acknowledged_level=None
+    )
+    stuck = factories.AlertFactory(facility=w["facility"], opened_at=T0, escalation_level=2)
+    Alert.objects.filter(pk=stuck.pk).update(next_escalation_at=None)
+
+    migration.start_clocks(apps, None)
+
+    owned.refresh_from_db()
+    stuck.refresh_from_db()
+    assert owned.acknowledged_level == 0
+    assert owned.resolve_by == owned.next_escalation_at == OWNED + timedelta(minutes=30)
+    assert stuck.next_escalation_at == T0  # due at once: the top rung hears again
