@@ -25,7 +25,14 @@ class RecordedSettingAdmin(RecordAdmin):
 
 @admin.register(EscalationLevel)
 class EscalationLevelAdmin(RecordedSettingAdmin):
-    list_display = ["facility", "level", "name", "acknowledge_within_seconds"]
+    list_display = [
+        "facility",
+        "level",
+        "name",
+        "acknowledge_within_seconds",
+        "resolve_within_seconds",
+        "repeat_every_seconds",
+    ]
     list_filter = ["facility"]
 
 
@@ -57,14 +64,34 @@ class AlertPolicyAdmin(RecordedSettingAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(ViewOnlyAdmin):
-    list_display = ["id", "facility", "kind", "severity", "status", "inmate", "opened_at"]
+    list_display = [
+        "id",
+        "facility",
+        "kind",
+        "severity",
+        "status",
+        "inmate",
+        "opened_at",
+        "acknowledged_by",
+        "resolve_by",
+    ]
     list_filter = ["facility", "kind", "severity", "status"]
     search_fields = ["inmate__booking_number", "dedup_key"]
 
 
 @admin.register(Notification)
 class NotificationAdmin(ViewOnlyAdmin):
-    list_display = ["id", "alert", "channel", "event", "level", "status", "attempts", "sent_at"]
+    list_display = [
+        "id",
+        "alert",
+        "channel",
+        "event",
+        "level",
+        "round",
+        "status",
+        "attempts",
+        "sent_at",
+    ]
     list_filter = ["status", "event"]
 
 

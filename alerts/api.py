@@ -28,6 +28,14 @@ class AlertSerializer(serializers.ModelSerializer):
     resolved_at = FacilityTimeField(read_only=True, allow_null=True)
     resolved_by = natural_key("username", allow_null=True)
     next_escalation_at = FacilityTimeField(read_only=True, allow_null=True)
+    resolve_by = FacilityTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text=_(
+            "Acknowledged: when it climbs (or, at the top, is sent again) if still "
+            "unresolved. Kept once resolved."
+        ),
+    )
     details = serializers.DictField(read_only=True)
     resolved_by_observation = serializers.DictField(read_only=True, allow_null=True)
 
@@ -53,6 +61,8 @@ class AlertSerializer(serializers.ModelSerializer):
             "resolved_by_observation",
             "escalation_level",
             "next_escalation_at",
+            "acknowledged_level",
+            "resolve_by",
             "details",
         ]
         read_only_fields = fields
@@ -88,6 +98,7 @@ class NotificationSerializer(serializers.ModelSerializer):
             "kind",
             "event",
             "level",
+            "round",
             "status",
             "attempts",
             "created_at",
@@ -106,6 +117,13 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 
 _CONFLICT = OpenApiResponse(ErrorSerializer, description=_("Already acknowledged or resolved."))
+_FORBIDDEN = OpenApiResponse(
+    ErrorSerializer,
+    description=_(
+        "Not a supervisor of the facility, or the alert is about your own count, scan or "
+        "movement (the reason says which)."
+    ),
+)
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -131,13 +149,17 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise exceptions.ValidationError({"resolution": [str(exc)]}) from exc
         return Response(AlertSerializer(alert, context=self.get_serializer_context()).data)
 
-    @extend_schema(request=None, responses={200: AlertSerializer, 409: _CONFLICT})
+    @extend_schema(request=None, responses={200: AlertSerializer, 403: _FORBIDDEN, 409: _CONFLICT})
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        """Take ownership: the alert stops climbing the ladder and re-notifying."""
+        """Take ownership: the alert stops climbing for want of an owner, and the
+        rung's resolve time starts; not resolved by then, it climbs anyway."""
         return self._act(services.alert_acknowledge)
 
-    @extend_schema(request=ResolveSerializer, responses={200: AlertSerializer, 409: _CONFLICT})
+    @extend_schema(
+        request=ResolveSerializer,
+        responses={200: AlertSerializer, 403: _FORBIDDEN, 409: _CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         """Close the alert with a written reason (at least 10 characters)."""

@@ -123,7 +123,18 @@ class Alert(models.Model):
     resolution = models.TextField(_("resolution"), blank=True)
     resolved_by_observation = models.JSONField(_("resolving observation"), null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    # The alert's clock (alerts.services.escalation): open, when it climbs
+    # or, at the top, is sent again; acknowledged, when it climbs (or is sent
+    # again) for not being resolved.
     next_escalation_at = models.DateTimeField(_("next escalation at"), null=True, blank=True)
+    # The rung its owner stood on when acknowledging: that rung hears again
+    # when the alert climbs past the owner unresolved.
+    acknowledged_level = models.PositiveSmallIntegerField(
+        _("acknowledged at level"), null=True, blank=True
+    )
+    # When an acknowledged alert must be resolved at its current rung; kept
+    # once resolved, so an auditor sees how close to the limit it was closed.
+    resolve_by = models.DateTimeField(_("resolve by"), null=True, blank=True)
 
     class Meta:
         ordering = ["severity_rank", "-opened_at", "-id"]
@@ -177,8 +188,9 @@ class Alert(models.Model):
 
 
 class EscalationLevel(models.Model):
-    """One rung of a facility's ladder: who hears, and how long before the
-    alert climbs past them if nobody acknowledges it."""
+    """One rung of a facility's ladder: who hears, how long before the alert
+    climbs past them if nobody acknowledges it, and how long its owner has
+    to resolve it before it climbs anyway."""
 
     facility = models.ForeignKey(
         Facility,
@@ -195,7 +207,7 @@ class EscalationLevel(models.Model):
         _("acknowledge within (seconds)"),
         null=True,
         blank=True,
-        validators=[MinValueValidator(30), MaxValueValidator(24 * 3600)],
+        validators=[MinValueValidator(10), MaxValueValidator(24 * 3600)],
     )
     # Time an acknowledged alert may stay unresolved at this rung before it
     # climbs; null takes the default for the alert's severity.
@@ -205,7 +217,8 @@ class EscalationLevel(models.Model):
         blank=True,
         validators=[MinValueValidator(10), MaxValueValidator(7 * 24 * 3600)],
     )
-    # At the top rung: notify again this often until acknowledged.
+    # At the top rung: notify again this often until acknowledged, and while
+    # an acknowledged alert stays unresolved past its resolve time.
     repeat_every_seconds = models.PositiveIntegerField(
         _("repeat every (seconds)"),
         default=900,
@@ -334,6 +347,11 @@ def alert_unit_id(alert: "Alert") -> int | None:
 class NotificationEvent(models.TextChoices):
     OPENED = "opened", _("Opened")
     ESCALATED = "escalated", _("Escalated")
+    # Acknowledged and not resolved in time: climbed past its owner, or sent
+    # again at the top rung (to the owner's rung too).
+    OVERDUE = "overdue", _("Acknowledged, not resolved")
+    # At the top rung, still nobody acknowledged it: sent again.
+    REPEATED = "repeated", _("Still not acknowledged")
     RESOLVED = "resolved", _("Resolved")
 
 
@@ -361,6 +379,8 @@ class Notification(models.Model):
     )
     event = models.CharField(_("event"), max_length=16, choices=NotificationEvent.choices)
     level = models.PositiveSmallIntegerField(_("escalation level"))
+    # 0 for a step's first message; 1, 2 … for each time the top rung is told again.
+    round = models.PositiveIntegerField(_("round"), default=0)
     status = models.CharField(
         _("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
@@ -376,7 +396,8 @@ class Notification(models.Model):
         verbose_name_plural = _("notifications")
         constraints = [
             models.UniqueConstraint(
-                fields=["alert", "channel", "event", "level"], name="one_delivery_per_step"
+                fields=["alert", "channel", "event", "level", "round"],
+                name="one_delivery_per_step_round",
             ),
         ]
         indexes = [

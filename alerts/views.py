@@ -65,7 +65,11 @@ def _last_sighting(alert):
 
 def _live_context(request, facility, **extra) -> dict:
     alerts = list(selectors.open_alerts(user=request.user, facility=facility))
+    can_act = _can_act(request.user)
+    # Alerts about the viewer's own work show why their buttons are off.
+    own = selectors.own_work(user=request.user, alerts=alerts) if can_act and alerts else {}
     for alert in alerts:
+        alert.own_work = own.get(alert.pk)
         alert.last_sighting_at = _last_sighting(alert)
         alert.cell_code = (
             alert.inmate.cell.code
@@ -76,7 +80,7 @@ def _live_context(request, facility, **extra) -> dict:
         "facility": facility,
         "headcount": facility_headcount(facility=facility),
         "alerts": alerts,
-        "can_act": _can_act(request.user),
+        "can_act": can_act,
         **extra,
     }
 

@@ -281,7 +281,7 @@ from django.utils.dateparse import parse_datetime
 from alerts.services import reconcile
 from custody.models import Facility
 
-def pause(*, facility, opened=(), resolved=(), escalated=(), actor=None):
+def pause(*, facility, opened=(), resolved=(), escalated=(), repeated=(), actor=None):
     # Alerts are inserted, nothing is committed: the moment to die.
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")

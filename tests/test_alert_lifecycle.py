@@ -90,15 +90,18 @@ def test_everyone_reads_their_facilitys_alerts_with_filters(w, api_as):
     assert api_as(w["guard"]).get("/api/v1/alerts/?status=sideways").status_code == 400
 
 
-def test_a_supervisor_acknowledges_and_the_alert_stops_climbing(w, api_as):
+def test_a_supervisor_acknowledges_and_the_alert_stops_climbing_until_its_resolve_time(w, api_as):
     alert = _missed(w)
-    response = api_as(w["sup"]).post(f"/api/v1/alerts/{alert.pk}/acknowledge/")
+    with time_machine.travel(MISSED + timedelta(minutes=1), tick=False):
+        response = api_as(w["sup"]).post(f"/api/v1/alerts/{alert.pk}/acknowledge/")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "acknowledged"
     assert response.json()["acknowledged_by"] == w["sup"].username
+    assert response.json()["acknowledged_level"] == 0
     alert.refresh_from_db()
-    assert alert.next_escalation_at is None
-    reconcile(w["facility"], MISSED + timedelta(hours=1))
+    # High: thirty minutes to resolve it before it climbs past its owner.
+    assert alert.resolve_by == MISSED + timedelta(minutes=31) == alert.next_escalation_at
+    reconcile(w["facility"], MISSED + timedelta(minutes=30))
     alert.refresh_from_db()
     assert alert.escalation_level == 0
     assert _deliveries(alert) == [("opened", 0, "L0")]
@@ -155,20 +158,25 @@ def test_an_unacknowledged_alert_climbs_the_ladder_and_notifies_each_rung(w):
     assert alert.next_escalation_at == MISSED + timedelta(minutes=15)
     reconcile(w["facility"], MISSED + timedelta(minutes=15))
     alert.refresh_from_db()
-    assert alert.escalation_level == 2 and alert.next_escalation_at is None
+    # The top: nobody above the national authority, who hears again every 15 min.
+    assert alert.escalation_level == 2
+    assert alert.next_escalation_at == MISSED + timedelta(minutes=30)
     reconcile(w["facility"], MISSED + timedelta(hours=3))
     alert.refresh_from_db()
-    assert alert.escalation_level == 2  # the top: nobody above the national authority
+    assert alert.escalation_level == 2
+    assert alert.next_escalation_at == MISSED + timedelta(hours=3, minutes=15)
     assert _deliveries(alert) == [
         ("escalated", 1, "L1"),
         ("escalated", 2, "L2"),
         ("opened", 0, "L0"),
+        ("repeated", 2, "L2"),
     ]
     events = LedgerEvent.objects.filter(subject="inmate:GT-1", action__startswith="alert.")
     assert list(events.order_by("seq").values_list("action", flat=True)) == [
         "alert.opened",
         "alert.escalated",
         "alert.escalated",
+        "alert.repeated",
     ]
 
 
@@ -181,7 +189,8 @@ def test_a_facility_sets_its_own_ladder(w):
     assert alert.next_escalation_at == MISSED + timedelta(seconds=60)
     reconcile(w["facility"], MISSED + timedelta(seconds=60))
     alert.refresh_from_db()
-    assert alert.escalation_level == 1 and alert.next_escalation_at is None
+    assert alert.escalation_level == 1  # the top: told again after repeat_every (900 s)
+    assert alert.next_escalation_at == MISSED + timedelta(seconds=960)
 
 
 def test_channels_only_hear_the_severities_they_asked_for(w):

@@ -27,7 +27,13 @@ def last_event(facility, action):
 def test_a_rung_added_and_made_slower_is_on_the_record(root_client, facility):
     response = root_client.post(
         "/admin/alerts/escalationlevel/add/",
-        {"facility": facility.pk, "level": 0, "name": "Sector", "acknowledge_within_seconds": 300},
+        {
+            "facility": facility.pk,
+            "level": 0,
+            "name": "Sector",
+            "acknowledge_within_seconds": 300,
+            "repeat_every_seconds": 900,
+        },
     )
     assert response.status_code == 302, response.content
     rung = EscalationLevel.objects.get(facility=facility, level=0)
@@ -38,7 +44,13 @@ def test_a_rung_added_and_made_slower_is_on_the_record(root_client, facility):
 
     root_client.post(
         f"/admin/alerts/escalationlevel/{rung.pk}/change/",
-        {"facility": facility.pk, "level": 0, "name": "Sector", "acknowledge_within_seconds": 3600},
+        {
+            "facility": facility.pk,
+            "level": 0,
+            "name": "Sector",
+            "acknowledge_within_seconds": 3600,
+            "repeat_every_seconds": 900,
+        },
     )
     changed = last_event(facility, "escalation_level.changed")
     assert changed.data == {"changes": {"acknowledge_within_seconds": {"from": 300, "to": 3600}}}

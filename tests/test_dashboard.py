@@ -67,16 +67,19 @@ def w(facility, other_facility, make_user):
         )
         sup = make_user("supervisor", facility, username="sup")
         sup2 = make_user("supervisor", facility)
+        # The transfer's officers, not ``sup``: nobody acts on an alert about
+        # their own movement.
+        gate = make_user("supervisor", facility)
     with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
         transfer = services.movement_request(
             inmate=berta,
             kind="transfer",
-            by=sup,
+            by=gate,
             to_facility=other_facility,
             expected_arrival_at=T0 + timedelta(minutes=30),
         )
         services.movement_approve(movement=transfer, by=sup2)
-        services.movement_depart(movement=transfer, by=sup)
+        services.movement_depart(movement=transfer, by=gate)
     scan(key, carla, a1, NOW - timedelta(minutes=20))
     reconcile(facility, NOW)
     return SimpleNamespace(

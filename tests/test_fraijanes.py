@@ -13,6 +13,13 @@ reconcile period after it, at each alert's escalation time and when a
 supervisor acknowledges. Nothing can fire between those instants, so this is
 what a pass every ``RECONCILE_EVERY_SECONDS`` would see, at a fraction of the
 cost.
+
+Two supervisors own the alerts: an honest one takes the first two, and a
+corrupt one acknowledges every other alert two minutes after it opens and
+then sits on it. Owning an alert does not stop its clock: thirty minutes
+later (high severity) it climbs past its owner, and every rung it reaches and
+the owner's own rung are told who sits on it; at the top the national
+authority hears again every fifteen minutes until it is resolved.
 """
 
 import heapq
@@ -28,6 +35,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from alerts.models import (
+    UNRESOLVED,
     Alert,
     AlertKind,
     AlertStatus,
@@ -44,7 +52,7 @@ from alerts.services import (
 )
 from custody import services
 from custody.authentication import DevicePrincipal
-from custody.models import Inmate, LocationKind, SecurityLevel
+from custody.models import Inmate, LedgerEvent, LocationKind, SecurityLevel
 from custody.services.checkins import ACCEPTED, Sender, checkins_ingest
 from tests import factories
 
@@ -64,6 +72,9 @@ GRACE = timedelta(minutes=5)
 WALKOUTS = [(40, 1), (47, 2), (54, 1), (61, 1), (68, 2), (75, 1), (82, 2)]
 WALKOUTS += [(89, 1), (96, 1), (103, 2), (110, 1), (117, 2), (124, 1), (131, 2)]
 CHANNELS = {0: "jefe.unidad@fraijanes.gt", 1: "director@fraijanes.gt", 2: "nacional@sp.gob.gt"}
+TOP = 2
+RESOLVE_WITHIN = timedelta(minutes=30)  # high severity, by default
+REPEAT_EVERY = timedelta(minutes=15)
 
 
 @dataclass
@@ -83,6 +94,7 @@ class Prison:
     senders: dict  # unit code -> Sender of that unit's reader
     people: list[Person]
     supervisor: object
+    sitter: object
     gone: dict[int, Person] = field(default_factory=dict)
 
 
@@ -128,12 +140,15 @@ def build_prison() -> Prison:
                 facility=facility, level=level, name=f"nivel {level}", kind="email", target=address
             )
         supervisor = factories.UserFactory(role="supervisor", facilities=[facility])
+        sitter = factories.UserFactory(
+            role="supervisor", facilities=[facility], username="sentado.siempre"
+        )
     ids = dict(Inmate.objects.filter(facility=facility).values_list("booking_number", "id"))
     people = [
         Person(ids[row["booking_number"]], row["booking_number"], cell, unit, index % GROUPS)
         for index, (row, (cell, unit)) in enumerate(zip(rows, people_cells, strict=True))
     ]
-    return Prison(facility, senders, people, supervisor)
+    return Prison(facility, senders, people, supervisor, sitter)
 
 
 def plan_walkouts(prison: Prison) -> None:
@@ -189,8 +204,8 @@ class Clock:
 
 
 def run_story(prison: Prison):
-    """Runs the three hours; returns the acknowledged alerts by the level
-    they were acknowledged at."""
+    """Runs the three hours; returns each alert's (owner, level, time) of
+    acknowledgement."""
     period = timedelta(seconds=settings.RECONCILE_EVERY_SECONDS)
     clock = Clock()
     moment = T0 + STEP
@@ -198,17 +213,17 @@ def run_story(prison: Prison):
         clock.at(moment)
         moment += STEP
     deadlines_known = set()
-    acks = {}  # moment -> alert id to acknowledge then
-    acknowledged = {}  # level at acknowledgement -> alert id
+    acks = defaultdict(list)  # moment -> (alert id, who) to acknowledge then
+    acknowledged = {}  # alert id -> (owner, level, at)
 
     for now in clock:
         with time_machine.travel(now, tick=False):
             if (now - T0) % STEP == timedelta(0):
                 post_scans(prison, now)
-            if now in acks:
-                alert = Alert.objects.get(pk=acks[now])
-                acknowledged[alert.escalation_level] = alert.pk
-                alert_acknowledge(alert=alert, by=prison.supervisor)
+            for alert_id, who in acks.pop(now, []):
+                alert = Alert.objects.get(pk=alert_id)
+                acknowledged[alert.pk] = (who, alert.escalation_level, now)
+                alert_acknowledge(alert=alert, by=who)
             reconcile_facility(facility=prison.facility, now=now)
             deliver_due(now=now)
 
@@ -220,19 +235,47 @@ def run_story(prison: Prison):
                 deadline = (person.last_seen or T0) + INTERVAL + GRACE
                 clock.at(deadline)
                 clock.at(deadline + period)
-        # Each alert's next rung is visited when it is due.
+        # Each alert's clock (open or owned) is visited when it is due.
         for alert_id, escalate_at in Alert.objects.filter(
-            status=AlertStatus.OPEN, next_escalation_at__isnull=False
+            status__in=UNRESOLVED, next_escalation_at__isnull=False
         ).values_list("id", "next_escalation_at"):
             clock.at(escalate_at)
-        # A supervisor owns the first alert within two minutes, and the second
-        # only after it climbed once.
-        opened = list(Alert.objects.order_by("opened_at", "id")[:2])
-        for alert, after in zip(opened, (timedelta(minutes=2), timedelta(minutes=7)), strict=False):
-            if alert.opened_at + after not in acks:
-                acks[alert.opened_at + after] = alert.pk
-                clock.at(alert.opened_at + after)
+        # The honest supervisor owns the first alert within two minutes, and
+        # the second only after it climbed once; the sitter owns every other
+        # one two minutes after it opens.
+        for n, alert in enumerate(Alert.objects.order_by("opened_at", "id")):
+            who, after = (
+                [
+                    (prison.supervisor, timedelta(minutes=2)),
+                    (prison.supervisor, timedelta(minutes=7)),
+                ][n]
+                if n < 2
+                else (prison.sitter, timedelta(minutes=2))
+            )
+            moment = alert.opened_at + after
+            if alert.pk not in acknowledged and (alert.pk, who) not in acks[moment]:
+                acks[moment].append((alert.pk, who))
+                clock.at(moment)
     return acknowledged
+
+
+def expected_steps(alert, owner_level: int, owned_at) -> list[tuple]:
+    """(event, level, round, created_at, channel) of every message the story
+    must have sent about ``alert``, owned at ``owner_level`` at ``owned_at``
+    and never resolved: the ladder's clock as docs/architecture.md tells it."""
+    steps = [("opened", 0, 0, alert.opened_at, CHANNELS[0])]
+    if owner_level == 1:
+        steps.append(("escalated", 1, 0, alert.opened_at + timedelta(minutes=5), CHANNELS[1]))
+    level, at, round_ = owner_level, owned_at + RESOLVE_WITHIN, 0
+    while at <= END:
+        if level < TOP:
+            level, wait = level + 1, RESOLVE_WITHIN
+        else:
+            round_, wait = round_ + 1, REPEAT_EVERY
+        for heard in sorted({level, owner_level}):
+            steps.append(("overdue", level, round_, at, CHANNELS[heard]))
+        at += wait
+    return sorted(steps)
 
 
 def test_twenty_people_who_walk_out_one_or_two_at_a_time_are_each_named_at_once(mailoutbox, api_as):
@@ -256,37 +299,43 @@ def test_twenty_people_who_walk_out_one_or_two_at_a_time_are_each_named_at_once(
         assert alert.severity == "high"
         assert alert.location.code == person.cell
 
-    # Unacknowledged alerts climbed the default ladder on time and each rung heard.
-    assert set(acknowledged) == {0, 1}
-    owned = set(acknowledged.values())
+    # Everyone owned, nobody resolved: each alert climbed past its owner on
+    # schedule, the top rung heard again every fifteen minutes, and every
+    # rung reached and the owner's own rung were told who sits on it.
+    assert len(acknowledged) == 20
+    owners = {who for who, _level, _at in acknowledged.values()}
+    assert owners == {prison.supervisor, prison.sitter}
+    climbed_to_top = 0
     for alert in alerts:
-        steps = list(
-            Notification.objects.filter(alert=alert)
-            .order_by("created_at", "level")
-            .values_list("event", "level", "created_at", "status", "channel__target")
+        who, owner_level, owned_at = acknowledged[alert.pk]
+        assert alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledged_by == who
+        assert alert.acknowledged_level == owner_level
+        steps = sorted(
+            Notification.objects.filter(alert=alert).values_list(
+                "event", "level", "round", "created_at", "channel__target"
+            )
         )
-        assert {status for *_, status, _target in steps} == {DeliveryStatus.SENT}
-        expected = [
-            ("opened", 0, alert.opened_at, DeliveryStatus.SENT, CHANNELS[0]),
-            ("escalated", 1, alert.opened_at + timedelta(minutes=5), "sent", CHANNELS[1]),
-            ("escalated", 2, alert.opened_at + timedelta(minutes=15), "sent", CHANNELS[2]),
-        ]
-        mails = [m.to for m in mailoutbox if alert.inmate.booking_number in m.subject]
-        if alert.pk in owned:
-            level = alert.escalation_level
-            assert acknowledged[level] == alert.pk
-            assert alert.status == AlertStatus.ACKNOWLEDGED
-            assert alert.acknowledged_by == prison.supervisor
-            assert alert.next_escalation_at is None
-            # It stopped where it was owned: nothing more climbed or was sent.
-            assert steps == expected[: level + 1]
-            assert mails == [[CHANNELS[n]] for n in range(level + 1)]
-        else:
-            assert alert.status == AlertStatus.OPEN
-            assert alert.escalation_level == 2 and alert.next_escalation_at is None
-            assert steps == expected
-            assert mails == [[CHANNELS[0]], [CHANNELS[1]], [CHANNELS[2]]]
-    assert len(mailoutbox) == 18 * 3 + 1 + 2
+        assert steps == expected_steps(alert, owner_level, owned_at), alert.inmate.booking_number
+        assert set(Notification.objects.filter(alert=alert).values_list("status", flat=True)) == {
+            DeliveryStatus.SENT
+        }
+        mails = [m for m in mailoutbox if alert.inmate.booking_number in m.subject]
+        assert sorted(m.to[0] for m in mails) == sorted(step[-1] for step in steps)
+        overdue = [m for m in mails if "sin resolver" in m.body]
+        assert len(overdue) == len([s for s in steps if s[0] == "overdue"])
+        assert all(f"Asumida por {who.username} el " in m.body for m in overdue)
+        assert alert.escalation_level == max(step[1] for step in steps)
+        climbed_to_top += alert.escalation_level == TOP
+    assert climbed_to_top >= 10  # most were sat on long enough to reach the nation
+    assert len(mailoutbox) == Notification.objects.count()
+    sat_on = [a for a in alerts if acknowledged[a.pk][0] == prison.sitter]
+    assert len(sat_on) == 18 and all(
+        LedgerEvent.objects.filter(
+            action="alert.escalated", data__alert=a.pk, data__acknowledged_by="sentado.siempre"
+        ).exists()
+        for a in sat_on
+        if a.escalation_level > 0
+    )
 
     # Closing one needs a written reason, in the service and in the API.
     alert = alerts[-1]
@@ -300,7 +349,7 @@ def test_twenty_people_who_walk_out_one_or_two_at_a_time_are_each_named_at_once(
         assert response.status_code == 400, body
         assert response.json()["errors"]["resolution"], body
     alert.refresh_from_db()
-    assert alert.status == AlertStatus.OPEN and alert.resolved_at is None
+    assert alert.status == AlertStatus.ACKNOWLEDGED and alert.resolved_at is None
 
     reason = "Fuga confirmada: celda vacía, aviso a PNC y Ministerio Público"
     response = api.post(url, {"resolution": reason}, format="json")
@@ -310,8 +359,11 @@ def test_twenty_people_who_walk_out_one_or_two_at_a_time_are_each_named_at_once(
     alert.refresh_from_db()
     assert alert.resolution == reason and alert.resolved_by == prison.supervisor
     # Everyone who heard of it hears it is over.
+    heard = set(
+        alert.notifications.exclude(event="resolved").values_list("channel__target", flat=True)
+    )
     sent_before = len(mailoutbox)
-    assert deliver_due()["sent"] == 3
-    assert sorted(m.to[0] for m in mailoutbox[sent_before:]) == sorted(CHANNELS.values())
+    assert deliver_due()["sent"] == len(heard)
+    assert sorted(m.to[0] for m in mailoutbox[sent_before:]) == sorted(heard)
 
     assert services.ledger_verify(facility=prison.facility).ok

@@ -191,6 +191,7 @@ def test_the_report_has_every_signal_in_a_fixed_order_with_its_thresholds(w):
         "device_clock_drift",
         "late_evidence",
         "boilerplate_resolutions",
+        "resolved_near_the_limit",
         "quarantined_scans",
     ]
     assert len(found.signals) == len(SIGNALS)
@@ -727,6 +728,78 @@ def test_resolutions_that_say_what_happened_are_quiet(w):
     assert not signal(w, "boilerplate_resolutions").fired
 
 
+# --- Sitting on alerts -----------------------------------------------------------
+
+
+def owned_alert(w, *, by, at, used, window=timedelta(minutes=30), level=0, resolver=None):
+    """An alert ``by`` acknowledged at ``at`` with ``window`` to resolve it,
+    resolved after ``used`` of that window (by ``resolver``, default ``by``)."""
+    return factories.AlertFactory(
+        facility=w.facility,
+        status=AlertStatus.RESOLVED,
+        opened_at=at - timedelta(minutes=2),
+        acknowledged_at=at,
+        acknowledged_by=by,
+        acknowledged_level=0,
+        escalation_level=level,
+        resolve_by=at + window,
+        resolved_at=at + window * used,
+        resolved_by=resolver or by,
+        resolution="Encontrado en el patio; el lector del sector B falló.",
+    )
+
+
+def test_an_officer_who_owns_alerts_and_resolves_them_just_before_they_climb(w):
+    for n, used in enumerate((0.85, 0.97, 0.9, 0.99)):
+        owned_alert(w, by=w.sup, at=T0 + timedelta(hours=n), used=used)
+    owned_alert(w, by=w.sup, at=T0 + timedelta(hours=5), used=0.2)  # a quick one
+    honest = [owned_alert(w, by=w.sup2, at=T0 + timedelta(hours=n), used=0.1) for n in range(6)]
+    owned_alert(w, by=w.sup2, at=T0 + timedelta(hours=7), used=0.9)  # one busy shift
+
+    found = signal(w, "resolved_near_the_limit")
+
+    assert found.fired
+    assert rows(found) == [
+        [
+            "sup",
+            4,
+            5,
+            92.8,
+            (T0 + timedelta(minutes=25.5)).astimezone(w.facility.tzinfo),
+            (T0 + timedelta(hours=3, minutes=29.7)).astimezone(w.facility.tzinfo),
+        ]
+    ]
+    assert not any(f"/api/v1/alerts/{a.pk}/" in urls(found) for a in honest)
+    assert len([u for u in urls(found) if u.startswith("/api/v1/alerts/")]) == 4
+
+
+def test_quick_resolvers_climbed_alerts_and_other_resolvers_are_not_sitting(w):
+    for n in range(5):
+        at = T0 + timedelta(hours=n)
+        owned_alert(w, by=w.sup, at=at, used=0.3)  # an honest quick resolver
+        owned_alert(w, by=w.sup2, at=at, used=0.95, level=1)  # climbed past its owner: seen
+        owned_alert(w, by=w.guard1, at=at, used=0.95, resolver=w.sup)  # owner and closer differ
+        owned_alert(w, by=w.guard2, at=at, used=1.2)  # resolved after the limit (it climbed)
+
+    assert not signal(w, "resolved_near_the_limit").fired
+
+
+def test_a_sitter_through_the_services_is_caught(w):
+    from alerts.services import alert_acknowledge
+
+    for n in range(3):
+        opened = T0 + timedelta(hours=n)
+        alert = factories.AlertFactory(facility=w.facility, opened_at=opened)
+        with time_machine.travel(opened + timedelta(minutes=1), tick=False):
+            alert = alert_acknowledge(alert=alert, by=w.sup)
+        assert alert.resolve_by == opened + timedelta(minutes=31)  # high: 30 minutes
+        with time_machine.travel(alert.resolve_by - timedelta(minutes=2), tick=False):
+            alert_resolve(alert=alert, by=w.sup, resolution="Estaba en el taller de carpintería.")
+
+    [row] = rows(signal(w, "resolved_near_the_limit"))
+    assert row[:3] == ["sup", 3, 3]
+
+
 # --- Counts nobody vouched for --------------------------------------------------
 
 
@@ -947,6 +1020,7 @@ def populate(w, scale: int):
         )
         count(w, by=w.guard3, at=at, marks=present(w.people[:1]))  # never verified
         resolved_alert(w, by=w.sup, text="ok ok", at=at, inmate=w.people[n % 12])
+        owned_alert(w, by=w.sup2, at=at, used=0.9)
         quarantined(w, reason="invalid", at=at, device=w.reader)
         quarantined(w, reason="clock_future", at=at, by=w.guard3)
         quarantined(w, reason="method_not_allowed", at=at, by=w.guard2)
@@ -989,5 +1063,5 @@ def test_the_report_reads_a_fixed_number_of_queries_whatever_the_data(
     large = queries_for(w)
 
     assert small == large
-    with django_assert_max_num_queries(23):
+    with django_assert_max_num_queries(24):
         report(w)

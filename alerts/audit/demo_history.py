@@ -283,7 +283,9 @@ def _reader_traces(facility, units, cast: Cast, *, now, rng):
 
 def _alerts_closed_with_empty_words(facility, cast: Cast, *, now, rng):
     """Missed checks from yesterday, owned and closed by the supervisor; most
-    with a real account of what happened, some with nothing at all."""
+    with a real account of what happened, some with nothing at all; and every
+    third one closed in the last minutes before it would have climbed past
+    them (sitting on alerts)."""
     supervisor = cast.officers["supervisor"]
     people = list(
         Inmate.objects.filter(facility=facility, status=InmateStatus.IN_CUSTODY).order_by("?")[:14]
@@ -292,7 +294,10 @@ def _alerts_closed_with_empty_words(facility, cast: Cast, *, now, rng):
         for number, inmate in enumerate(people):
             opened = now - timedelta(hours=30 - number)
             acknowledged = opened + timedelta(minutes=rng.randint(2, 40))
-            resolved = acknowledged + timedelta(minutes=rng.randint(5, 180))
+            # High: thirty minutes to resolve it before it climbs past its owner.
+            resolve_by = acknowledged + timedelta(minutes=30)
+            late = (25, 29) if number % 3 == 0 else (5, 20)
+            resolved = acknowledged + timedelta(minutes=rng.randint(*late))
             resolution = (
                 BOILERPLATE[number % len(BOILERPLATE)]
                 if number % 2
@@ -310,6 +315,8 @@ def _alerts_closed_with_empty_words(facility, cast: Cast, *, now, rng):
                 opened_at=opened,
                 acknowledged_at=acknowledged,
                 acknowledged_by=supervisor,
+                acknowledged_level=0,
+                resolve_by=resolve_by,
                 resolved_at=resolved,
                 resolved_by=supervisor,
                 resolution=resolution,

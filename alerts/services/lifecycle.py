@@ -1,12 +1,17 @@
-"""What people do with an alert: acknowledge it (it stops climbing and
-re-notifying), resolve it with a written reason (invariant 6)."""
+"""What people do with an alert: acknowledge it (its owner then has the
+rung's resolve time before it climbs anyway), resolve it with a written
+reason (invariant 6). Nobody acts on an alert about their own count, scan or
+movement."""
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alerts.models import UNRESOLVED, Alert, AlertStatus
+from alerts.selectors import own_work
+from alerts.services.escalation import acknowledged_clock
 from alerts.services.notify import notify_resolved
+from alerts.services.policy import escalation_ladder
 from alerts.services.recording import alert_event_data, alert_subject, record_alert_events
 from custody.exceptions import Conflict
 from custody.models import InmateStatus
@@ -31,16 +36,23 @@ def _lock(alert: Alert, user) -> Alert:
     in_facility = alert.facility_id in visible_facility_ids(user)
     if not user.is_superuser and (user.role not in SUPERVISING_ROLES or not in_facility):
         raise NotAllowed(_("Only a supervisor of this facility can act on its alerts."))
-    return (
+    alert = (
         Alert.objects.select_for_update(of=("self",))
         .select_related("facility", "inmate", "location", "acknowledged_by")
         .get(pk=alert.pk)
     )
+    # Everyone, superusers too: the officer whose work an alert is about is
+    # the one person who must not close it.
+    reason = own_work(user=user, alerts=[alert]).get(alert.pk)
+    if reason:
+        raise NotAllowed(reason)
+    return alert
 
 
 @transaction.atomic
 def alert_acknowledge(*, alert: Alert, by) -> Alert:
-    """``by`` owns the alert from now: it stops climbing the ladder."""
+    """``by`` owns the alert from now: it stops climbing for want of an owner,
+    and the rung's resolve time starts (``alerts.services.escalation``)."""
     alert = _lock(alert, by)
     if alert.status != AlertStatus.OPEN:
         who = alert.acknowledged_by.username if alert.acknowledged_by_id else None
@@ -55,14 +67,24 @@ def alert_acknowledge(*, alert: Alert, by) -> Alert:
     alert.status = AlertStatus.ACKNOWLEDGED
     alert.acknowledged_at = now
     alert.acknowledged_by = by
-    alert.next_escalation_at = None
-    alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "next_escalation_at"])
+    alert.acknowledged_level = alert.escalation_level
+    acknowledged_clock(alert=alert, ladder=escalation_ladder(alert.facility), now=now)
+    alert.save(
+        update_fields=[
+            "status",
+            "acknowledged_at",
+            "acknowledged_by",
+            "acknowledged_level",
+            "resolve_by",
+            "next_escalation_at",
+        ]
+    )
     ledger_append(
         facility=alert.facility,
         actor=by,
         action="alert.acknowledged",
         subject=alert_subject(alert),
-        data=alert_event_data(alert),
+        data=alert_event_data(alert, resolve_by=alert.resolve_by),
         at=now,
     )
     return alert

@@ -29,6 +29,7 @@ from alerts.models import (
     DeliveryStatus,
     Notification,
     NotificationChannel,
+    NotificationEvent,
 )
 
 logger = logging.getLogger(__name__)
@@ -59,12 +60,19 @@ def backoff(attempts: int) -> timedelta:
 class Step:
     alert: Alert
     event: str
-    level: int
+    level: int  # the alert's rung the step is about
+    round: int = 0  # the top rung told again: 1, 2 …
+    # Whose channels hear it, when not the rung's own: the owner's rung.
+    channel_level: int | None = None
+
+    @property
+    def heard_at(self) -> int:
+        return self.level if self.channel_level is None else self.channel_level
 
 
 def notifications_create(*, steps: list[Step], now: datetime) -> int:
-    """One pending row per (step, active channel of its rung that takes its
-    severity), in one query to read channels and one to write."""
+    """One pending row per (step, active channel of the rung it is told to
+    that takes its severity), in one query to read channels and one to write."""
     if not steps:
         return 0
     facility_ids = {step.alert.facility_id for step in steps}
@@ -74,13 +82,14 @@ def notifications_create(*, steps: list[Step], now: datetime) -> int:
     rows = []
     for step in steps:
         for channel in channels:
-            if channel.level == step.level and channel.hears(step.alert):
+            if channel.level == step.heard_at and channel.hears(step.alert):
                 rows.append(
                     Notification(
                         alert=step.alert,
                         channel=channel,
                         event=step.event,
                         level=step.level,
+                        round=step.round,
                         created_at=now,
                         next_attempt_at=now,
                     )
@@ -91,9 +100,12 @@ def notifications_create(*, steps: list[Step], now: datetime) -> int:
 def resolved_steps(alerts: list[Alert]) -> list[tuple[Alert, set[int]]]:
     """Who heard about each alert, so they also hear it is over."""
     heard: dict[int, set] = {}
-    for alert_id, channel_id in Notification.objects.filter(
-        alert__in=alerts, event__in=("opened", "escalated")
-    ).values_list("alert_id", "channel_id"):
+    for alert_id, channel_id in (
+        Notification.objects.filter(alert__in=alerts)
+        .exclude(event=NotificationEvent.RESOLVED)
+        .values_list("alert_id", "channel_id")
+        .distinct()
+    ):
         heard.setdefault(alert_id, set()).add(channel_id)
     return [(alert, heard.get(alert.pk, set())) for alert in alerts]
 
@@ -173,7 +185,12 @@ def _claim(now: datetime, limit: int, alert_ids=None) -> list[Notification]:
     if alert_ids is not None:
         due = due.filter(alert_id__in=alert_ids)
     due = due.select_related(
-        "alert", "alert__facility", "alert__inmate", "alert__location", "channel"
+        "alert",
+        "alert__facility",
+        "alert__inmate",
+        "alert__location",
+        "alert__acknowledged_by",
+        "channel",
     )
     return outbox_claim(due, now=now, limit=limit)
 
@@ -258,10 +275,38 @@ def payload(row: Notification) -> dict:
             "opened_at": alert.opened_at.isoformat(),
             "due_at": alert.due_at.isoformat() if alert.due_at else None,
             "escalation_level": alert.escalation_level,
+            "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+            "acknowledged_by": owner_name(alert),
+            "resolve_by": alert.resolve_by.isoformat() if alert.resolve_by else None,
             "resolution": alert.resolution,
             "details": alert.details,
         },
+        "round": row.round,
+        "message": step_message(row),
     }
+
+
+def owner_name(alert: Alert) -> str | None:
+    return alert.acknowledged_by.username if alert.acknowledged_by_id else None
+
+
+def step_message(row: Notification) -> str:
+    """What this message adds to the alert's facts, in the service's language
+    and the facility's time: who sits on it, or that nobody has taken it."""
+    alert = row.alert
+    with translation.override(settings.LANGUAGE_CODE), timezone.override(alert.facility.tzinfo):
+        if row.event == NotificationEvent.OVERDUE:
+            return _("Acknowledged by %(who)s at %(at)s, not resolved.") % {
+                "who": owner_name(alert) or "—",
+                "at": _local(alert.acknowledged_at),
+            }
+        if row.event == NotificationEvent.REPEATED:
+            return _("Still not acknowledged (reminder %(round)s).") % {"round": row.round}
+        return ""
+
+
+def _local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "—"
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -326,10 +371,10 @@ def email_text(row: Notification) -> tuple[str, str]:
         lines = [
             _("Event: %(event)s (level %(level)s)")
             % {"event": row.get_event_display(), "level": row.level},
+            *([message] if (message := step_message(row)) else []),
             _("Person: %(who)s") % {"who": who},
             _("Location: %(where)s") % {"where": where},
-            _("Opened at: %(at)s")
-            % {"at": timezone.localtime(alert.opened_at).strftime("%Y-%m-%d %H:%M:%S %Z")},
+            _("Opened at: %(at)s") % {"at": _local(alert.opened_at)},
             _("Alert number: %(id)s") % {"id": alert.pk},
         ]
         if alert.resolution:

@@ -7,8 +7,18 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from alerts.models import AlertPolicy, EscalationLevel
+from alerts.models import AlertPolicy, EscalationLevel, Severity
 from custody.models import Facility
+
+# How long an owner has to resolve an acknowledged alert at a rung that does
+# not say (``EscalationLevel.resolve_within_seconds`` null).
+DEFAULT_RESOLVE_WITHIN = {
+    Severity.CRITICAL: timedelta(minutes=30),
+    Severity.HIGH: timedelta(minutes=30),
+    Severity.MEDIUM: timedelta(hours=4),
+    Severity.LOW: timedelta(hours=4),
+}
+DEFAULT_REPEAT_EVERY = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -16,6 +26,12 @@ class Rung:
     level: int
     name: str
     acknowledge_within: timedelta | None  # None: the top of the ladder
+    resolve_within: timedelta | None = None  # None: by the alert's severity
+    repeat_every: timedelta = DEFAULT_REPEAT_EVERY
+
+    def resolve_window(self, severity: str) -> timedelta:
+        """How long an owner at this rung has to resolve an alert of ``severity``."""
+        return self.resolve_within or DEFAULT_RESOLVE_WITHIN[severity]
 
 
 DEFAULT_LADDER = (
@@ -36,6 +52,8 @@ def escalation_ladder(facility: Facility) -> tuple[Rung, ...]:
             timedelta(seconds=row.acknowledge_within_seconds)
             if row.acknowledge_within_seconds and index < len(rows) - 1
             else None,
+            timedelta(seconds=row.resolve_within_seconds) if row.resolve_within_seconds else None,
+            timedelta(seconds=row.repeat_every_seconds),
         )
         for index, row in enumerate(rows)
     )
@@ -43,6 +61,13 @@ def escalation_ladder(facility: Facility) -> tuple[Rung, ...]:
 
 def rung_after(ladder: tuple[Rung, ...], level: int) -> Rung | None:
     return next((rung for rung in ladder if rung.level > level), None)
+
+
+def rung_of(ladder: tuple[Rung, ...], level: int) -> Rung:
+    """The rung an alert at ``level`` stands on: that level's, or the highest
+    below it (a ladder edited since the alert climbed)."""
+    below = [rung for rung in ladder if rung.level <= level]
+    return below[-1] if below else ladder[0]
 
 
 def rung_at_least(ladder: tuple[Rung, ...], index: int) -> Rung | None:

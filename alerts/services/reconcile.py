@@ -1,5 +1,6 @@
 """One reconciliation pass over one facility: open what the rules find,
-close what the world fixed, climb the ladder for what nobody owns.
+close what the world fixed, climb the ladder for what nobody owns or what
+its owner did not resolve in time.
 
 One transaction per pass, so a worker killed mid-pass leaves nothing half
 done; the next pass does it all. Two passes at once for one facility: the
@@ -101,7 +102,7 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
         context = _context(facility, state, now)
         unresolved = list(
             Alert.objects.select_for_update(of=("self",))
-            .select_related("facility", "inmate", "location")
+            .select_related("facility", "inmate", "location", "acknowledged_by")
             .filter(facility=facility, status__in=UNRESOLVED)
             .order_by("id")
         )
@@ -115,17 +116,23 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
             rungs={f.dedup_key: f.min_rung for f in findings if f.min_rung},
             now=now,
         )
-        escalated = demanded + escalate_due(
+        clock = escalate_due(
             facility=facility, unresolved=[a for a in still_open if a not in demanded], now=now
         )
+        escalated = demanded + clock.climbed
         notifications_create(
             steps=[Step(a, "opened", a.escalation_level) for a in opened]
-            + [Step(a, "escalated", a.escalation_level) for a in escalated],
+            + [Step(a, "escalated", a.escalation_level) for a in demanded]
+            + clock.steps,
             now=now,
         )
         notify_resolved(alerts=resolved, now=now)
         record_alert_events(
-            facility=facility, opened=opened, resolved=resolved, escalated=escalated
+            facility=facility,
+            opened=opened,
+            resolved=resolved,
+            escalated=escalated,
+            repeated=clock.repeated,
         )
         state.last_pass_at = now
         state.checkins_read_until = context.checkins_until

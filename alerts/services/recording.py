@@ -27,13 +27,24 @@ def alert_event_data(alert: Alert, **extra) -> dict:
     return data
 
 
+def _clock_data(alert: Alert) -> dict:
+    """An escalation or a reminder names the owner who did not resolve it."""
+    if alert.status != "acknowledged" or not alert.acknowledged_by_id:
+        return alert_event_data(alert)
+    return alert_event_data(
+        alert,
+        acknowledged_by=alert.acknowledged_by.username,
+        acknowledged_at=alert.acknowledged_at,
+        not_resolved=True,
+    )
+
+
 def record_alert_events(
-    *, facility: Facility, opened=(), resolved=(), escalated=(), actor=None
+    *, facility: Facility, opened=(), resolved=(), escalated=(), repeated=(), actor=None
 ) -> None:
     events = [PendingEvent("alert.opened", alert_subject(a), alert_event_data(a)) for a in opened]
-    events += [
-        PendingEvent("alert.escalated", alert_subject(a), alert_event_data(a)) for a in escalated
-    ]
+    events += [PendingEvent("alert.escalated", alert_subject(a), _clock_data(a)) for a in escalated]
+    events += [PendingEvent("alert.repeated", alert_subject(a), _clock_data(a)) for a in repeated]
     events += [
         PendingEvent(
             "alert.resolved",

@@ -13,6 +13,7 @@ from alerts.audit.signals.pairs import same_pair_verifying
 from alerts.audit.signals.quarantine import quarantined_scans
 from alerts.audit.signals.resolutions import boilerplate_resolutions
 from alerts.audit.signals.scores import low_biometric_scores
+from alerts.audit.signals.sitting import resolved_near_the_limit
 from alerts.audit.signals.unverified import unverified_counts
 from alerts.audit.signals.visual import visual_share
 from alerts.audit.signals.vouching import present_then_missing
@@ -30,6 +31,7 @@ SIGNALS = (
     device_clock_drift,
     late_evidence,
     boilerplate_resolutions,
+    resolved_near_the_limit,
     quarantined_scans,
 )
 
