@@ -275,7 +275,7 @@ def test_a_devices_late_scan_closing_an_alert_records_the_delay(w):
 
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED
-    assert "observed 02:10, received 04:55" in alert.resolution
+    assert "observado 02:10, recibido 04:55" in alert.resolution  # the service speaks Spanish
     observation = alert.resolved_by_observation
     assert observation["checkin"] == body["results"][0]["id"]
     assert observation["delay_seconds"] == 2 * 3600 + 45 * 60

@@ -135,7 +135,8 @@ def test_an_enrolled_tablet_records_rfid_under_the_officer_and_the_tablet(w, eng
     assert (rfid.recorded_by, rfid.device) == (w.users["guard"], tablet)
     assert RollCallEntry.objects.get(method="manual").device == tablet
     checkins = {c.method: c for c in CheckIn.objects.all()}
-    assert (checkins["rfid"].is_biometric, checkins["rfid"].device_id) == (True, tablet.pk)
+    # A machine read of the tablet, but a tag, not a person's body: not biometric.
+    assert (checkins["rfid"].is_biometric, checkins["rfid"].device_id) == (False, tablet.pk)
     assert checkins["rfid"].recorded_by == w.users["guard"]
     assert (checkins["manual"].is_biometric, checkins["manual"].device_id) == (False, None)
     shown = client.get(f"/api/v1/rollcalls/{rollcall.pk}/").json()

@@ -279,6 +279,19 @@ def _reader_traces(facility, units, cast: Cast, *, now, rng):
         scan(f"GT-0000-{n:06d}", strangers, now + timedelta(minutes=n), 0.95) for n in range(6)
     ]
     post(strangers, unknown, at=now + timedelta(minutes=8))
+    # A guard posts "fingerprints" from their own sign-in: refused, quarantined
+    # (method_not_allowed) and listed for the auditor.
+    claimant = cast.officers[BY_EYE]
+    claims = [
+        scan(b, poor, now + timedelta(minutes=20 + n), 0.99) for n, b in enumerate(people[poor][:3])
+    ]
+    checkins_ingest(
+        raw_items=claims,
+        sender=Sender(
+            principal=claimant, device=None, user=claimant, facility_ids=frozenset({facility.pk})
+        ),
+        now=now + timedelta(minutes=24),
+    )
 
 
 def _alerts_closed_with_empty_words(facility, cast: Cast, *, now, rng):
