@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from custody import selectors
 from custody.models import (
+    CheckInMethod,
     Device,
     Facility,
     Inmate,
@@ -181,6 +182,15 @@ class FacilitySerializer(serializers.ModelSerializer):
         required=False,
         help_text=_("IANA time zone; times of this facility's records are shown in it."),
     )
+    # The values are checked where movements use them; whether a change is
+    # weaker (and waits for a second officer) is custody.services.changes'.
+    max_absence_seconds = serializers.JSONField(
+        required=False,
+        help_text=_(
+            "Longest authorised absence per kind, in seconds, e.g. "
+            '{"court": 57600, "medical": 259200, "temporary_release": 259200}.'
+        ),
+    )
     created_at = FacilityTimeField(read_only=True)
 
     class Meta:
@@ -191,6 +201,10 @@ class FacilitySerializer(serializers.ModelSerializer):
             "timezone",
             "check_interval_seconds",
             "grace_seconds",
+            "identity_window_seconds",
+            "max_absence_seconds",
+            "count_freeze_seconds",
+            "recount_sample_percent",
             "created_at",
         ]
 
@@ -239,6 +253,11 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     location = LocationCodeField(help_text=_("Code of the location where the device is mounted."))
     last_heartbeat_at = FacilityTimeField(read_only=True, allow_null=True)
     is_active = StrictBooleanField(required=False)
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=CheckInMethod.choices),
+        required=False,
+        help_text=_("The observation methods it can make; empty: the defaults of its kind."),
+    )
     clock_checked_at = FacilityTimeField(
         read_only=True,
         allow_null=True,
@@ -253,6 +272,7 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
             "name",
             "kind",
             "location",
+            "methods",
             "is_active",
             "key_prefix",
             "last_heartbeat_at",

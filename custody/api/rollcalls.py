@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from config.schema import ErrorSerializer
 from custody import selectors
+from custody.api.changes import SubmitsChanges, submitted_edits
 from custody.filters import CountScheduleFilter, RollCallFilter
 from custody.models import (
     MAX_COUNT_GRACE_MINUTES,
@@ -446,7 +447,9 @@ class CountScheduleSerializer(serializers.Serializer):
         return data
 
 
+@submitted_edits(CountScheduleSerializer)
 class CountScheduleViewSet(
+    SubmitsChanges,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -457,6 +460,7 @@ class CountScheduleViewSet(
     ``is_active: false``: schedules are never deleted)."""
 
     serializer_class = CountScheduleSerializer
+    change_kind = "count_schedule"
     filterset_class = CountScheduleFilter
     write_roles = SUPERVISING_ROLES
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -475,13 +479,12 @@ class CountScheduleViewSet(
             by=self.request.user,
         )
 
-    def perform_update(self, serializer):
-        changes = dict(serializer.validated_data)
+    def change_fields(self, data) -> dict:
+        # A count of another unit is another schedule: retire this one, add that one.
+        changes = dict(data)
         changes.pop("facility", None)
         changes.pop("location", None)
-        serializer.instance = count_schedules.count_schedule_update(
-            schedule=serializer.instance, by=self.request.user, **changes
-        )
+        return changes
 
 
 class CountCallSerializer(serializers.ModelSerializer):

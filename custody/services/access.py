@@ -111,6 +111,7 @@ def _device_state(device: Device) -> dict:
         "kind": device.kind,
         "location": device.location.code if device.location_id else None,
         "is_active": device.is_active,
+        "methods": list(device.methods or []),
         "key_prefix": device.key_prefix,
     }
 
