@@ -60,6 +60,7 @@ urlpatterns = [
     path("login/", include("custody.pages.signin")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("counts/", include("custody.pages.urls")),
+    path("changes/", include("custody.pages.changes")),
     path("audit/", include("alerts.audit.urls")),
     path("", include("alerts.urls")),
     path("", views.home, name="home"),
