@@ -73,7 +73,7 @@ def _policy_apply(*, target: Facility, fields: dict, by):
 
 def channel_weakens(*, target: NotificationChannel, before: dict, after: dict) -> list[str]:
     weakened = []
-    if before.get("is_active") and after.get("is_active", True) is not True:
+    if target.is_active and "is_active" in after and after["is_active"] is not True:
         weakened.append("is_active")
     if "min_severity" in after and SEVERITY_RANK.get(after["min_severity"], -1) < SEVERITY_RANK.get(
         before["min_severity"], -1

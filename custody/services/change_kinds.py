@@ -146,7 +146,7 @@ def effective_methods(kind: str, methods) -> frozenset:
 
 def device_weakens(*, target: Device, before: dict, after: dict) -> list[str]:
     weakened = []
-    if before.get("is_active") and after.get("is_active", True) is not True:
+    if target.is_active and "is_active" in after and after["is_active"] is not True:
         weakened.append("is_active")
     if "methods" in after:
         kind = after.get("kind", before.get("kind", target.kind))
@@ -196,19 +196,17 @@ def count_schedule_weakens(*, target: CountSchedule, before: dict, after: dict) 
     lengthens the longest stretch of the day without a count of that unit;
     a longer grace; a formal count made informal (no second officer checks it)."""
     weakened = []
-    if before["is_active"] and after.get("is_active", True) is not True:
+    active = target.is_active
+    if active and "is_active" in after and after["is_active"] is not True:
         weakened.append("is_active")
     if "grace_minutes" in after and longer(before["grace_minutes"], after["grace_minutes"]):
         weakened.append("grace_minutes")
-    if (
-        before["kind"] == CountKind.FORMAL
-        and after.get("kind", CountKind.FORMAL) != CountKind.FORMAL
-    ):
+    if target.kind == CountKind.FORMAL and "kind" in after and after["kind"] != CountKind.FORMAL:
         weakened.append("kind")
-    if "time_of_day" in after and after.get("is_active", before["is_active"]):
+    if "time_of_day" in after and after.get("is_active", active):
         old, new = _minutes(before["time_of_day"]), _minutes(after["time_of_day"])
         later = 0 < (new - old) % MINUTES_PER_DAY <= MINUTES_PER_DAY // 2
-        others = _unit_count_times(target) if before["is_active"] else None
+        others = _unit_count_times(target) if active else None
         wider = others is not None and longest_gap([*others, new]) > longest_gap([*others, old])
         if later or wider:
             weakened.append("time_of_day")
