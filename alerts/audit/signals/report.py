@@ -7,6 +7,7 @@ database), whatever the size of the facility or the period.
 from alerts.audit.period import Period
 from alerts.audit.signals.base import IntegrityReport, Scope
 from alerts.audit.signals.clocks import device_clock_drift
+from alerts.audit.signals.made_accounts import approvals_by_made_accounts
 from alerts.audit.signals.pace import counts_too_fast
 from alerts.audit.signals.pairs import same_pair_verifying
 from alerts.audit.signals.quarantine import quarantined_scans
@@ -28,6 +29,7 @@ SIGNALS = (
     device_clock_drift,
     boilerplate_resolutions,
     quarantined_scans,
+    approvals_by_made_accounts,
 )
 
 
