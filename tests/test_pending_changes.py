@@ -2,6 +2,7 @@
 weakening change answers 202 and waits; only a second officer of the facility
 applies it, never its author; strengthening applies at once."""
 
+import json
 from dataclasses import dataclass
 from datetime import time, timedelta
 
@@ -540,7 +541,7 @@ def test_the_admin_form_goes_through_the_same_gate(w, client):
             "check_interval_seconds": '{"maximum": 1800, "medium": 3600, "minimum": 7200}',
             "grace_seconds": 1200,
             "identity_window_seconds": 86400,
-            "max_absence_seconds": '{"court": 57600, "medical": 259200, "temporary_release": 259200}',
+            "max_absence_seconds": json.dumps(ABSENCE),
             "count_freeze_seconds": 900,
             "recount_sample_percent": 10,
         },
