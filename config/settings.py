@@ -411,6 +411,7 @@ SPECTACULAR_SETTINGS = {
         "CountKindEnum": "custody.models.CountKind",
         "RollCallStatusEnum": "custody.models.RollCallStatus",
         "EntryStatusEnum": "custody.models.EntryStatus",
+        "MethodEnum": "custody.models.CheckInMethod",
         "ItemResultEnum": ["accepted", "duplicate", "rejected"],
     },
 }

@@ -631,3 +631,30 @@ def test_the_ladder_is_read_by_the_facility_admin_only(w, api_as):
     assert api_as(w.second).get(path).status_code == 403
     far_admin = factories.UserFactory(role="admin", facilities=[w.other])
     assert api_as(far_admin).get(path).status_code == 404
+
+
+def test_a_channel_secret_in_a_waiting_change_is_never_shown(w, api_as):
+    from alerts.services.settings_record import alert_setting_save
+
+    channel = alert_setting_save(
+        setting=NotificationChannel(
+            facility=w.facility, name="radio", kind="email", target="radio@example.org"
+        ),
+        by=w.admin,
+    )
+    secret = "a-brand-new-signing-secret"
+    outcome = change_submit(
+        kind="notification_channel",
+        target=channel,
+        by=w.admin,
+        fields={"is_active": False, "secret": secret},
+    )
+    assert outcome.pending
+    shown = api_as(w.second).get(f"/api/v1/changes/{outcome.change.pk}/")
+    assert shown.json()["proposed"]["secret"].startswith("sha256:")
+    assert secret not in shown.content.decode()
+    assert secret not in str(list(LedgerEvent.objects.values_list("data", flat=True)))
+    change_approve(change=outcome.change, by=w.second)
+    channel.refresh_from_db()
+    assert (channel.is_active, channel.secret) == (False, secret)
+    assert secret not in str(list(LedgerEvent.objects.values_list("data", flat=True)))

@@ -21,7 +21,7 @@ from alerts.models import (
     NotificationChannel,
 )
 from alerts.services.policy import alert_policy, escalation_ladder
-from alerts.services.settings_record import alert_setting_save
+from alerts.services.settings_record import SECRET_FIELDS, alert_setting_save
 from custody.models import Facility
 from custody.services.change_kinds import longer, shorter
 from custody.services.changes import ChangeKind, change_kind_register
@@ -202,7 +202,13 @@ def register() -> None:
             current=_policy_values,
             decode=dict,
         ),
-        ChangeKind("notification_channel", NotificationChannel, channel_weakens, _channel_apply),
+        ChangeKind(
+            "notification_channel",
+            NotificationChannel,
+            channel_weakens,
+            _channel_apply,
+            secret_fields=frozenset(SECRET_FIELDS),
+        ),
         ChangeKind(
             "escalation_ladder",
             EscalationLevel,

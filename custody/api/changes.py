@@ -6,7 +6,13 @@ and answers. Writers of watched records answer ``202`` with
 """
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,7 +23,13 @@ from custody.models import PendingChange
 from custody.roles import OVERSIGHT_ROLES, SUPERVISING_ROLES
 from custody.selectors.changes import change_list, shown_status
 from custody.serializers import FacilityTimeField, natural_key
-from custody.services.changes import Outcome, change_approve, change_reject, change_submit
+from custody.services.changes import (
+    Outcome,
+    change_approve,
+    change_reject,
+    change_shown,
+    change_submit,
+)
 
 
 class ChangeAcceptedSerializer(serializers.Serializer):
@@ -47,6 +59,8 @@ class ChangeSerializer(serializers.ModelSerializer):
     facility = serializers.CharField(source="facility.code", read_only=True)
     target = serializers.CharField(source="target_label", read_only=True)
     status = serializers.SerializerMethodField()
+    baseline = serializers.SerializerMethodField()
+    proposed = serializers.SerializerMethodField()
     requested_by = natural_key("username")
     decided_by = natural_key("username", allow_null=True)
     requested_at = FacilityTimeField(read_only=True)
@@ -76,6 +90,16 @@ class ChangeSerializer(serializers.ModelSerializer):
 
     def get_status(self, change) -> str:
         return shown_status(change)
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_baseline(self, change):
+        """The changed fields' values when it was proposed (secrets fingerprinted)."""
+        return change_shown(change)["baseline"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_proposed(self, change):
+        """The values it sets (secrets fingerprinted)."""
+        return change_shown(change)["proposed"]
 
 
 class RejectSerializer(serializers.Serializer):

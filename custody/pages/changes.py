@@ -20,7 +20,12 @@ from custody.exceptions import Conflict
 from custody.models import ChangeStatus
 from custody.roles import OVERSIGHT_ROLES, SUPERVISING_ROLES
 from custody.selectors.changes import change_list, status_filter
-from custody.services.changes import MIN_REASON_LENGTH, change_approve, change_reject
+from custody.services.changes import (
+    MIN_REASON_LENGTH,
+    change_approve,
+    change_reject,
+    change_shown,
+)
 
 PAGE = "custody/changes/page.html"
 
@@ -47,6 +52,7 @@ def _render(request, *, status=200, error=None, reject_form=None, form_for=None)
         .order_by("requested_at", "id")[:200]
     )
     for change in waiting:
+        change.shown = change_shown(change)
         change.reject_form = reject_form if form_for == change.pk else RejectForm()
     context = {
         "waiting": waiting,

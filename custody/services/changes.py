@@ -24,6 +24,7 @@ API, the pages, the Django admin) submits edits of watched records through
 from its ``AppConfig.ready()``.
 """
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -86,6 +87,8 @@ class ChangeKind:
     load: Callable[[str], Any] | None = None
     current: Callable[[Any, Iterable[str]], dict] | None = None
     decode: Callable[[dict], dict] | None = None
+    # Never shown or put in the ledger as they are: a short fingerprint only.
+    secret_fields: frozenset = frozenset()
 
     def load_locked(self, target_id):
         if self.load is not None:
@@ -97,10 +100,29 @@ class ChangeKind:
             return self.current(target, names)
         return {name: encode_value(getattr(target, name)) for name in names}
 
+    def shown(self, values: dict) -> dict:
+        """``values`` as the ledger and the API may show them."""
+        return {
+            name: fingerprint(value) if name in self.secret_fields else value
+            for name, value in values.items()
+        }
+
     def fields_from(self, proposed: dict) -> dict:
         if self.decode is not None:
             return self.decode(proposed)
         return {name: _decode_field(self.model, name, value) for name, value in proposed.items()}
+
+
+def fingerprint(secret) -> str:
+    return f"sha256:{hashlib.sha256(str(secret).encode()).hexdigest()[:12]}" if secret else ""
+
+
+def change_shown(change: PendingChange) -> dict:
+    """A change's ``baseline`` and ``proposed`` with its kind's secrets fingerprinted."""
+    spec = _KINDS.get(change.kind)
+    if spec is None:
+        return {"baseline": change.baseline, "proposed": change.proposed}
+    return {"baseline": spec.shown(change.baseline), "proposed": spec.shown(change.proposed)}
 
 
 def _decode_field(model, name, value):
@@ -290,8 +312,8 @@ def _record(change: PendingChange, *, actor, action: str, at, **extra) -> None:
             "target": change.target_label,
             "requested_by": change.requested_by.username,
             "weakened": change.weakened,
-            "from": change.baseline,
-            "to": change.proposed,
+            "from": change_shown(change)["baseline"],
+            "to": change_shown(change)["proposed"],
             **extra,
         },
         at=at,
