@@ -658,3 +658,19 @@ def test_a_channel_secret_in_a_waiting_change_is_never_shown(w, api_as):
     channel.refresh_from_db()
     assert (channel.is_active, channel.secret) == (False, secret)
     assert secret not in str(list(LedgerEvent.objects.values_list("data", flat=True)))
+
+
+def test_a_channel_moved_to_another_facility_waits_for_this_ones_officers(w):
+    from alerts.services.settings_record import alert_setting_save
+
+    channel = alert_setting_save(
+        setting=NotificationChannel(
+            facility=w.facility, name="pager", kind="email", target="pager@example.org"
+        ),
+        by=w.admin,
+    )
+    outcome = change_submit(
+        kind="notification_channel", target=channel, by=w.admin, fields={"facility": w.other}
+    )
+    assert outcome.pending and outcome.change.facility == w.facility
+    assert NotificationChannel.objects.get(pk=channel.pk).facility == w.facility

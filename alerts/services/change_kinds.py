@@ -4,7 +4,8 @@
 - ``alert_policy``: a longer reader silence or return/arrival grace, or a
   shorter walk between units (fewer sightings count as impossible travel).
 - ``notification_channel``: switched off, a higher lowest severity, a later
-  rung, narrowed to one unit, or fewer purposes (alerts, witness).
+  rung, narrowed to one unit, moved to another facility, or fewer purposes
+  (alerts, witness).
 - ``escalation_ladder``: fewer rungs, or any rung's limit longer (a limit
   given where there was none, or taken away, counts as longer: the default it
   meets is not this module's to compare).
@@ -83,6 +84,8 @@ def channel_weakens(*, target: NotificationChannel, before: dict, after: dict) -
         weakened.append("level")
     if "unit" in after and after["unit"] is not None:
         weakened.append("unit")
+    if "facility" in after:  # it stops hearing this facility's alerts
+        weakened.append("facility")
     if "purpose" in after and not PURPOSES.get(before["purpose"], set()) <= PURPOSES.get(
         after["purpose"], set()
     ):
