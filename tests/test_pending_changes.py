@@ -674,3 +674,25 @@ def test_a_channel_moved_to_another_facility_waits_for_this_ones_officers(w):
     )
     assert outcome.pending and outcome.change.facility == w.facility
     assert NotificationChannel.objects.get(pk=channel.pk).facility == w.facility
+
+
+def test_the_list_reads_a_fixed_number_of_queries(w, api_as):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def propose(grace):
+        change_submit(
+            kind="facility", target=w.facility, by=w.admin, fields={"grace_seconds": grace}
+        )
+
+    def queries() -> int:
+        client = api_as(w.second)
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/api/v1/changes/").status_code == 200
+        return len(captured)
+
+    propose(400)
+    one = queries()
+    for grace in range(500, 1000, 100):
+        propose(grace)
+    assert queries() == one
