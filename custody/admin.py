@@ -152,6 +152,7 @@ class DeviceAdmin(RecordAdmin):
             name=obj.name,
             kind=obj.kind,
             location=obj.location,
+            methods=obj.methods,
             by=request.user,
         )
         obj.pk = device.pk

@@ -696,3 +696,13 @@ def test_the_list_reads_a_fixed_number_of_queries(w, api_as):
     for grace in range(500, 1000, 100):
         propose(grace)
     assert queries() == one
+
+
+def test_a_device_is_registered_with_its_methods(w, api_as):
+    answer = api_as(w.admin).post(
+        "/api/v1/devices/",
+        {"facility": w.facility.code, "name": "reader-B", "kind": "biometric", "methods": ["face"]},
+        format="json",
+    )
+    assert answer.status_code == 201, answer.content
+    assert Device.objects.get(name="reader-B").methods == ["face"]

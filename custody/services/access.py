@@ -43,6 +43,7 @@ def device_create(
     kind: str,
     location: Location | None = None,
     is_active: bool = True,
+    methods: list | None = None,
     by=None,
 ) -> tuple[Device, str]:
     """A device belongs to one facility; its key is returned once, stored hashed.
@@ -58,6 +59,7 @@ def device_create(
         key_hash=hash_device_key(key),
         key_prefix=key[:10],
         is_active=is_active,
+        methods=list(methods or []),
     )
     device.full_clean()
     device.save()
