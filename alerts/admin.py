@@ -2,7 +2,8 @@
 event); alerts and their deliveries are shown, never edited (people act
 through the dashboard/API, so every step is attributed and in the ledger)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext as _
 
 from alerts.models import (
     Alert,
@@ -13,7 +14,7 @@ from alerts.models import (
     WitnessDelivery,
 )
 from alerts.services.settings_record import alert_setting_save
-from custody.admin import RecordAdmin, ViewOnlyAdmin
+from custody.admin import RecordAdmin, ViewOnlyAdmin, submit_change
 
 
 class RecordedSettingAdmin(RecordAdmin):
@@ -24,7 +25,11 @@ class RecordedSettingAdmin(RecordAdmin):
 
 
 @admin.register(EscalationLevel)
-class EscalationLevelAdmin(RecordedSettingAdmin):
+class EscalationLevelAdmin(ViewOnlyAdmin):
+    """Read here; a ladder is replaced whole through ``PUT
+    /api/v1/facilities/{code}/escalation/``, where fewer rungs or longer
+    limits wait for a second officer."""
+
     list_display = [
         "facility",
         "level",
@@ -34,6 +39,13 @@ class EscalationLevelAdmin(RecordedSettingAdmin):
         "repeat_every_seconds",
     ]
     list_filter = ["facility"]
+
+    def changelist_view(self, request, extra_context=None):
+        messages.info(
+            request,
+            _("Ladders are changed through the API: PUT /api/v1/facilities/<code>/escalation/."),
+        )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(NotificationChannel)
@@ -51,6 +63,13 @@ class NotificationChannelAdmin(RecordedSettingAdmin):
     ]
     list_filter = ["facility", "kind", "purpose", "is_active"]
 
+    def save_model(self, request, obj, form, change):
+        if not change:  # a new channel reaches more people: at once
+            return super().save_model(request, obj, form, change)
+        stored = NotificationChannel.objects.get(pk=obj.pk)
+        fields = {name: form.cleaned_data[name] for name in form.changed_data}
+        submit_change(request, kind="notification_channel", target=stored, fields=fields)
+
 
 @admin.register(AlertPolicy)
 class AlertPolicyAdmin(RecordedSettingAdmin):
@@ -60,6 +79,11 @@ class AlertPolicyAdmin(RecordedSettingAdmin):
         "travel_between_units_seconds",
         "movement_grace_seconds",
     ]
+
+    def save_model(self, request, obj, form, change):
+        # Compared with the facility's limits so far (its defaults for a new row).
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name != "facility"}
+        submit_change(request, kind="alert_policy", target=obj.facility, fields=fields)
 
 
 @admin.register(Alert)

@@ -17,3 +17,7 @@ class AlertsConfig(AppConfig):
         from custody.signals import ledger_found_broken
 
         ledger_found_broken.connect(on_ledger_found_broken, dispatch_uid="alerts.ledger_broken")
+
+        from alerts.services import change_kinds
+
+        change_kinds.register()

@@ -21,6 +21,7 @@ from alerts import selectors, services
 from custody.exceptions import Conflict
 from custody.roles import SUPERVISING_ROLES
 from custody.selectors import facilities_visible_to, facility_headcount
+from custody.selectors.changes import changes_waiting
 from custody.views import facility_picker
 
 
@@ -102,7 +103,15 @@ def dashboard_index(request):
 @require_GET
 def dashboard(request, code):
     facility = get_object_or_404(facilities_visible_to(request.user), code=code)
-    return render(request, "alerts/dashboard.html", _live_context(request, facility))
+    # Not in the live partial: what waits for a second officer changes seldom.
+    waiting = (
+        changes_waiting(user=request.user, facility=facility) if _can_act(request.user) else []
+    )
+    return render(
+        request,
+        "alerts/dashboard.html",
+        _live_context(request, facility, pending_changes=waiting),
+    )
 
 
 @signed_in

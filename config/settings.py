@@ -260,6 +260,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": LEDGER_WITNESS_EVERY_SECONDS,
         "options": {"expires": LEDGER_WITNESS_EVERY_SECONDS},
     },
+    # Weakening changes nobody approved within a week expire (custody.services.changes).
+    "changes-expire": {
+        "task": "custody.changes_expire",
+        "schedule": 3600,
+        "options": {"expires": 3600},
+    },
     # Verifications and chain exports the broker lost are enqueued again.
     "ledger-jobs-sweep": {
         "task": "custody.ledger_jobs_sweep",

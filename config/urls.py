@@ -7,9 +7,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from alerts.api import AlertViewSet
+from alerts.escalation_api import EscalationLadderView
 from config.health import healthz
 from custody import views
-from custody.api import checkins, ledger, movements, rollcalls, signin
+from custody.api import changes, checkins, ledger, movements, rollcalls, signin
 from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
@@ -27,6 +28,7 @@ router.register("ledger", ledger.LedgerViewSet, basename="ledger")
 router.register("rollcalls", rollcalls.RollCallViewSet, basename="rollcall")
 router.register("count-schedules", rollcalls.CountScheduleViewSet, basename="count-schedule")
 router.register("count-calls", rollcalls.CountCallViewSet, basename="count-call")
+router.register("changes", changes.ChangeViewSet, basename="change")
 router.register("alerts", AlertViewSet, basename="alert")
 
 # Swagger UI's script is its own file (the split view: no inline script under
@@ -42,6 +44,11 @@ urlpatterns = [
     # Before the router, whose devices/{id}/ would otherwise take "heartbeat".
     path("api/v1/devices/heartbeat/", checkins.HeartbeatView.as_view(), name="device-heartbeat"),
     path("api/v1/users/<str:username>/unlock/", signin.UnlockView.as_view(), name="user-unlock"),
+    path(
+        "api/v1/facilities/<str:code>/escalation/",
+        EscalationLadderView.as_view(),
+        name="facility-escalation",
+    ),
     path("api/v1/audit/", include("alerts.audit.api.urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -53,6 +60,7 @@ urlpatterns = [
     path("login/", include("custody.pages.signin")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("counts/", include("custody.pages.urls")),
+    path("changes/", include("custody.pages.changes")),
     path("audit/", include("alerts.audit.urls")),
     path("", include("alerts.urls")),
     path("", views.home, name="home"),

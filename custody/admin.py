@@ -23,11 +23,13 @@ from custody.models import (
     LedgerJob,
     Location,
     Movement,
+    PendingChange,
     QuarantinedCheckIn,
     User,
     role_of,
 )
 from custody.receivers import ON_RECORD
+from custody.services.changes import change_submit
 from custody.services.evidence import methods_problem
 
 
@@ -42,6 +44,22 @@ def _changed(form) -> dict:
     return {name: form.cleaned_data[name] for name in form.changed_data}
 
 
+def submit_change(request, *, kind: str, target, fields: dict):
+    """An edit made here goes through the same gate as the API and the pages
+    (``custody.services.changes``): one that weakens surveillance waits."""
+    outcome = change_submit(kind=kind, target=target, by=request.user, fields=fields)
+    if outcome.pending:
+        messages.warning(
+            request,
+            _(
+                "This change weakens surveillance (%(fields)s): it waits for another "
+                "supervisor or administrator of the facility (pending change %(id)s)."
+            )
+            % {"fields": ", ".join(outcome.weakened), "id": outcome.change.pk},
+        )
+    return outcome
+
+
 @admin.register(Facility)
 class FacilityAdmin(RecordAdmin):
     list_display = ["code", "name", "timezone", "grace_seconds"]
@@ -51,7 +69,7 @@ class FacilityAdmin(RecordAdmin):
         if change:
             # The stored row, not the form's edited copy: the ledger records from -> to.
             stored = Facility.objects.get(pk=obj.pk)
-            services.facility_update(facility=stored, by=request.user, **_changed(form))
+            submit_change(request, kind="facility", target=stored, fields=_changed(form))
         else:
             obj.pk = services.facility_create(by=request.user, **form.cleaned_data).pk
 
@@ -66,7 +84,7 @@ class LocationAdmin(RecordAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             stored = Location.objects.get(pk=obj.pk)
-            services.location_update(location=stored, by=request.user, **_changed(form))
+            submit_change(request, kind="location", target=stored, fields=_changed(form))
         else:
             obj.pk = services.location_create(by=request.user, **form.cleaned_data).pk
 
@@ -95,7 +113,8 @@ class InmateAdmin(RecordAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.inmate_update(inmate=obj, by=request.user, **_changed(form))
+            stored = Inmate.objects.get(pk=obj.pk)
+            submit_change(request, kind="inmate", target=stored, fields=_changed(form))
         else:
             admitted = services.inmate_admit(
                 facility=obj.facility,
@@ -155,7 +174,7 @@ class DeviceAdmin(RecordAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             stored = Device.objects.get(pk=obj.pk)
-            services.device_update(device=stored, by=request.user, **_changed(form))
+            submit_change(request, kind="device", target=stored, fields=_changed(form))
             return
         device, key = services.device_create(
             facility=obj.facility,
@@ -325,6 +344,22 @@ class CellAssignmentAdmin(ViewOnlyAdmin):
 class QuarantinedCheckInAdmin(ViewOnlyAdmin):
     list_display = ["received_at", "facility", "device", "item_id", "reason"]
     list_filter = ["facility", "reason"]
+
+
+@admin.register(PendingChange)
+class PendingChangeAdmin(ViewOnlyAdmin):
+    """Decided on the changes page or the API, where the rules are enforced."""
+
+    list_display = [
+        "id",
+        "facility",
+        "kind",
+        "target_label",
+        "status",
+        "requested_by",
+        "requested_at",
+    ]
+    list_filter = ["facility", "kind", "status"]
 
 
 @admin.register(LedgerEvent)

@@ -13,6 +13,9 @@ class CustodyConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             receivers,  # noqa: F401  (connects the receivers)
         )
+        from custody.services import change_kinds
+
+        change_kinds.register()
 
 
 class CustodyAdminConfig(admin_apps.AdminConfig):

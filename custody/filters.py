@@ -6,17 +6,20 @@ from django_filters.rest_framework import FilterSet
 
 from custody.models import (
     CellAssignment,
+    ChangeStatus,
     CheckIn,
     CountSchedule,
     Device,
     Inmate,
     Location,
     Movement,
+    PendingChange,
     QuarantinedCheckIn,
     Role,
     RollCall,
     User,
 )
+from custody.selectors.changes import status_filter
 
 
 class StrictFilterSet(FilterSet):
@@ -205,3 +208,22 @@ class CountScheduleFilter(StrictFilterSet):
     class Meta:
         model = CountSchedule
         fields = ["facility", "location", "kind", "is_active"]
+
+
+class ChangeFilter(StrictFilterSet):
+    facility = django_filters.CharFilter(
+        field_name="facility__code", help_text=gettext_lazy("Facility code.")
+    )
+    status = django_filters.ChoiceFilter(
+        choices=ChangeStatus.choices,
+        method="filter_status",
+        help_text=gettext_lazy("pending (not expired yet), approved, rejected or expired."),
+    )
+    kind = django_filters.CharFilter(help_text=gettext_lazy("What kind of record it changes."))
+
+    class Meta:
+        model = PendingChange
+        fields = ["facility", "status", "kind"]
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(status_filter(value))

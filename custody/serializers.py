@@ -183,6 +183,15 @@ class FacilitySerializer(serializers.ModelSerializer):
         required=False,
         help_text=_("IANA time zone; times of this facility's records are shown in it."),
     )
+    # The values are checked where movements use them; whether a change is
+    # weaker (and waits for a second officer) is custody.services.changes'.
+    max_absence_seconds = serializers.JSONField(
+        required=False,
+        help_text=_(
+            "Longest authorised absence per kind, in seconds, e.g. "
+            '{"court": 57600, "medical": 259200, "temporary_release": 259200}.'
+        ),
+    )
     created_at = FacilityTimeField(read_only=True)
 
     class Meta:
@@ -193,6 +202,10 @@ class FacilitySerializer(serializers.ModelSerializer):
             "timezone",
             "check_interval_seconds",
             "grace_seconds",
+            "identity_window_seconds",
+            "max_absence_seconds",
+            "count_freeze_seconds",
+            "recount_sample_percent",
             "created_at",
         ]
 
@@ -264,6 +277,11 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     methods = DeviceMethodsField()
     last_heartbeat_at = FacilityTimeField(read_only=True, allow_null=True)
     is_active = StrictBooleanField(required=False)
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=CheckInMethod.choices),
+        required=False,
+        help_text=_("The observation methods it can make; empty: the defaults of its kind."),
+    )
     clock_checked_at = FacilityTimeField(
         read_only=True,
         allow_null=True,

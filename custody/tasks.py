@@ -53,3 +53,11 @@ def demo_readers() -> dict:
     from custody.demo import demo_readers_tick
 
     return demo_readers_tick()
+
+
+@shared_task(name="custody.changes_expire")
+def expire_changes() -> int:
+    """Pending changes nobody decided on in time (``services.changes.PENDING_FOR``)."""
+    from custody.services.changes import changes_expire
+
+    return changes_expire()

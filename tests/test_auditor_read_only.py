@@ -78,6 +78,7 @@ def _fill_api_path(path: str, w) -> str:
         "locations": lambda: w["cell"].pk,
         "rollcalls": lambda: rollcall.pk,
         "movements": lambda: _movement(w).pk,
+        "changes": lambda: _pending_change(w).pk,
     }
     collection = path.split("/")[3]
 
@@ -107,6 +108,20 @@ def _movement(w):
             expected_back_at=timezone.now() + timedelta(hours=4),
         )
     return w["movement"]
+
+
+def _pending_change(w):
+    """A change waiting for a second officer (a longer grace, by the admin)."""
+    from custody.services.changes import change_submit
+
+    if "change" not in w:
+        w["change"] = change_submit(
+            kind="facility",
+            target=w["facility"],
+            by=w["users"]["admin"],
+            fields={"grace_seconds": 900},
+        ).change
+    return w["change"]
 
 
 def page_patterns():

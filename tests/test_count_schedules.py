@@ -11,9 +11,10 @@ from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from custody.models import CountCall, CountSchedule, Facility, LedgerEvent
+from custody.models import CountCall, CountSchedule, Facility, LedgerEvent, PendingChange
 from custody.selectors.rollcalls import rollcall_roster
 from custody.services import count_schedules, rollcalls
+from custody.services.changes import change_approve
 from tests import factories
 from tests.rollcall_world import count_world, entry
 from tests.second_factor import sign_in
@@ -76,6 +77,24 @@ def events(action: str) -> list[LedgerEvent]:
 
 
 # --- API: count schedules ------------------------------------------------------
+
+
+def waits(answer) -> int:
+    """The pending change an API answer says the edit became."""
+    assert answer.status_code == 202, answer.content
+    return answer.json()["change"]
+
+
+def approved_by_a_second_supervisor(w, change_id: int):
+    """Retiring or thinning a count waits (invariant 7): another supervisor
+    of the facility approves it, and that is when it applies."""
+    second = w.users.get("second supervisor")
+    if second is None:
+        second = w.users["second supervisor"] = factories.UserFactory(
+            role="supervisor", facilities=[w.facility]
+        )
+    change = PendingChange.objects.get(pk=change_id)
+    return change_approve(change=change, by=second)
 
 
 def create(client, w, **fields):
@@ -219,7 +238,8 @@ def test_api_retire_then_the_same_slot_can_be_scheduled_again(w, api_as):
     response = client.patch(
         f"/api/v1/count-schedules/{first}/", {"is_active": False}, format="json"
     )
-    assert response.status_code == 200 and response.json()["is_active"] is False
+    approved_by_a_second_supervisor(w, waits(response))
+    assert client.get(f"/api/v1/count-schedules/{first}/").json()["is_active"] is False
     second = create(client, w)
     assert second.status_code == 201, second.json()
     # Retired, never deleted: both stay on record.
@@ -233,13 +253,17 @@ def test_api_retire_then_the_same_slot_can_be_scheduled_again(w, api_as):
 def test_api_every_change_is_a_ledger_event_with_before_and_after(w, api_as):
     client = api_as(w.users["supervisor"])
     schedule_id = create(client, w).json()["id"]
+    # Earlier, with a shorter grace: tighter, so at once.
     response = client.patch(
         f"/api/v1/count-schedules/{schedule_id}/",
-        {"time_of_day": "06:30", "grace_minutes": 10, "kind": "informal"},
+        {"time_of_day": "05:30", "grace_minutes": 10},
         format="json",
     )
     assert response.status_code == 200, response.json()
-    client.patch(f"/api/v1/count-schedules/{schedule_id}/", {"is_active": False}, format="json")
+    retired = client.patch(
+        f"/api/v1/count-schedules/{schedule_id}/", {"is_active": False}, format="json"
+    )
+    approved_by_a_second_supervisor(w, waits(retired))
     # Nothing changed: nothing to record.
     client.patch(f"/api/v1/count-schedules/{schedule_id}/", {"is_active": False}, format="json")
     changed = events("count_schedule.changed")
@@ -248,14 +272,18 @@ def test_api_every_change_is_a_ledger_event_with_before_and_after(w, api_as):
     assert changed[0].data["after"] == {
         "schedule": schedule_id,
         "location": "B",
-        "time_of_day": "06:30",
-        "kind": "informal",
+        "time_of_day": "05:30",
+        "kind": "formal",
         "grace_minutes": 10,
         "is_active": True,
     }
     assert changed[1].data["before"]["is_active"] is True
     assert changed[1].data["after"]["is_active"] is False
-    assert {e.actor for e in changed} == {f"user:{w.users['supervisor'].username}"}
+    # The retirement applied when the second supervisor approved it.
+    assert [e.actor for e in changed] == [
+        f"user:{w.users['supervisor'].username}",
+        f"user:{w.users['second supervisor'].username}",
+    ]
 
 
 # --- API: emergency calls ------------------------------------------------------
@@ -484,6 +512,11 @@ def test_supervisor_changes_a_count_and_the_ledger_keeps_before_and_after(client
     )
     assert response.status_code == 302
     existing.refresh_from_db()
+    assert existing.time_of_day.strftime("%H:%M") == "06:00"  # later and informal: it waits
+    [change] = PendingChange.objects.all()
+    assert set(change.weakened) == {"time_of_day", "kind", "grace_minutes"}
+    approved_by_a_second_supervisor(w, change.pk)
+    existing.refresh_from_db()
     assert existing.time_of_day.strftime("%H:%M") == "06:45" and existing.kind == "informal"
     [event] = events("count_schedule.changed")
     assert event.data["before"]["time_of_day"] == "06:00"
@@ -524,8 +557,12 @@ def test_supervisor_retires_and_reactivates_a_count(client, w):
     response = client.post(f"/counts/schedules/slot/{existing.pk}/retire/", **HTMX)
     assert response.status_code == 200
     existing.refresh_from_db()
+    assert existing.is_active  # retiring waits for a second supervisor
+    assert "pending change" in html_of(response) or "cambio pendiente" in html_of(response)
+    approved_by_a_second_supervisor(w, PendingChange.objects.get().pk)
+    existing.refresh_from_db()
     assert not existing.is_active
-    html = html_of(response)
+    html = html_of(client.get(page_url(w), **HTMX))
     assert f'<tr id="schedule-{existing.pk}" class="is-retired">' in html
     assert f"/counts/schedules/slot/{existing.pk}/reactivate/" in html
 

@@ -193,6 +193,7 @@ def test_the_report_has_every_signal_in_a_fixed_order_with_its_thresholds(w):
         "boilerplate_resolutions",
         "resolved_near_the_limit",
         "quarantined_scans",
+        "approvals_by_made_accounts",
     ]
     assert len(found.signals) == len(SIGNALS)
     for s in found.signals:
@@ -1045,6 +1046,14 @@ def populate(w, scale: int):
                 subject=f"inmate:{w.people[n % 12].booking_number}",
                 data={},
             )
+            # The counter resets the password of the guard who verifies their counts.
+            services.ledger_append(
+                facility=w.facility,
+                actor=w.guard1,
+                action="user.reset",
+                subject="user:guard2",
+                data={"password_changed": True},
+            )
 
 
 def queries_for(w) -> int:
@@ -1063,5 +1072,67 @@ def test_the_report_reads_a_fixed_number_of_queries_whatever_the_data(
     large = queries_for(w)
 
     assert small == large
-    with django_assert_max_num_queries(24):
+    with django_assert_max_num_queries(25):
         report(w)
+
+
+# --- Approved by an account the requester made -------------------------------------
+
+
+def made(w, *, maker, account, at, action="user.created"):
+    with time_machine.travel(at, tick=False):
+        services.ledger_append(
+            facility=w.facility,
+            actor=maker,
+            action=action,
+            subject=f"user:{account.username}",
+            data={"password_changed": True},
+        )
+
+
+def test_approvals_by_an_account_the_requester_made_fire(w):
+    from custody.models import PendingChange
+
+    made(w, maker=w.guard1, account=w.guard2, at=T0 - timedelta(days=10))
+    count(w, by=w.guard1, at=T0, marks=present(w.people[:2]), verified_by=w.guard2)
+    made(w, maker=w.sup2, account=w.sup, at=T0 - timedelta(days=2), action="user.reset")
+    with time_machine.travel(T0 + timedelta(hours=1), tick=False):
+        movement = services.movement_request(
+            inmate=w.people[0],
+            kind="court",
+            by=w.sup2,
+            destination="Juzgado 3",
+            expected_back_at=T0 + timedelta(hours=6),
+        )
+        services.movement_approve(movement=movement, by=w.sup)
+    change = PendingChange.objects.create(
+        facility=w.facility,
+        kind="facility",
+        target_id=str(w.facility.pk),
+        target_label=w.facility.code,
+        proposed={"grace_seconds": 900},
+        baseline={"grace_seconds": 300},
+        weakened=["grace_seconds"],
+        status="approved",
+        requested_by=w.sup2,
+        requested_at=T0,
+        expires_at=T0 + timedelta(days=7),
+        decided_by=w.sup,
+        decided_at=T0 + timedelta(hours=2),
+    )
+
+    found = signal(w, "approvals_by_made_accounts")
+
+    assert found.fired
+    assert [values[:4] for values in rows(found)] == [
+        ["count", values[1], "guard1", "guard2"] for values in rows(found)[:1]
+    ] + [["movement", movement.pk, "sup2", "sup"], ["change", change.pk, "sup2", "sup"]]
+    assert f"/api/v1/changes/{change.pk}/" in urls(found)
+
+
+def test_an_account_made_long_before_or_by_someone_else_is_quiet(w):
+    made(w, maker=w.guard1, account=w.guard2, at=T0 - timedelta(days=31))
+    made(w, maker=w.guard3, account=w.guard2, at=T0 - timedelta(days=1))
+    count(w, by=w.guard1, at=T0, marks=present(w.people[:2]), verified_by=w.guard2)
+
+    assert not signal(w, "approvals_by_made_accounts").fired

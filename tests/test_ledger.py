@@ -220,12 +220,16 @@ def test_device_creation_rotation_and_edits_are_on_the_devices_facility_chain(
         "/api/v1/devices/", {"facility": facility.code, "name": "r-1", "kind": "biometric"}
     ).json()
     rotated = client.post(f"/api/v1/devices/{created['id']}/rotate-key/").json()
-    client.patch(f"/api/v1/devices/{created['id']}/", {"is_active": False}, format="json")
+    # Switching a reader off waits for a second officer (tests/test_pending_changes.py).
+    pending = client.patch(f"/api/v1/devices/{created['id']}/", {"is_active": False}, format="json")
+    second = make_user("supervisor", facility)
+    approved = api_as(second).post(f"/api/v1/changes/{pending.json()['change']}/approve/")
+    assert approved.status_code == 200
     client.patch(f"/api/v1/devices/{created['id']}/", {"is_active": False}, format="json")
 
     chain = events(facility, subject=f"device:{created['id']}")
     assert [e.action for e in chain] == ["device.created", "device.key_rotated", "device.updated"]
-    assert {e.actor for e in chain} == {f"user:{admin.username}"}
+    assert [e.actor for e in chain] == [f"user:{admin.username}"] * 2 + [f"user:{second.username}"]
     assert chain[0].data["name"] == "r-1"
     assert chain[1].data == {"key_prefix": rotated["key"][:10]}
     assert chain[2].data == {"changes": {"is_active": {"from": True, "to": False}}}

@@ -273,7 +273,8 @@ def _requests(w):
             "count schedule edit",
             "patch",
             lambda: f"/api/v1/count-schedules/{_schedule(w).pk}/",
-            {"grace_minutes": 20},
+            # Shorter: applies at once (a longer grace waits for a second officer).
+            {"grace_minutes": 10},
             ADMIN_AND_SUPERVISOR,
         ),
         ("count call list", "get", "/api/v1/count-calls/", None, EVERYONE),
@@ -283,6 +284,37 @@ def _requests(w):
             "/api/v1/count-calls/",
             {"facility": f, "reason": "Simulacro de recuento"},
             ADMIN_AND_SUPERVISOR,
+        ),
+        ("change list", "get", "/api/v1/changes/", None, OVERSIGHT),
+        ("change detail", "get", lambda: f"/api/v1/changes/{_change(w).pk}/", None, OVERSIGHT),
+        (
+            "change approve",
+            "post",
+            lambda: f"/api/v1/changes/{_change(w).pk}/approve/",
+            None,
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "change reject",
+            "post",
+            lambda: f"/api/v1/changes/{_change(w).pk}/reject/",
+            {"reason": "No hace falta"},
+            ADMIN_AND_SUPERVISOR,
+        ),
+        ("escalation ladder", "get", f"/api/v1/facilities/{f}/escalation/", None, ADMIN),
+        (
+            "escalation ladder replace",
+            "put",
+            f"/api/v1/facilities/{f}/escalation/",
+            # Faster than the default ladder, with as many rungs: applies at once.
+            {
+                "levels": [
+                    {"level": 0, "name": "Jefe", "acknowledge_within_seconds": 60},
+                    {"level": 1, "name": "Director", "acknowledge_within_seconds": 120},
+                    {"level": 2, "name": "Nacional"},
+                ]
+            },
+            ADMIN,
         ),
         # Each call signs in afresh (one token per sign-in), so signing out is safe here.
         ("sign out", "post", "/api/v1/auth/token/revoke/", None, EVERYONE),
@@ -326,6 +358,23 @@ def _schedule(w):
     )
 
 
+_graces = itertools.count()
+
+
+def _change(w):
+    """A fresh pending change of the world's facility (each call decides its
+    own), proposed by an admin who is none of the roles acting on it."""
+    from custody.services.changes import change_submit
+
+    if "proposer" not in w:
+        w["proposer"] = factories.UserFactory(role="admin", facilities=[w["facility"]])
+    w["facility"].refresh_from_db()
+    longer = w["facility"].grace_seconds + 10 + next(_graces)
+    return change_submit(
+        kind="facility", target=w["facility"], by=w["proposer"], fields={"grace_seconds": longer}
+    ).change
+
+
 def _open_alert(w):
     """A fresh open alert of the world's facility (each call acts on its own)."""
     from alerts.models import Alert
@@ -340,7 +389,7 @@ def _open_alert(w):
     )
 
 
-SUCCESS = {"get": 200, "patch": 200, "post": (200, 201, 204)}
+SUCCESS = {"get": 200, "patch": 200, "put": 200, "post": (200, 201, 204)}
 
 
 def _call(client, method, path, body):

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from custody import selectors, services
+from custody.api.changes import SubmitsChanges, submitted_edits
 from custody.api.history import (
     HISTORY_PARAMETERS,
     OCCUPANCY_PARAMETERS,
@@ -52,7 +53,9 @@ class RecordViewSet(
         serializer.instance = self.update_record(serializer.instance, serializer.validated_data)
 
 
-class FacilityViewSet(RecordViewSet):
+@submitted_edits(FacilitySerializer)
+class FacilityViewSet(SubmitsChanges, RecordViewSet):
+    change_kind = "facility"
     serializer_class = FacilitySerializer
     lookup_field = "code"
     lookup_value_regex = r"[^/]+"
@@ -74,11 +77,10 @@ class FacilityViewSet(RecordViewSet):
     def create_record(self, data):
         return services.facility_create(by=self.request.user, **data)
 
-    def update_record(self, facility, data):
-        return services.facility_update(facility=facility, by=self.request.user, **data)
 
-
-class LocationViewSet(RecordViewSet):
+@submitted_edits(LocationSerializer)
+class LocationViewSet(SubmitsChanges, RecordViewSet):
+    change_kind = "location"
     serializer_class = LocationSerializer
     filterset_class = LocationFilter
     write_roles = SUPERVISING_ROLES
@@ -103,11 +105,10 @@ class LocationViewSet(RecordViewSet):
     def create_record(self, data):
         return services.location_create(by=self.request.user, **data)
 
-    def update_record(self, location, data):
-        return services.location_update(location=location, by=self.request.user, **data)
 
-
-class InmateViewSet(RecordViewSet):
+@submitted_edits(InmateSerializer)
+class InmateViewSet(SubmitsChanges, RecordViewSet):
+    change_kind = "inmate"
     serializer_class = InmateSerializer
     filterset_class = InmateFilter
     write_roles = SUPERVISING_ROLES
@@ -135,11 +136,10 @@ class InmateViewSet(RecordViewSet):
     def create_record(self, data):
         return services.inmate_admit(by=self.request.user, **data)
 
-    def update_record(self, inmate, data):
-        return services.inmate_update(inmate=inmate, by=self.request.user, **data)
 
-
-class DeviceViewSet(RecordViewSet):
+@submitted_edits(DeviceSerializer)
+class DeviceViewSet(SubmitsChanges, RecordViewSet):
+    change_kind = "device"
     serializer_class = DeviceSerializer
     filterset_class = DeviceFilter
     search_fields = ["name"]
@@ -155,9 +155,6 @@ class DeviceViewSet(RecordViewSet):
         device, key = services.device_create(by=request.user, **serializer.validated_data)
         device.key = key
         return Response(DeviceWithKeySerializer(device).data, status=status.HTTP_201_CREATED)
-
-    def update_record(self, device, data):
-        return services.device_update(device=device, by=self.request.user, **data)
 
     @extend_schema(request=None, responses={200: DeviceWithKeySerializer})
     @action(detail=True, methods=["post"], url_path="rotate-key")

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from config.schema import ErrorSerializer
 from custody import selectors
 from custody.api.batches import EntryBatchResultSerializer, batch_answer, batch_body
+from custody.api.changes import SubmitsChanges, submitted_edits
 from custody.api.recounts import RecountActions
 from custody.filters import CountScheduleFilter, RollCallFilter
 from custody.models import (
@@ -448,7 +449,9 @@ class CountScheduleSerializer(serializers.Serializer):
         return data
 
 
+@submitted_edits(CountScheduleSerializer)
 class CountScheduleViewSet(
+    SubmitsChanges,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -459,6 +462,7 @@ class CountScheduleViewSet(
     ``is_active: false``: schedules are never deleted)."""
 
     serializer_class = CountScheduleSerializer
+    change_kind = "count_schedule"
     filterset_class = CountScheduleFilter
     write_roles = SUPERVISING_ROLES
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -477,13 +481,12 @@ class CountScheduleViewSet(
             by=self.request.user,
         )
 
-    def perform_update(self, serializer):
-        changes = dict(serializer.validated_data)
+    def change_fields(self, data) -> dict:
+        # A count of another unit is another schedule: retire this one, add that one.
+        changes = dict(data)
         changes.pop("facility", None)
         changes.pop("location", None)
-        serializer.instance = count_schedules.count_schedule_update(
-            schedule=serializer.instance, by=self.request.user, **changes
-        )
+        return changes
 
 
 class CountCallSerializer(serializers.ModelSerializer):

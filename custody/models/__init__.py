@@ -4,6 +4,7 @@ Business rules live in ``services`` (writes) and ``selectors`` (reads);
 models hold fields, constraints and small derived properties only.
 """
 
+from custody.models.changes import ChangeStatus, PendingChange
 from custody.models.checkins import (
     MAX_CHECKIN_AGE,
     CheckIn,
@@ -75,6 +76,7 @@ __all__ = [
     "MIN_CHECK_INTERVAL_SECONDS",
     "NATIONAL_CODE",
     "CellAssignment",
+    "ChangeStatus",
     "CheckIn",
     "CheckInMethod",
     "CountCall",
@@ -97,6 +99,7 @@ __all__ = [
     "Movement",
     "MovementKind",
     "MovementStatus",
+    "PendingChange",
     "QuarantinedCheckIn",
     "RecountMark",
     "RecountStatus",

@@ -31,11 +31,8 @@ from custody.roles import SUPERVISING_ROLES
 from custody.selectors import facilities_visible_to
 from custody.selectors.rollcalls import count_schedule_list, counting_units
 from custody.selectors.schedule_board import day_board, facility_schedules, recent_calls
-from custody.services.count_schedules import (
-    count_call_create,
-    count_schedule_create,
-    count_schedule_update,
-)
+from custody.services.changes import Outcome, change_submit
+from custody.services.count_schedules import count_call_create, count_schedule_create
 from custody.services.rollcalls import require_supervisor
 from custody.views import facility_picker
 
@@ -246,8 +243,24 @@ def _save_or_show_errors(request, facility, form, *, save, done: str, **page):
         except ValidationError as exc:
             _add_service_errors(form, exc)
         else:
+            if isinstance(schedule, Outcome):
+                if schedule.pending:
+                    return _done(request, facility, _waits(schedule))
+                schedule = schedule.target
             return _done(request, facility, done % {"time": _hhmm(schedule.time_of_day)})
     return _render(request, facility, status=400, **page)
+
+
+def _submit(request, schedule: CountSchedule, fields: dict) -> Outcome:
+    # The same gate as the API and the admin: thinning a unit's counts waits.
+    return change_submit(kind="count_schedule", target=schedule, by=request.user, fields=fields)
+
+
+def _waits(outcome: Outcome) -> str:
+    return _(
+        "Count at %(time)s: this change thins the counts, so it waits for another "
+        "supervisor's approval (pending change %(id)s)."
+    ) % {"time": _hhmm(outcome.target.time_of_day), "id": outcome.change.pk}
 
 
 def _schedule_or_404(request, pk: int) -> CountSchedule:
@@ -265,7 +278,7 @@ def schedule_change(request, pk):
         request,
         facility,
         form,
-        save=lambda data: count_schedule_update(schedule=schedule, by=request.user, **data),
+        save=lambda data: _submit(request, schedule, data),
         done=_("Count at %(time)s saved."),
         change_form=form,
     )
@@ -276,10 +289,13 @@ def _set_active(request, pk: int, active: bool, done_message: str):
     facility = schedule.facility
     require_supervisor(request.user, facility)
     try:
-        schedule = count_schedule_update(schedule=schedule, by=request.user, is_active=active)
+        outcome = _submit(request, schedule, {"is_active": active})
     except ValidationError as exc:
         # Re-activating where another count now holds the slot.
         return _render(request, facility, status=400, row_error=(schedule.pk, exc.messages))
+    if outcome.pending:
+        return _done(request, facility, _waits(outcome))
+    schedule = outcome.target
     return _done(request, facility, done_message % {"time": _hhmm(schedule.time_of_day)})
 
 

@@ -10,9 +10,10 @@ verified and witnessed like every other chain.
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
-from custody.models import NATIONAL_CODE, Facility, User
-from custody.services.ledger import ledger_append
+from custody.models import NATIONAL_CODE, Facility, LedgerEvent, User
+from custody.services.ledger import actor_label, ledger_append
 
 # Keys an account event must never carry: what is recorded is that a secret
 # was set or used, never the secret, its hash or a token.
@@ -83,3 +84,21 @@ def _refuse_secrets(data) -> None:
     elif isinstance(data, list | tuple):
         for value in data:
             _refuse_secrets(value)
+
+
+# Ledger actions by which one person gives another an account they could
+# sign in with: creating it, resetting it at the console, or setting its
+# password (``user.updated`` with ``password_changed``).
+ACCOUNT_MAKING_ACTIONS = ("user.created", "user.reset")
+
+
+def account_made_by(*, author, account, since) -> bool:
+    """Whether ``author`` created, reset or set the password of ``account``
+    since ``since`` (its ledger events, on whichever chain recorded them)."""
+    return LedgerEvent.objects.filter(
+        Q(action__in=ACCOUNT_MAKING_ACTIONS)
+        | Q(action="user.updated", data__password_changed=True),
+        subject=account_subject(account),
+        actor=actor_label(author),
+        at__gte=since,
+    ).exists()

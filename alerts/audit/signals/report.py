@@ -8,6 +8,7 @@ from alerts.audit.period import Period
 from alerts.audit.signals.base import IntegrityReport, Scope
 from alerts.audit.signals.clocks import device_clock_drift
 from alerts.audit.signals.evidence import biometric_claims_by_persons, late_evidence
+from alerts.audit.signals.made_accounts import approvals_by_made_accounts
 from alerts.audit.signals.pace import counts_too_fast
 from alerts.audit.signals.pairs import same_pair_verifying
 from alerts.audit.signals.quarantine import quarantined_scans
@@ -33,6 +34,7 @@ SIGNALS = (
     boilerplate_resolutions,
     resolved_near_the_limit,
     quarantined_scans,
+    approvals_by_made_accounts,
 )
 
 
