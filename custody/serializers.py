@@ -277,11 +277,6 @@ class DeviceSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     methods = DeviceMethodsField()
     last_heartbeat_at = FacilityTimeField(read_only=True, allow_null=True)
     is_active = StrictBooleanField(required=False)
-    methods = serializers.ListField(
-        child=serializers.ChoiceField(choices=CheckInMethod.choices),
-        required=False,
-        help_text=_("The observation methods it can make; empty: the defaults of its kind."),
-    )
     clock_checked_at = FacilityTimeField(
         read_only=True,
         allow_null=True,

@@ -318,10 +318,11 @@ def test_an_admin_declares_a_readers_methods_and_reads_the_effective_ones(admin_
     assert plain["methods"] == ["rfid", "visual", "manual"]
 
     path = f"/api/v1/devices/{created.json()['id']}/"
-    changed = admin_api.patch(path, {"methods": ["iris", "fingerprint"]}, format="json")
+    # Adding methods applies at once (losing one would wait for a second officer).
+    changed = admin_api.patch(path, {"methods": ["iris", "rfid", "fingerprint"]}, format="json")
     assert changed.status_code == 200, changed.content
-    assert changed.json()["methods"] == ["fingerprint", "iris"]
-    assert Device.objects.get(name="r1").methods == ["fingerprint", "iris"]
+    assert changed.json()["methods"] == ["fingerprint", "iris", "rfid"]
+    assert Device.objects.get(name="r1").methods == ["fingerprint", "iris", "rfid"]
 
 
 @pytest.mark.parametrize(

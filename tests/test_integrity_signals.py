@@ -1072,7 +1072,7 @@ def test_the_report_reads_a_fixed_number_of_queries_whatever_the_data(
     large = queries_for(w)
 
     assert small == large
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(28):
         report(w)
 
 

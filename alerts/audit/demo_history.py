@@ -93,6 +93,7 @@ def seed_demo_history(facility: Facility, *, now: datetime | None = None) -> boo
     cast = _cast(facility)
     units = list(Location.objects.filter(facility=facility, kind="unit").order_by("code"))
     today = now.astimezone(facility.tzinfo).date()
+    _account_made_by_its_counter(facility, units[0], cast, at=begins)
     for day_back in range(DAYS, 0, -1):
         day = today - timedelta(days=day_back)
         for slot, at in enumerate(COUNT_TIMES):
@@ -165,6 +166,20 @@ def _verify_by_recount(rollcall, verifier, at):
     marks = [_mark(row["inmate"], "present", "visual", at) for row in verification.sample]
     recounts.recount_record_marks(rollcall=rollcall, raw_marks=marks, by=verifier, now=at)
     return recounts.rollcall_verify(rollcall=rollcall, by=verifier, now=at)
+
+
+def _account_made_by_its_counter(facility, unit, cast: Cast, *, at):
+    """The first count's counter reset its verifier's account the day before:
+    every verification that pair then gives is an approval by a made account."""
+    counter, verifier = _crew(unit, cast, DAYS)
+    ledger_append(
+        facility=facility,
+        actor=counter,
+        action="user.reset",
+        subject=f"user:{verifier.username}",
+        data={"role": Role.GUARD, "assigned": True, "password_changed": True},
+        at=at,
+    )
 
 
 def _crew(unit, cast: Cast, turn: int) -> tuple[User, User]:
