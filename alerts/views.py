@@ -23,7 +23,6 @@ from custody.roles import SUPERVISING_ROLES
 from custody.selectors import facilities_visible_to, facility_headcount
 from custody.views import facility_picker
 
-
 # More names than this on a count alert fold into "N people" and a link to
 # the count, which lists them all: the card's actions stay in reach.
 ALERT_NAMES_SHOWN = 5

@@ -193,9 +193,9 @@ def last_counts_by_unit(facility: Facility) -> dict[str, dict]:
     which count that was (``last_id``) and how many it left unaccounted
     (``last_unaccounted``), and when one last cleared (``last_cleared_at``,
     nobody unaccounted); one query."""
-    latest = RollCall.objects.filter(
-        location=OuterRef("location"), status__in=SETTLED
-    ).order_by("-submitted_at", "-pk")
+    latest = RollCall.objects.filter(location=OuterRef("location"), status__in=SETTLED).order_by(
+        "-submitted_at", "-pk"
+    )
     rows = (
         RollCall.objects.filter(facility=facility, status__in=SETTLED)
         .values("location", "location__code")

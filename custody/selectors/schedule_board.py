@@ -125,7 +125,10 @@ class Board:
     @property
     def any_not_owed(self) -> bool:
         return any(
-            slot.state == NOT_OWED for _time, cells in self.rows for slots in cells for slot in slots
+            slot.state == NOT_OWED
+            for _time, cells in self.rows
+            for slots in cells
+            for slot in slots
         )
 
 
