@@ -86,8 +86,10 @@ def _world(facility, make_user) -> SimpleNamespace:
     rollcall = rollcalls.rollcall_submit(rollcall=rollcall, by=users["guard"])
     assert rollcall.unaccounted_count == PEOPLE - PRESENT
     reconcile(facility, timezone.now() + timedelta(seconds=1))
+    # Its recount, under way: the count screen as a guard sees it mid-count.
+    recount = _count(unit, people, users["guard"], recount_of=rollcall)
     return SimpleNamespace(
-        facility=facility, unit=unit, people=people, users=users, rollcall=rollcall
+        facility=facility, unit=unit, people=people, users=users, rollcall=rollcall, recount=recount
     )
 
 
@@ -162,6 +164,7 @@ def pages(world, role):
         "dashboard": f"/dashboard/{code}/",
         "counts": "/counts/",
         "count": f"/counts/{world.rollcall.pk}/",
+        "recount": f"/counts/{world.recount.pk}/",
     }
     if role == "guard":
         return common
@@ -212,11 +215,11 @@ def test_the_count_screen_confirms_the_number_the_result_then_shows(
 ):
     """The confirmation and the result come from the same settlement: one
     person marked absent is unaccounted in both."""
-    guard = world.users["guard"]
-    recount = _count(world.unit, world.people, guard, recount_of=world.rollcall)
+    guard, recount = world.users["guard"], world.recount
     sign_in(browser, live_server.url, guard)
     resize(browser, *SIZES["tablet"])
     browser.get(f"{live_server.url}/counts/{recount.pk}/")
+    wait_until(browser, lambda: browser.find_element(By.ID, "sync").is_displayed(), "no counts.js")
     # Someone of the next unit scanned here: the screen says where they belong.
     scan = browser.find_element(By.ID, "scan-input")
     scan.send_keys("gt-bx-1", Keys.ENTER)
