@@ -24,6 +24,10 @@ from custody.selectors import facilities_visible_to, facility_headcount
 from custody.selectors.changes import changes_waiting
 from custody.views import facility_picker
 
+# More names than this on a count alert fold into "N people" and a link to
+# the count, which lists them all: the card's actions stay in reach.
+ALERT_NAMES_SHOWN = 5
+
 
 def _is_htmx(request) -> bool:
     return request.headers.get("HX-Request") == "true"
@@ -82,6 +86,7 @@ def _live_context(request, facility, **extra) -> dict:
         "headcount": facility_headcount(facility=facility),
         "alerts": alerts,
         "can_act": can_act,
+        "names_shown": ALERT_NAMES_SHOWN,
         **extra,
     }
 

@@ -372,13 +372,16 @@ def add_form(**fields) -> dict:
 
 
 def board_states(html: str) -> dict[str, list[list[str]]]:
-    """Today's board as {time: [[state, ...] per unit column]}."""
+    """Today's board as {time: [[state, ...] per unit]} (the page draws a
+    row per unit and a column per time)."""
     table = re.search(r'<table class="board">(.*?)</table>', html, re.S).group(1)
-    rows = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S):
-        time = re.search(r'<th scope="row">([^<]+)</th>', row).group(1)
+    head, body = table.split("<tbody>")
+    times = re.findall(r'<th scope="col">(\d\d:\d\d)</th>', head)
+    rows = {time: [] for time in times}
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
         cells = re.findall(r"<td>(.*?)</td>", row, re.S)
-        rows[time] = [re.findall(r'data-state="(\w+)"', cell) for cell in cells]
+        for time, cell in zip(times, cells, strict=True):
+            rows[time].append(re.findall(r'data-state="(\w+)"', cell))
     return rows
 
 

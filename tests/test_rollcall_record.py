@@ -2,6 +2,8 @@
 the forward-only count), where counts show up (history, headcount,
 dashboard) and the ledger they leave."""
 
+import re
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 
@@ -161,15 +163,18 @@ def test_headcount_shows_each_units_last_and_last_clean_count(w, api_as):
     assert other["last_count_at"] is None
 
 
-def test_the_dashboard_shows_when_each_unit_was_last_counted_clean(w, client):
-
+def test_the_dashboard_shows_each_units_last_count_result_and_last_clean_count(w, client):
     counted(w)
-    counted(w, present=range(5))
+    short = counted(w, present=range(5))
     client.force_login(w.users["supervisor"])
     html = client.get(f"/dashboard/{w.facility.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "Last clean count" in html
-    assert "latest count: discrepancy" in html
-    assert "never" in html  # the other unit
+    cell = re.search(r'<td class="last-count">(.*?)</td>', html, re.S).group(1)
+    # What the last count found, in red, linked to it; then when one last cleared.
+    assert 'class="count-result unaccounted"' in cell
+    assert re.search(r"1 unaccounted\s*· <time", cell)
+    assert f'href="/counts/{short.pk}/"' in cell
+    assert "last clean count" in cell
+    assert "never counted" in html  # the other unit
 
 
 def test_a_count_discrepancy_card_names_who_is_missing_and_links_the_recount(w, client):

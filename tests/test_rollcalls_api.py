@@ -49,6 +49,7 @@ def test_start_freezes_the_roster_of_the_unit(w, api_as):
         "out_authorized": 0,
         "unaccounted": None,
         "unmarked": 6,
+        "would_be_unaccounted": 6,
     }
     assert body["entries"] == []
     assert LedgerEvent.objects.filter(action="rollcall.started").count() == 1

@@ -211,6 +211,11 @@ def test_a_count_taken_half_offline_stores_every_mark_once(browser, live_server,
     wait_until(driver, lambda: len(stored(rollcall)) == 10, "not every mark was stored")
     assert not driver.find_elements(By.CSS_SELECTOR, ".tile.unsent")
 
+    # The one marked absent will be reported unaccounted: the server's
+    # settlement says so before the count is closed, and a second press confirms.
+    driver.find_element(By.ID, "submit-button").click()
+    note = driver.find_element(By.ID, "submit-note")
+    wait_until(driver, lambda: note.text.startswith("1 "), f"no confirmation: {note.text!r}")
     driver.find_element(By.ID, "submit-button").click()
     wait_until(driver, lambda: driver.find_elements(By.ID, "count-result"), "no result shown")
     screenshot(driver, "tablet-count-submitted.png")

@@ -103,6 +103,13 @@ class TotalsSerializer(serializers.Serializer):
         allow_null=True, help_text=gettext_lazy("Known once the count is submitted.")
     )
     unmarked = serializers.IntegerField(help_text=gettext_lazy("Nobody has marked them yet."))
+    would_be_unaccounted = serializers.IntegerField(
+        allow_null=True,
+        help_text=gettext_lazy(
+            "While the count is in progress: how many people submitting it now would report "
+            "unaccounted (the submission's own reckoning). Null once it is settled."
+        ),
+    )
 
 
 class RollCallSummarySerializer(serializers.ModelSerializer):
@@ -406,13 +413,19 @@ def rollcall_totals(rollcall: RollCall, roster) -> dict:
             "out_authorized": rollcall.out_count,
             "unaccounted": rollcall.unaccounted_count,
             "unmarked": live["unmarked"],
+            "would_be_unaccounted": None,
         }
+    if rollcall.status == RollCallStatus.IN_PROGRESS:
+        would_be = len(rollcalls.rollcall_settle(rollcall, roster=roster).unaccounted)
+    else:
+        would_be = None
     return {
         "expected": rollcall.expected_count,
         "present": live["present"],
         "out_authorized": live["out"],
         "unaccounted": None,
         "unmarked": live["unmarked"],
+        "would_be_unaccounted": would_be,
     }
 
 

@@ -18,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -39,12 +39,14 @@ from custody.selectors.rollcalls import (
     rollcall_roster,
     took_part,
 )
-from custody.selectors.tablet import count_board
+from custody.selectors.tablet import count_board, where_someone_belongs
 from custody.services import rollcalls
 from custody.tablet_credential import renew_tablet, tablet_from_request
 
 OUT_AUTHORIZED = "out_authorized"
 AWAITING_SHOWN = 20
+# The list of who is left to count opens by itself only when it is short.
+LEFT_OPEN_UP_TO = 12
 
 
 def _may_count(user, facility) -> bool:
@@ -260,10 +262,10 @@ def _script_strings() -> dict:
         ),
         "confirm_left": _plural_forms(
             lambda n: ngettext(
-                "%(n)s person has not been counted and will be reported unaccounted. "
-                "Press Submit again to confirm.",
-                "%(n)s people have not been counted and will be reported unaccounted. "
-                "Press Submit again to confirm.",
+                "%(n)s person will be reported unaccounted (not counted present and not "
+                "out on a movement on record). Press Submit again to confirm.",
+                "%(n)s people will be reported unaccounted (not counted present and not "
+                "out on a movement on record). Press Submit again to confirm.",
                 n,
             )
         ),
@@ -322,6 +324,7 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
         "may_cancel": in_progress
         and may_count
         and (rollcall.started_by_id == request.user.pk or request.user.role in SUPERVISING_ROLES),
+        "left_open_up_to": LEFT_OPEN_UP_TO,
         "scan_entry_id": uuid.uuid4(),
         "recount_id": uuid.uuid4(),
         "script_strings": _script_strings(),
@@ -386,11 +389,52 @@ def count_mark(request, pk):
     except PermissionDenied as exc:
         return _render_count(request, rollcall, status=403, flash_error=str(exc))
     if result.status == rollcalls.REJECTED:
-        problems = " ".join(m for errors in result.errors.values() for m in errors)
-        return _render_count(request, rollcall, status=400, flash_error=problems)
+        problems = [m for errors in result.errors.values() for m in errors]
+        where = where_someone_belongs(user=request.user, booking_number=data["inmate"])
+        if where is not None and "inmate" in result.errors:
+            problems.append(belongs_text(where, rollcall))
+        return _render_count(request, rollcall, status=400, flash_error=" ".join(problems))
     # Back to the tile just marked.
     tile = quote(data["inmate"], safe="")
     return redirect(f"{reverse('counts-count', args=[rollcall.pk])}#tile-{tile}")
+
+
+def belongs_text(where, rollcall: RollCall) -> str:
+    """Where someone scanned on the wrong count belongs, in a sentence."""
+    values = {
+        "number": where.booking_number,
+        "name": where.name,
+        "unit": where.unit,
+        "cell": where.cell,
+        "facility": where.facility,
+    }
+    if where.cell is None:
+        return _("%(name)s (%(number)s) has no cell on record.") % values
+    if where.facility != rollcall.facility.code:
+        return _("%(name)s (%(number)s) belongs to %(facility)s, unit %(unit)s, cell %(cell)s.") % (
+            values
+        )
+    return _("%(name)s (%(number)s) belongs to unit %(unit)s, cell %(cell)s.") % values
+
+
+@login_required
+@require_GET
+def count_where(request, pk):
+    """Where a scanned person who is not on this count belongs (counts.js
+    asks when a scan misses the roster); 404 for anyone outside the
+    caller's facilities, as for nobody."""
+    rollcall = _visible_rollcall(request, pk)
+    where = where_someone_belongs(user=request.user, booking_number=request.GET.get("inmate", ""))
+    if where is None:
+        return JsonResponse({"detail": _("Not found.")}, status=404)
+    return JsonResponse(
+        {
+            "inmate": where.booking_number,
+            "unit": where.unit,
+            "cell": where.cell,
+            "message": belongs_text(where, rollcall),
+        }
+    )
 
 
 def _take_step(request, pk, action, done_message: str):
@@ -450,6 +494,7 @@ urlpatterns = [
     path("start/", count_start, name="counts-start"),
     path("<uuid:pk>/", count_screen, name="counts-count"),
     path("<uuid:pk>/mark/", count_mark, name="counts-mark"),
+    path("<uuid:pk>/where/", count_where, name="counts-where"),
     path("<uuid:pk>/submit/", count_submit, name="counts-submit"),
     path("<uuid:pk>/cancel/", count_cancel, name="counts-cancel"),
 ]

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce
@@ -29,6 +30,9 @@ class LocationHeadcount:
     # The unit's last submitted roll call, and the last one that found everyone.
     last_count_at: datetime | None = None
     last_cleared_count_at: datetime | None = None
+    # What that last count found: its id (a link to it) and who it missed.
+    last_count_id: UUID | None = None
+    last_count_unaccounted: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
 
     - **last_count_at** / **last_cleared_count_at** per unit: when its last
       roll call was submitted, and when one last found everyone (nobody
-      unaccounted); None if never.
+      unaccounted); None if never. **last_count_id** /
+      **last_count_unaccounted**: that last roll call and how many it left
+      unaccounted (a count's finding, beside the live figures).
 
     Two SQL queries, whatever the size of the facility (the
     ``inmate_facility_status`` index serves the first; the second reads the
@@ -107,6 +113,7 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
         in_transit += row["in_transit"]
         if not row["expected"]:
             continue  # only people in transit (who hold no cell)
+        counted = counts.get(row["unit"], {})
         by_location.append(
             LocationHeadcount(
                 location=row["unit"],
@@ -114,8 +121,10 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
                 present=row["present"],
                 out_authorized=row["out_authorized"],
                 unaccounted=row["expected"] - row["present"] - row["out_authorized"],
-                last_count_at=counts.get(row["unit"], {}).get("last_at"),
-                last_cleared_count_at=counts.get(row["unit"], {}).get("last_cleared_at"),
+                last_count_at=counted.get("last_at"),
+                last_cleared_count_at=counted.get("last_cleared_at"),
+                last_count_id=counted.get("last_id"),
+                last_count_unaccounted=counted.get("last_unaccounted"),
             )
         )
     return Headcount(

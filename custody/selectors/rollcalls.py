@@ -5,7 +5,7 @@ person asks; the roster helpers serve the services."""
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from custody.models import (
@@ -193,14 +193,21 @@ def live_tally(lines) -> dict:
 
 
 def last_counts_by_unit(facility: Facility) -> dict[str, dict]:
-    """Per counted unit code: when its last count was submitted and when one
-    last cleared (nobody unaccounted); one query."""
+    """Per counted unit code: when its last count was submitted (``last_at``),
+    which count that was (``last_id``) and how many it left unaccounted
+    (``last_unaccounted``), and when one last cleared (``last_cleared_at``,
+    nobody unaccounted); one query."""
+    latest = RollCall.objects.filter(location=OuterRef("location"), status__in=SETTLED).order_by(
+        "-submitted_at", "-pk"
+    )
     rows = (
         RollCall.objects.filter(facility=facility, status__in=SETTLED)
-        .values("location__code")
+        .values("location", "location__code")
         .annotate(
             last_at=Max("submitted_at"),
             last_cleared_at=Max("submitted_at", filter=Q(unaccounted_count=0)),
+            last_id=Subquery(latest.values("pk")[:1]),
+            last_unaccounted=Subquery(latest.values("unaccounted_count")[:1]),
         )
         .order_by()
     )

@@ -109,6 +109,28 @@ class Board:
     units: list
     rows: list  # [(time_of_day, [[Slot, ...] per unit])]
 
+    @property
+    def times(self) -> list:
+        return [time_of_day for time_of_day, _cells in self.rows]
+
+    @property
+    def by_unit(self) -> list:
+        """The same slots a row per unit, a column per time: units grow in
+        number, a day's times stay few, so the page stays narrow."""
+        return [
+            (unit, [cells[index] for _time, cells in self.rows])
+            for index, unit in enumerate(self.units)
+        ]
+
+    @property
+    def any_not_owed(self) -> bool:
+        return any(
+            slot.state == NOT_OWED
+            for _time, cells in self.rows
+            for slots in cells
+            for slot in slots
+        )
+
 
 def _today_slots_at(facility: Facility, schedules: list, now: datetime) -> dict[int, datetime]:
     today = timezone.localdate(now, timezone=facility.tzinfo)

@@ -495,7 +495,7 @@ class Settlement:
     unaccounted: list[dict]
 
 
-def rollcall_settle(rollcall: RollCall) -> Settlement:
+def rollcall_settle(rollcall: RollCall, *, roster: list | None = None) -> Settlement:
     """What the count says of each person on its roster, as of now:
 
     - **present**: the latest mark (by its own time) is ``present``;
@@ -504,11 +504,16 @@ def rollcall_settle(rollcall: RollCall) -> Settlement:
       transferred, released, or to a cell outside the unit). A guard's
       ``out_authorized`` mark without such a movement is not enough;
     - **unaccounted**: everyone else, including anyone declared missing.
+
+    The submission records it; a count in progress shows it ahead (the API's
+    ``totals.would_be_unaccounted``, the count screen's confirmation), so
+    what is confirmed is what is recorded. ``roster``: the count's
+    ``rollcall_roster`` if the caller has read it already.
     """
     inside = cells_within(rollcall.location)
     present = out = 0
     unaccounted = []
-    for line in rollcall_roster(rollcall):
+    for line in roster if roster is not None else rollcall_roster(rollcall):
         if line.mark == EntryStatus.PRESENT:
             present += 1
         elif (

@@ -536,6 +536,7 @@
     if (!booking) {
       show(result, say(S.not_on_roster, { number: typed }));
       result.className = "scan-result bad";
+      this.sayWhereTheyBelong(typed, result);
       return;
     }
     var name = this.tiles.get(booking).node.dataset.name;
@@ -568,6 +569,20 @@
     });
   };
 
+  // Someone from another unit: the server says where the record has them
+  // (within this officer's facilities). Offline, the first sentence stands.
+  CountScreen.prototype.sayWhereTheyBelong = function (typed, result) {
+    var url = this.root.dataset.whereUrl;
+    if (!url) return;
+    send(url + "?inmate=" + encodeURIComponent(typed)).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (body) {
+      if (body && body.message && result.textContent.indexOf(typed) !== -1) {
+        show(result, say(S.not_on_roster, { number: typed }) + " " + body.message);
+      }
+    }, function () {});
+  };
+
   // Readers type what is printed on the wristband; case may differ.
   CountScreen.prototype.findBooking = function (typed) {
     if (this.tiles.has(typed)) return typed;
@@ -585,34 +600,50 @@
     if (form) form.addEventListener("submit", function (event) { event.preventDefault(); screen.submit(); });
   };
 
-  // Only with every mark of the count sent, and the server reachable.
+  // Only with every mark of the count sent, and the server reachable. Anyone
+  // it would report unaccounted is confirmed first, with the number the
+  // server's settlement gives (totals.would_be_unaccounted): the result shows
+  // the same one.
   CountScreen.prototype.submit = function () {
     if (this.submitting) return;
     var screen = this;
     var note = document.getElementById("submit-note");
-    var left = this.leftToCount().length;
-    if (left > 0 && !this.confirmLeft) {
-      this.confirmLeft = true;
-      show(note, sayCount(S.confirm_left, left));
-      return;
-    }
     this.submitting = true;
     show(note, S.sending);
     this.queue.drain(this.rollcall).then(function (waiting) {
       if (waiting) throw { message: S.cannot_submit };
-      return send(screen.root.dataset.submitUrl, { method: "POST" });
-    }).then(function (response) {
-      // 409: already submitted (another tablet); the page shows the result.
-      if (response.ok || response.status === 409) {
-        window.location.assign(screen.root.dataset.pageUrl);
+      return screen.confirmLeft ? 0 : screen.wouldBeUnaccounted();
+    }).then(function (missing) {
+      if (missing > 0) {
+        screen.confirmLeft = true;
+        screen.submitting = false;
+        show(note, sayCount(S.confirm_left, missing));
         return;
       }
-      return detailOf(response).then(function (detail) {
-        throw { message: say(S.submit_failed, { detail: detail }) };
+      return send(screen.root.dataset.submitUrl, { method: "POST" }).then(function (response) {
+        // 409: already submitted (another tablet); the page shows the result.
+        if (response.ok || response.status === 409) {
+          window.location.assign(screen.root.dataset.pageUrl);
+          return;
+        }
+        return detailOf(response).then(function (detail) {
+          throw { message: say(S.submit_failed, { detail: detail }) };
+        });
       });
     }).catch(function (failure) {
       screen.submitting = false;
       show(note, failure.offline ? S.cannot_submit : failure.message);
+    });
+  };
+
+  CountScreen.prototype.wouldBeUnaccounted = function () {
+    return send(this.root.dataset.detailUrl).then(function (response) {
+      if (!response.ok) {
+        return detailOf(response).then(function (detail) {
+          throw { message: say(S.submit_failed, { detail: detail }) };
+        });
+      }
+      return response.json().then(function (body) { return body.totals.would_be_unaccounted || 0; });
     });
   };
 
