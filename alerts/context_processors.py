@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from alerts.selectors import reconciler_oldest_pass
-from alerts.services.policy import stale_before
+from alerts.services.policy import is_stale
 
 
 def reconciler_banner(request) -> dict:
@@ -16,7 +16,7 @@ def reconciler_banner(request) -> dict:
     if state is None:
         oldest = reconciler_oldest_pass()
         state = {
-            "reconciler_stale": oldest is not None and oldest < stale_before(timezone.now()),
+            "reconciler_stale": is_stale(oldest, timezone.now()),
             "reconciler_last_pass_at": oldest,
         }
         request._reconciler_banner = state

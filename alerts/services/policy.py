@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
-from alerts.models import AlertPolicy, EscalationLevel
+from alerts.models import AlertPolicy, EscalationLevel, ReconcilerStart
 from custody.models import Facility
 
 
@@ -67,8 +68,44 @@ def reconcile_period() -> timedelta:
 
 def stale_before(now: datetime) -> datetime:
     """Invariant 8: a facility whose last pass (never reconciled: whose
-    creation) is older than this has a stale reconciler."""
+    creation) is older than this has a stale reconciler, unless the
+    reconciler has just started (``within_start_grace``)."""
     return now - 2 * reconcile_period()
+
+
+# When this process began serving (``config.wsgi`` sets it for each web
+# process). Until a worker records its own start, the web process counts from
+# its own: a stack started over an old database is not stale for the time it
+# was stopped. In memory only: it never speaks for another process.
+_process_started_at: datetime | None = None
+
+
+def process_started(now: datetime) -> None:
+    global _process_started_at
+    _process_started_at = now
+
+
+def within_start_grace(now: datetime) -> bool:
+    """After a start (a worker's, recorded in ``ReconcilerStart``, or this
+    web process's), the reconciler's first pass gets the same two periods
+    as every other before it is called stale. Starts "after" ``now`` (a
+    clock moved back) give no grace. A reconciler that stops while the rest
+    runs is stale two periods after the last start, as before."""
+    horizon = stale_before(now)
+    starts = [_process_started_at] if _process_started_at else []
+    last = ReconcilerStart.objects.filter(started_at__lte=now).aggregate(last=Max("started_at"))
+    if last["last"]:
+        starts.append(last["last"])
+    return any(horizon <= start <= now for start in starts)
+
+
+def is_stale(oldest_pass: datetime | None, now: datetime) -> bool:
+    """The one rule of ``/healthz``, the red banner and the watchdog: the
+    start is only read when the pass alone would be stale (no extra query
+    on a healthy page)."""
+    if oldest_pass is None or oldest_pass >= stale_before(now):
+        return False
+    return not within_start_grace(now)
 
 
 def realert_after() -> timedelta:
