@@ -26,11 +26,13 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -245,16 +247,22 @@ def _postgres_running(var_dir: Path) -> bool:
     pid_file = var_dir / "postgres" / "postmaster.pid"
     if not pid_file.exists():
         return False
-    return Path(f"/proc/{pid_file.read_text().split()[0]}").exists()
+    try:
+        stat = Path(f"/proc/{pid_file.read_text().split()[0]}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"  # a zombie has stopped
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack():
     if not Path("/proc/self/stat").exists():
         pytest.skip("needs Linux /proc to find and stop the process tree")
     honcho_bin = BIN / "honcho"
     assert honcho_bin.exists(), f"{honcho_bin} missing: run `make install`"
-    root = tmp_path_factory.mktemp("embedded")
+    # Not under pytest's shared base: another session's clean-up of old
+    # pytest-of-<user>/pytest-N folders must not pull the data from under it.
+    root = Path(tempfile.mkdtemp(prefix="custody-embedded-"))
     var_dir, run_dir = root / "var", root / "run"
     run_dir.mkdir()
     port = _free_port()
@@ -317,6 +325,7 @@ def stack(tmp_path_factory):
         # What the Makefile's trap does when `make run` stops.
         _demo_postgres(env, "stop")
     assert not _postgres_running(var_dir), "the embedded PostgreSQL outlived the stack"
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_healthz_is_200_within_a_minute_of_the_start_and_stays_200(stack):
@@ -518,8 +527,9 @@ def _signed_in(base: str, username: str, password: str):
         secret = re.search(r"<code>([A-Z2-7 ]+)</code>", answer.text)
         assert secret, answer.text[:2000]
         answer = _form_post(session, base, answer, {"code": _totp(secret.group(1), time.time())})
-        assert answer.status_code == 200, answer.text[:2000]
-    assert "/login/" not in urllib.parse.urlsplit(answer.url).path, (username, answer.url)
+        assert answer.status_code == 200, answer.text[:2000]  # the recovery codes
+    home = session.get(f"{base}/", timeout=30)
+    assert not urllib.parse.urlsplit(home.url).path.startswith("/login/"), (username, home.url)
     return session
 
 

