@@ -85,27 +85,30 @@ def process_started(now: datetime) -> None:
     _process_started_at = now
 
 
-def within_start_grace(now: datetime) -> bool:
-    """After a start (a worker's, recorded in ``ReconcilerStart``, or this
-    web process's), the reconciler's first pass gets the same two periods
-    as every other before it is called stale. Starts "after" ``now`` (a
-    clock moved back) give no grace. A reconciler that stops while the rest
-    runs is stale two periods after the last start, as before."""
+def last_start(now: datetime) -> datetime | None:
+    """The latest worker start recorded at or before ``now``."""
+    row = ReconcilerStart.objects.filter(started_at__lte=now).aggregate(last=Max("started_at"))
+    return row["last"]
+
+
+def within_start_grace(now: datetime, recorded_start: datetime | None) -> bool:
+    """After a start (a worker's, ``recorded_start``, or this web process's),
+    the reconciler's first pass gets the same two periods as every other
+    before it is called stale. Starts "after" ``now`` (a clock moved back)
+    give no grace. A reconciler that stops while the rest runs is stale two
+    periods after its last pass or the last start, whichever is later."""
     horizon = stale_before(now)
-    starts = [_process_started_at] if _process_started_at else []
-    last = ReconcilerStart.objects.filter(started_at__lte=now).aggregate(last=Max("started_at"))
-    if last["last"]:
-        starts.append(last["last"])
-    return any(horizon <= start <= now for start in starts)
+    return any(
+        start is not None and horizon <= start <= now
+        for start in (_process_started_at, recorded_start)
+    )
 
 
-def is_stale(oldest_pass: datetime | None, now: datetime) -> bool:
-    """The one rule of ``/healthz``, the red banner and the watchdog: the
-    start is only read when the pass alone would be stale (no extra query
-    on a healthy page)."""
+def is_stale(oldest_pass: datetime | None, now: datetime, recorded_start: datetime | None) -> bool:
+    """The one rule of ``/healthz``, the red banner and the watchdog."""
     if oldest_pass is None or oldest_pass >= stale_before(now):
         return False
-    return not within_start_grace(now)
+    return not within_start_grace(now, recorded_start)
 
 
 def realert_after() -> timedelta:

@@ -11,11 +11,12 @@ from django.utils import timezone, translation
 
 from alerts.models import Alert, AlertKind, ReconcilerStart, ReconcilerState
 from alerts.rules import Finding
-from alerts.selectors import reconciler_oldest_pass
+from alerts.selectors import reconciler_watch
 from alerts.services.notify import Step, notifications_create
 from alerts.services.policy import (
     escalation_ladder,
     is_stale,
+    last_start,
     reconcile_period,
     stale_before,
     within_start_grace,
@@ -37,12 +38,13 @@ class ReconcilerHealth:
 
 
 def reconciler_health(now: datetime | None = None) -> ReconcilerHealth:
-    """The rule the red banner applies too (``reconciler_oldest_pass``), and
+    """The rule the red banner applies too (``reconciler_watch``), and
     the oldest pass actually made."""
-    oldest = reconciler_oldest_pass()
+    now = now or timezone.now()
+    oldest, start = reconciler_watch(now)
     if oldest is None:
         return ReconcilerHealth("unknown", None)
-    stale = is_stale(oldest, now or timezone.now())
+    stale = is_stale(oldest, now, start)
     last = ReconcilerState.objects.aggregate(last=Min("last_pass_at"))["last"]
     return ReconcilerHealth("stale" if stale else "ok", last)
 
@@ -51,7 +53,7 @@ def stale_facilities(now: datetime) -> list[Facility]:
     """Each facility whose last pass (never reconciled: whose creation) is
     older than the limit: two queries over facilities (100, not 200,000);
     none while the reconciler has just started."""
-    if within_start_grace(now):
+    if within_start_grace(now, last_start(now)):
         return []
     horizon = stale_before(now)
     passes = dict(ReconcilerState.objects.values_list("facility_id", "last_pass_at"))
