@@ -56,9 +56,9 @@ STEP_TIMEOUT = 120  # seconds for each manage.py step
 BOOT_TIMEOUT = 60  # seconds from `honcho start` to /healthz answering 200
 HEALTHY_TIMEOUT = 60  # seconds for the reconciler to be seen passing on time
 STOP_GRACE = 3  # seconds honcho gets to stop its children before SIGKILL
-# The reconciler's period here: short so the test is quick, long enough that a
-# pass on a busy machine is never late (a late one would rightly be "stale").
-PERIOD = 5
+# The reconciler's period: make run's own (config.settings), so a pass on a
+# busy machine is never late (a late one would rightly be "stale").
+PERIOD = 15
 # A failed pass, as Celery logs it.
 FAILED_PASS = re.compile(r"Task alerts\.reconcile\w*\[[^\]]+\] raised")
 
@@ -103,7 +103,7 @@ def _embedded_env(var_dir: Path, port: int, run_dir: Path) -> dict:
         # gunicorn puts its control socket here instead of ~/.gunicorn, where
         # it would replace the socket of a gunicorn the developer has running.
         XDG_RUNTIME_DIR=str(run_dir),
-        # `run: export DEMO_READERS ?= 1`; a short period so the test is quick.
+        # `run: export DEMO_READERS ?= 1`
         DEMO_READERS="1",
         RECONCILE_EVERY_SECONDS=str(PERIOD),
     )
@@ -332,15 +332,12 @@ def test_healthz_is_200_within_a_minute_of_the_start_and_stays_200(stack):
     health = json.loads(stack.healthz[1])
     assert health == {**health, "db": "ok", "broker": "ok", "reconciler": "ok"}, health
     assert stack.boot_seconds < BOOT_TIMEOUT
-    # Polled over more than two periods: the first passes keep it healthy.
-    deadline = time.monotonic() + 2 * PERIOD + 2
-    polls = 0
-    while time.monotonic() < deadline:
+    # Polled a few times more; the last test of this module checks that no
+    # stale alert opened at any time since the start.
+    for _ in range(4):
+        time.sleep(1)
         status, body = _get(f"{stack.base_url}/healthz", timeout=10)
         assert status == 200, (body, stack.log_tail())
-        polls += 1
-        time.sleep(1)
-    assert polls >= 3
     log = stack.log.read_text(errors="replace")
     assert not FAILED_PASS.findall(log), stack.log_tail(120)
     assert "database is locked" not in log
@@ -479,7 +476,7 @@ DEMO_USERS = (
 SAMPLES_PER_PATTERN = 2  # URLs that differ only by an id: this many of each
 PAGES_PER_ROLE = 120  # the hard cap, whatever the links
 # And the whole crawl's; raise it (EMBEDDED_CRAWL_SECONDS) for a full crawl on a busy machine.
-CRAWL_SECONDS = float(os.environ.get("EMBEDDED_CRAWL_SECONDS", "45"))
+CRAWL_SECONDS = float(os.environ.get("EMBEDDED_CRAWL_SECONDS", "40"))
 SKIPPED = re.compile(r"^/(static/|api/|logout/|login/)|^/admin/logout/")
 LINK = re.compile(r"""\b(?:href|hx-get)\s*=\s*["']([^"'#]+)""")
 ID_SEGMENT = re.compile(
