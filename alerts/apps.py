@@ -7,12 +7,6 @@ class AlertsConfig(AppConfig):
     verbose_name = _("Alerts")
 
     def ready(self):
-        from django.db.backends.signals import connection_created
-
-        from alerts.audit.sqlite_functions import register
-
-        connection_created.connect(register, dispatch_uid="alerts.audit.sqlite_functions")
-
         from alerts.services.ledger_broken import on_ledger_found_broken
         from custody.signals import ledger_found_broken
 

@@ -2,8 +2,8 @@
 
 from django.utils import timezone
 
-from alerts.selectors import reconciler_oldest_pass
-from alerts.services.policy import stale_before
+from alerts.selectors import reconciler_watch
+from alerts.services.policy import is_stale
 
 
 def reconciler_banner(request) -> dict:
@@ -14,9 +14,10 @@ def reconciler_banner(request) -> dict:
     it before anything else."""
     state = getattr(request, "_reconciler_banner", None)
     if state is None:
-        oldest = reconciler_oldest_pass()
+        now = timezone.now()
+        oldest, last_start = reconciler_watch(now)
         state = {
-            "reconciler_stale": oldest is not None and oldest < stale_before(timezone.now()),
+            "reconciler_stale": is_stale(oldest, now, last_start),
             "reconciler_last_pass_at": oldest,
         }
         request._reconciler_banner = state

@@ -467,6 +467,25 @@ class ReconcilerState(models.Model):
         return f"{self.facility_id} @ {self.last_pass_at}"
 
 
+class ReconcilerStart(models.Model):
+    """A Celery worker came up (``alerts.tasks``): it reconciles at once, and
+    the watchdog gives that first pass its period before calling the
+    reconciler stale (``alerts.services.policy.within_start_grace``). Kept,
+    one row per start, so an auditor sees every restart and every grace."""
+
+    started_at = models.DateTimeField(_("started at"), db_index=True)
+    hostname = models.CharField(_("host name"), max_length=255, blank=True)
+    pid = models.PositiveIntegerField(_("process id"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("reconciler start")
+        verbose_name_plural = _("reconciler starts")
+
+    def __str__(self):
+        return f"{self.hostname or '?'}:{self.pid or '?'} @ {self.started_at}"
+
+
 class AlertPolicy(models.Model):
     """A facility's limits for the rules that are not about schedules."""
 

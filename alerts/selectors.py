@@ -2,11 +2,19 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from alerts.models import UNRESOLVED, Alert, DeliveryStatus, Notification, ReconcilerState
+from alerts.models import (
+    UNRESOLVED,
+    Alert,
+    DeliveryStatus,
+    Notification,
+    ReconcilerStart,
+    ReconcilerState,
+)
 from custody.models import Facility
 from custody.selectors import involvement, visible_facility_ids
 
@@ -46,12 +54,25 @@ def notification_list(*, alert: Alert) -> QuerySet[Notification]:
 
 def reconciler_oldest_pass() -> datetime | None:
     """The last pass of the facility reconciled longest ago (its creation, if
-    never reconciled): the watchdog's rule (``alerts.services.watchdog``) in
-    one query, cheap enough for the red banner on every page. None without
-    facilities."""
+    never reconciled): the watchdog's rule (``alerts.services.watchdog``).
+    None without facilities."""
+    return reconciler_watch(timezone.now())[0]
+
+
+def reconciler_watch(now: datetime) -> tuple[datetime | None, datetime | None]:
+    """``reconciler_oldest_pass`` and the latest recorded worker start at or
+    before ``now``, in the same one query (the banner is on every page)."""
     last_pass = ReconcilerState.objects.filter(facility=OuterRef("pk")).values("last_pass_at")
-    oldest = Min(Coalesce(Subquery(last_pass[:1]), "created_at"))
-    return Facility.objects.aggregate(oldest=oldest)["oldest"]
+    last_start = (
+        ReconcilerStart.objects.filter(started_at__lte=now)
+        .order_by("-started_at")
+        .values("started_at")[:1]
+    )
+    row = Facility.objects.aggregate(
+        oldest=Min(Coalesce(Subquery(last_pass[:1]), "created_at")),
+        last_start=Max(Subquery(last_start)),
+    )
+    return row["oldest"], row["last_start"]
 
 
 # --- No one closes the alarm about their own work ---------------------------

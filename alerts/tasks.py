@@ -1,8 +1,11 @@
 """Thin Celery entry points: take ids, call a service."""
 
 import logging
+import os
+import socket
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from alerts import services
@@ -23,6 +26,14 @@ def reconcile_all() -> int:
         reconcile_facility.apply_async((facility_id,), expires=settings.RECONCILE_EVERY_SECONDS)
     deliver_notifications.apply_async(expires=settings.RECONCILE_EVERY_SECONDS)
     return len(ids)
+
+
+@worker_ready.connect(dispatch_uid="alerts.reconcile_on_boot")
+def reconcile_on_boot(**_kwargs) -> None:
+    """A worker that comes up records its start, then reconciles at once
+    rather than a period later (beat's first tick)."""
+    services.reconciler_started(hostname=socket.gethostname(), pid=os.getpid())
+    reconcile_all.apply_async(expires=settings.RECONCILE_EVERY_SECONDS)
 
 
 @shared_task(name="alerts.reconcile_facility")

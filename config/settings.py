@@ -1,13 +1,15 @@
 """Settings: every deployment value comes from the environment (see README).
 
-With nothing set, the service runs on embedded defaults (SQLite and a
-file-based Celery broker under ``var/``) so ``make run`` works on a machine
-that has only Python. ``DATABASE_URL`` / ``REDIS_URL`` switch to PostgreSQL and
-Redis.
+With nothing set, the service looks for the embedded PostgreSQL that
+``make run`` starts (``tools/demo_postgres.py``: its Unix socket under
+``var/postgres``) and uses a file-based Celery broker under ``var/``, so
+``make run`` works on a machine that has only Python. ``DATABASE_URL`` selects
+any other PostgreSQL, ``REDIS_URL`` Redis.
 """
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
@@ -95,16 +97,12 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
-DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'custody.sqlite3'}"
+# Unset: the embedded server's socket directory, percent-encoded as the host
+# (tools/demo_postgres.py database_url says the same).
+DATABASE_URL = env("DATABASE_URL") or (
+    f"postgres://postgres@{quote(str(VAR_DIR.resolve() / 'postgres'), safe='')}/custody"
+)
 SILENCED_SYSTEM_CHECKS = []
-if DATABASE_URL.startswith("sqlite"):
-    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default keeps its file here
-    # SQLite cannot make "every unit" (a null unit) one count slot; the
-    # schedule service checks it before saving (count_schedules._save).
-    SILENCED_SYSTEM_CHECKS.append("models.W047")
-    # A covering index's extra column only saves PostgreSQL a heap read;
-    # SQLite makes the same index without it.
-    SILENCED_SYSTEM_CHECKS.append("models.W040")
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,

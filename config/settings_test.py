@@ -1,6 +1,6 @@
 """Test settings: production settings, pointed at the real local services.
 
-``make test`` runs against real PostgreSQL and Redis (never SQLite, never a
+``make test`` runs against real PostgreSQL and Redis (never a
 mocked broker); values already in the environment win.
 """
 

@@ -204,12 +204,6 @@ class Percentile(Aggregate):
             expression, fraction=f"{float(fraction):.4f}", output_field=DurationField(), **extra
         )
 
-    def as_sqlite(self, compiler, connection, **extra_context):
-        # The embedded database's own aggregate (alerts.audit.sqlite_functions).
-        clone = self.copy()
-        clone.template = "%(function)s(%(expressions)s, %(fraction)s)"
-        return clone.as_sql(compiler, connection, **extra_context)
-
 
 # Upper bounds of the distribution's buckets; the last bucket is "longer".
 BUCKET_LIMITS = (

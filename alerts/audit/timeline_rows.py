@@ -9,7 +9,7 @@ an officer's), so a CSV says what the page says. Rows come from
 import json
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -145,8 +145,6 @@ def _movement(line: Line, s: dict, tz) -> None:
 
 def _ledger(line: Line, s: dict, tz) -> None:
     data = s.get("data")
-    if isinstance(data, str):  # SQLite nests a JSON column as text
-        data = json.loads(data)
     shown = json.dumps(data, ensure_ascii=False, sort_keys=True) if data else ""
     if len(shown) > DATA_SHOWN:
         shown = shown[: DATA_SHOWN - 1] + "…"
@@ -287,8 +285,6 @@ def _time(text, tz) -> datetime | None:
     moment = parse_datetime(text)
     if moment is None:
         return None
-    if moment.tzinfo is None:  # SQLite writes stored (UTC) times without an offset
-        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(tz)
 
 

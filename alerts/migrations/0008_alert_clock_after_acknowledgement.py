@@ -3,8 +3,6 @@
 import django.core.validators
 from django.db import migrations, models
 
-from alerts.migrations._guards import reinstall_sqlite
-
 
 class Migration(migrations.Migration):
 
@@ -46,6 +44,4 @@ class Migration(migrations.Migration):
             model_name='notification',
             constraint=models.UniqueConstraint(fields=('alert', 'channel', 'event', 'level', 'round'), name='one_delivery_per_step_round'),
         ),
-        # SQLite rebuilt alerts_alert and alerts_notification: their guards go back.
-        migrations.RunPython(reinstall_sqlite, migrations.RunPython.noop),
     ]

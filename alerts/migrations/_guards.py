@@ -1,4 +1,4 @@
-"""Guards of alerts_alert and alerts_notification (migrations 0002, 0005).
+"""Guards of alerts_alert and alerts_notification (migration 0002).
 
 An alert is never deleted, and once resolved never changes; while open,
 who it is about and when it opened never change either. Enforced by the
@@ -47,52 +47,18 @@ PG_TRIGGERS = [
     "FOR EACH STATEMENT EXECUTE FUNCTION alerts_guard_alert()",
 ]
 
-SQLITE_TRIGGERS = [
-    "CREATE TRIGGER IF NOT EXISTS alerts_alert_no_delete BEFORE DELETE ON alerts_alert BEGIN "
-    "SELECT RAISE(ABORT, 'alerts are never deleted'); END",
-    "CREATE TRIGGER IF NOT EXISTS alerts_alert_frozen BEFORE UPDATE ON alerts_alert "
-    "WHEN OLD.status = 'resolved' BEGIN "
-    "SELECT RAISE(ABORT, 'a resolved alert cannot change'); END",
-    "CREATE TRIGGER IF NOT EXISTS alerts_notification_no_delete BEFORE DELETE ON alerts_notification BEGIN "
-    "SELECT RAISE(ABORT, 'deliveries are never deleted'); END",
-]
-
-
 def install(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_FUNCTION, params=None)
-        for sql in PG_TRIGGERS:
-            schema_editor.execute(sql, params=None)
-    elif vendor == "sqlite":
-        for sql in SQLITE_TRIGGERS:
-            schema_editor.execute(sql, params=None)
-
-
-def reinstall_sqlite(apps, schema_editor):
-    """SQLite rebuilds a table to alter it, dropping its triggers: after such
-    a migration, put them back (PostgreSQL alters in place and keeps them)."""
-    if schema_editor.connection.vendor == "sqlite":
-        for sql in SQLITE_TRIGGERS:
-            schema_editor.execute(sql, params=None)
+    schema_editor.execute(PG_FUNCTION, params=None)
+    for sql in PG_TRIGGERS:
+        schema_editor.execute(sql, params=None)
 
 
 def remove(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    names = {
-        "postgresql": [
-            "alerts_guard ON alerts_alert",
-            "alerts_guard_truncate ON alerts_alert",
-            "alerts_notification_keep ON alerts_notification",
-            "alerts_notification_keep_truncate ON alerts_notification",
-        ],
-        "sqlite": [
-            "alerts_alert_no_delete",
-            "alerts_alert_frozen",
-            "alerts_notification_no_delete",
-        ],
-    }.get(vendor, [])
-    for name in names:
+    for name in (
+        "alerts_guard ON alerts_alert",
+        "alerts_guard_truncate ON alerts_alert",
+        "alerts_notification_keep ON alerts_notification",
+        "alerts_notification_keep_truncate ON alerts_notification",
+    ):
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}", params=None)
-    if vendor == "postgresql":
-        schema_editor.execute("DROP FUNCTION IF EXISTS alerts_guard_alert()", params=None)
+    schema_editor.execute("DROP FUNCTION IF EXISTS alerts_guard_alert()", params=None)

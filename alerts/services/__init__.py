@@ -8,7 +8,12 @@ from alerts.services.lifecycle import (
 )
 from alerts.services.notify import deliver_due
 from alerts.services.reconcile import PassReport, reconcile_facility
-from alerts.services.watchdog import ReconcilerHealth, reconciler_health, stale_alerts_open
+from alerts.services.watchdog import (
+    ReconcilerHealth,
+    reconciler_health,
+    reconciler_started,
+    stale_alerts_open,
+)
 
 __all__ = [
     "InvalidResolution",
@@ -20,5 +25,6 @@ __all__ = [
     "deliver_due",
     "reconcile_facility",
     "reconciler_health",
+    "reconciler_started",
     "stale_alerts_open",
 ]

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
-from alerts.models import AlertPolicy, EscalationLevel, Severity
+from alerts.models import AlertPolicy, EscalationLevel, ReconcilerStart, Severity
 from custody.models import Facility
 
 # How long an owner has to resolve an acknowledged alert at a rung that does
@@ -92,8 +93,47 @@ def reconcile_period() -> timedelta:
 
 def stale_before(now: datetime) -> datetime:
     """Invariant 8: a facility whose last pass (never reconciled: whose
-    creation) is older than this has a stale reconciler."""
+    creation) is older than this has a stale reconciler, unless the
+    reconciler has just started (``within_start_grace``)."""
     return now - 2 * reconcile_period()
+
+
+# When this process began serving (``config.wsgi`` sets it for each web
+# process). Until a worker records its own start, the web process counts from
+# its own: a stack started over an old database is not stale for the time it
+# was stopped. In memory only: it never speaks for another process.
+_process_started_at: datetime | None = None
+
+
+def process_started(now: datetime) -> None:
+    global _process_started_at
+    _process_started_at = now
+
+
+def last_start(now: datetime) -> datetime | None:
+    """The latest worker start recorded at or before ``now``."""
+    row = ReconcilerStart.objects.filter(started_at__lte=now).aggregate(last=Max("started_at"))
+    return row["last"]
+
+
+def within_start_grace(now: datetime, recorded_start: datetime | None) -> bool:
+    """After a start (a worker's, ``recorded_start``, or this web process's),
+    the reconciler's first pass gets the same two periods as every other
+    before it is called stale. Starts "after" ``now`` (a clock moved back)
+    give no grace. A reconciler that stops while the rest runs is stale two
+    periods after its last pass or the last start, whichever is later."""
+    horizon = stale_before(now)
+    return any(
+        start is not None and horizon <= start <= now
+        for start in (_process_started_at, recorded_start)
+    )
+
+
+def is_stale(oldest_pass: datetime | None, now: datetime, recorded_start: datetime | None) -> bool:
+    """The one rule of ``/healthz``, the red banner and the watchdog."""
+    if oldest_pass is None or oldest_pass >= stale_before(now):
+        return False
+    return not within_start_grace(now, recorded_start)
 
 
 def realert_after() -> timedelta:

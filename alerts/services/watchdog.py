@@ -9,11 +9,18 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone, translation
 
-from alerts.models import Alert, AlertKind, ReconcilerState
+from alerts.models import Alert, AlertKind, ReconcilerStart, ReconcilerState
 from alerts.rules import Finding
-from alerts.selectors import reconciler_oldest_pass
+from alerts.selectors import reconciler_watch
 from alerts.services.notify import Step, notifications_create
-from alerts.services.policy import escalation_ladder, reconcile_period, stale_before
+from alerts.services.policy import (
+    escalation_ladder,
+    is_stale,
+    last_start,
+    reconcile_period,
+    stale_before,
+    within_start_grace,
+)
 from alerts.services.reconcile import alert_build, alerts_insert_new
 from alerts.services.recording import record_alert_events
 from custody.models import Facility
@@ -31,19 +38,23 @@ class ReconcilerHealth:
 
 
 def reconciler_health(now: datetime | None = None) -> ReconcilerHealth:
-    """The rule the red banner applies too (``reconciler_oldest_pass``), and
+    """The rule the red banner applies too (``reconciler_watch``), and
     the oldest pass actually made."""
-    oldest = reconciler_oldest_pass()
+    now = now or timezone.now()
+    oldest, start = reconciler_watch(now)
     if oldest is None:
         return ReconcilerHealth("unknown", None)
-    stale = oldest < stale_before(now or timezone.now())
+    stale = is_stale(oldest, now, start)
     last = ReconcilerState.objects.aggregate(last=Min("last_pass_at"))["last"]
     return ReconcilerHealth("stale" if stale else "ok", last)
 
 
 def stale_facilities(now: datetime) -> list[Facility]:
     """Each facility whose last pass (never reconciled: whose creation) is
-    older than the limit: two queries over facilities (100, not 200,000)."""
+    older than the limit: two queries over facilities (100, not 200,000);
+    none while the reconciler has just started."""
+    if within_start_grace(now, last_start(now)):
+        return []
     horizon = stale_before(now)
     passes = dict(ReconcilerState.objects.values_list("facility_id", "last_pass_at"))
     return [f for f in due.facilities_all() if (passes.get(f.pk) or f.created_at) < horizon]
@@ -88,3 +99,11 @@ def _open_stale(facility: Facility, now: datetime) -> Alert | None:
     notifications_create(steps=[Step(alert, "opened", alert.escalation_level)], now=now)
     record_alert_events(facility=facility, opened=[alert])
     return alert
+
+
+def reconciler_started(*, hostname: str, pid: int, now: datetime | None = None) -> ReconcilerStart:
+    """A worker came up: recorded (kept for auditors) before it reconciles
+    at once; the watchdog then gives that pass its period."""
+    return ReconcilerStart.objects.create(
+        started_at=now or timezone.now(), hostname=hostname[:255], pid=pid
+    )

@@ -1,7 +1,6 @@
 """Timelines in the API: the entries of a person's custody history (docs/api.md)
 and the filters it is read with; who was in a place between two times."""
 
-import json
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
@@ -54,20 +53,13 @@ class HistoryEntrySerializer(serializers.Serializer):
         for key in self.summary_times.intersection(summary):
             if summary[key]:
                 summary[key] = _in_zone(summary[key], tz)
-        if isinstance(summary.get("data"), str):
-            # SQLite (the embedded demo) nests a JSON column as text.
-            summary["data"] = json.loads(summary["data"])
         return super().to_representation(
             {**row, "entry_at": row["entry_at"].astimezone(tz), "entry_summary": summary}
         )
 
 
 def _in_zone(text: str, tz) -> str:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        # SQLite writes stored (UTC) times without an offset.
-        moment = moment.replace(tzinfo=UTC)
-    return in_zone_isoformat(moment, tz)
+    return in_zone_isoformat(datetime.fromisoformat(text), tz)
 
 
 TIME_HELP = _("Give a time in ISO 8601 with its offset, e.g. 2026-11-24T06:00:00-06:00.")

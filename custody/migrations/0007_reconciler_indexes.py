@@ -46,8 +46,7 @@ class Migration(migrations.Migration):
 
 # New check-ins by arrival time, for the reconciler's impossible_travel rule
 # (alerts.rules). BRIN: a few pages for the whole table, nearly free on each
-# insert, and rows arrive in received_at order anyway. PostgreSQL only; the
-# embedded SQLite demo is small enough to scan.
+# insert, and rows arrive in received_at order anyway.
 def _brin_create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(

@@ -1,9 +1,7 @@
 """Indexes of the auditor's timelines (alerts.audit, custody.selectors.occupancy).
 
 On PostgreSQL an index on the partitioned check-in table is created on every
-monthly partition, and on those made later. Only AddIndex here: on SQLite (the
-embedded demo) an AlterField would rebuild a guarded table and drop its
-append-only triggers.
+monthly partition, and on those made later.
 """
 
 from django.db import migrations, models

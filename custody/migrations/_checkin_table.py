@@ -3,8 +3,8 @@
 On PostgreSQL the check-in table is range-partitioned by month of
 ``observed_at`` (old months can be detached and archived) with a DEFAULT
 partition so that no scan is ever lost for want of a partition. Its primary
-key must contain the partition key, hence ``(id, observed_at)``. Other
-databases (the embedded SQLite demo) get an ordinary table.
+key must contain the partition key, hence ``(id, observed_at)``. PostgreSQL
+only: the project runs on nothing else (``make run`` included).
 
 Kept outside the migration files (whose names start with a digit) so that
 later migrations and tests can reuse the SQL; the leading underscore keeps
@@ -148,28 +148,16 @@ $$;
 APPEND_ONLY_TABLES = ("custody_checkin", "custody_quarantinedcheckin", "custody_ledgerevent")
 
 
-def _append_only_sql(table: str, vendor: str) -> list[str]:
-    if vendor == "postgresql":
-        return [
-            f"CREATE TRIGGER custody_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION custody_refuse_change()",
-            f"CREATE TRIGGER custody_append_only_truncate BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION custody_refuse_change()",
-        ]
-    # SQLite (the embedded demo): no TRUNCATE statement to guard. IF NOT
-    # EXISTS: reinstall_sqlite_append_only runs them again after a rebuild.
+def _append_only_sql(table: str) -> list[str]:
     return [
-        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN "
-        f"SELECT RAISE(ABORT, '{op} on {table} refused: the custody record is append-only'); END"
-        for op in ("UPDATE", "DELETE")
+        f"CREATE TRIGGER custody_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION custody_refuse_change()",
+        f"CREATE TRIGGER custody_append_only_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION custody_refuse_change()",
     ]
 
 
 def create(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        schema_editor.create_model(apps.get_model("custody", "CheckIn"))
-        return
     schema_editor.execute(CREATE_TABLE, params=None)
     schema_editor.execute(REFUSE_CHANGE_FUNCTION, params=None)
     schema_editor.execute(ENSURE_PARTITIONS_FUNCTION, params=None)
@@ -182,9 +170,6 @@ def create(apps, schema_editor):
 
 
 def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        schema_editor.delete_model(apps.get_model("custody", "CheckIn"))
-        return
     schema_editor.execute("DROP TABLE custody_checkin CASCADE", params=None)
     schema_editor.execute(
         "DROP FUNCTION custody_checkin_ensure_partitions(timestamptz, integer, integer)",
@@ -193,41 +178,21 @@ def drop(apps, schema_editor):
 
 
 def install_append_only(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(REFUSE_CHANGE_FUNCTION, params=None)
+    schema_editor.execute(REFUSE_CHANGE_FUNCTION, params=None)
     for table in APPEND_ONLY_TABLES:
-        for statement in _append_only_sql(table, vendor):
+        for statement in _append_only_sql(table):
             schema_editor.execute(statement, params=None)
 
 
 def remove_append_only(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
     for table in APPEND_ONLY_TABLES:
-        if vendor == "postgresql":
-            for name in ("custody_append_only", "custody_append_only_truncate"):
-                schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}", params=None)
-        else:
-            for op in ("update", "delete"):
-                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}", params=None)
-
-
-def reinstall_sqlite_append_only(apps, schema_editor):
-    """SQLite alters a table by building a new one and dropping the old, and
-    its triggers go with the old one; after such a migration, put them back.
-    PostgreSQL alters in place and keeps them."""
-    if schema_editor.connection.vendor != "sqlite":
-        return
-    for table in APPEND_ONLY_TABLES:
-        for statement in _append_only_sql(table, "sqlite"):
-            schema_editor.execute(statement, params=None)
+        for name in ("custody_append_only", "custody_append_only_truncate"):
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}", params=None)
 
 
 def ensure_partitions_as_owner(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(ENSURE_PARTITIONS_AS_OWNER_FUNCTION, params=None)
+    schema_editor.execute(ENSURE_PARTITIONS_AS_OWNER_FUNCTION, params=None)
 
 
 def ensure_partitions_as_caller(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(ENSURE_PARTITIONS_AS_CALLER, params=None)
+    schema_editor.execute(ENSURE_PARTITIONS_AS_CALLER, params=None)

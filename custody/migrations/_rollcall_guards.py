@@ -62,57 +62,19 @@ PG_TRIGGERS = [
 ]
 
 
-def _changed(columns: str) -> str:
-    return " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in columns.replace("::text", "").split(", "))
-
-
-SQLITE_TRIGGERS = [
-    "CREATE TRIGGER IF NOT EXISTS custody_rollcall_no_delete BEFORE DELETE ON custody_rollcall "
-    "BEGIN SELECT RAISE(ABORT, 'roll calls are never deleted'); END",
-    "CREATE TRIGGER IF NOT EXISTS custody_rollcall_final BEFORE UPDATE ON custody_rollcall "
-    "WHEN OLD.status IN ('verified', 'cancelled') "
-    "BEGIN SELECT RAISE(ABORT, 'a verified or cancelled roll call cannot change'); END",
-    "CREATE TRIGGER IF NOT EXISTS custody_rollcall_identity BEFORE UPDATE ON custody_rollcall "
-    f"WHEN {_changed(_IDENTITY)} "
-    "BEGIN SELECT RAISE(ABORT, 'what a roll call counts cannot change'); END",
-    "CREATE TRIGGER IF NOT EXISTS custody_rollcall_result BEFORE UPDATE ON custody_rollcall "
-    f"WHEN OLD.status = 'submitted' AND (NEW.status <> 'verified' OR {_changed(_RESULT)}) "
-    "BEGIN SELECT RAISE(ABORT, 'a submitted roll call can only be verified'); END",
-]
-
-
 def install(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(REFUSE_CHANGE_FUNCTION, params=None)
-        schema_editor.execute(PG_FUNCTION, params=None)
-        for sql in PG_TRIGGERS:
-            schema_editor.execute(sql, params=None)
-    else:
-        for sql in SQLITE_TRIGGERS:
-            schema_editor.execute(sql, params=None)
+    schema_editor.execute(REFUSE_CHANGE_FUNCTION, params=None)
+    schema_editor.execute(PG_FUNCTION, params=None)
+    for sql in PG_TRIGGERS:
+        schema_editor.execute(sql, params=None)
     for table in APPEND_ONLY_TABLES:
-        for sql in _append_only_sql(table, vendor):
+        for sql in _append_only_sql(table):
             schema_editor.execute(sql, params=None)
-
-
-def reinstall_sqlite(apps, schema_editor):
-    """After a later migration rebuilds one of these tables in SQLite."""
-    if schema_editor.connection.vendor == "sqlite":
-        install(apps, schema_editor)
 
 
 def remove(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        for name in ("custody_rollcall_guard", "custody_rollcall_guard_truncate"):
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON custody_rollcall", params=None)
-        for table in APPEND_ONLY_TABLES:
-            for name in ("custody_append_only", "custody_append_only_truncate"):
-                schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}", params=None)
-        return
-    names = [sql.split()[5] for sql in SQLITE_TRIGGERS] + [
-        f"{table}_no_{op}" for table in APPEND_ONLY_TABLES for op in ("update", "delete")
-    ]
-    for name in names:
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}", params=None)
+    for name in ("custody_rollcall_guard", "custody_rollcall_guard_truncate"):
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON custody_rollcall", params=None)
+    for table in APPEND_ONLY_TABLES:
+        for name in ("custody_append_only", "custody_append_only_truncate"):
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}", params=None)

@@ -103,36 +103,23 @@ WHERE n.observed_at > %s AND n.observed_at < %s
 
 def checkins_near(rows: list[dict], window: timedelta) -> dict[int, list[dict]]:
     """By inmate, every scan within ``window`` of one of ``rows`` (same
-    person), on ``checkin_inmate_time``: one joined query on PostgreSQL,
-    one per ``QUERY_CHUNK`` rows elsewhere."""
+    person), on ``checkin_inmate_time``: one joined query."""
     near: dict[int, list[dict]] = {}
     if not rows:
         return near
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                NEAR_SQL,
-                [
-                    [row["inmate_id"] for row in rows],
-                    [row["observed_at"] for row in rows],
-                    window,
-                    window,
-                    min(row["observed_at"] for row in rows) - window,
-                    max(row["observed_at"] for row in rows) + window,
-                ],
-            )
-            found = [dict(zip(CHECKIN_FIELDS, values, strict=True)) for values in cursor]
-    else:
-        found = []
-        for start in range(0, len(rows), QUERY_CHUNK):
-            condition = Q()
-            for row in rows[start : start + QUERY_CHUNK]:
-                condition |= Q(
-                    inmate_id=row["inmate_id"],
-                    observed_at__gt=row["observed_at"] - window,
-                    observed_at__lt=row["observed_at"] + window,
-                )
-            found.extend(CheckIn.objects.filter(condition).values(*CHECKIN_FIELDS).distinct())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            NEAR_SQL,
+            [
+                [row["inmate_id"] for row in rows],
+                [row["observed_at"] for row in rows],
+                window,
+                window,
+                min(row["observed_at"] for row in rows) - window,
+                max(row["observed_at"] for row in rows) + window,
+            ],
+        )
+        found = [dict(zip(CHECKIN_FIELDS, values, strict=True)) for values in cursor]
     for other in found:
         near.setdefault(other["inmate_id"], []).append(other)
     return near

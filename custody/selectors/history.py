@@ -14,7 +14,6 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast, JSONObject, LPad
 
@@ -210,9 +209,8 @@ class Timeline:
             return []
         if len(parts) == 1:
             return list(parts[0].order_by(*ORDER)[start:stop])
-        # SQLite (the embedded demo) cannot slice inside a UNION; it sorts all.
-        can_bound = stop and connection.features.supports_slicing_ordering_in_compound
-        bounded = [part.order_by(*ORDER)[:stop] if can_bound else part for part in parts]
+        # Each branch stops at ``stop`` before the merge sorts them together.
+        bounded = [part.order_by(*ORDER)[:stop] if stop else part for part in parts]
         merged = bounded[0].union(*bounded[1:], all=True).order_by(*ORDER)
         return list(merged[start:stop])
 

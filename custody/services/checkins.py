@@ -307,50 +307,26 @@ def _insert(items: list[Item], *, context: _Context, sender: Sender, now) -> lis
         item.out_of_place = context.out_of_place(item)
     device_id = sender.device.pk if sender.device else None
     user_id = sender.user.pk if sender.user else None
-    if connection.vendor == "postgresql":
-        columns = (
-            [i.uuid for i in items],
-            [i.observed_at for i in items],
-            [context.item_facility[i.index] for i in items],
-            [context.item_inmate[i.index].id for i in items],
-            [context.item_location[i.index] for i in items],
-            [i.method for i in items],
-            [i.method in BIOMETRIC_METHODS for i in items],
-            [i.score for i in items],
-            [i.out_of_place for i in items],
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, [now, device_id, user_id, *columns])
-            stored = {row[0] for row in cursor.fetchall()}
-    else:  # the embedded SQLite demo: one writer at a time, the pre-check suffices
-        CheckIn.objects.bulk_create(
-            [_checkin_row(i, context, now, device_id, user_id) for i in items],
-            ignore_conflicts=True,
-        )
-        stored = {i.uuid for i in items}
+    columns = (
+        [i.uuid for i in items],
+        [i.observed_at for i in items],
+        [context.item_facility[i.index] for i in items],
+        [context.item_inmate[i.index].id for i in items],
+        [context.item_location[i.index] for i in items],
+        [i.method for i in items],
+        [i.method in BIOMETRIC_METHODS for i in items],
+        [i.score for i in items],
+        [i.out_of_place for i in items],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, [now, device_id, user_id, *columns])
+        stored = {row[0] for row in cursor.fetchall()}
     accepted = []
     for item in items:
         item.status = ACCEPTED if item.uuid in stored else DUPLICATE
         if item.status == ACCEPTED:
             accepted.append(item)
     return accepted
-
-
-def _checkin_row(item: Item, context: _Context, now, device_id, user_id) -> CheckIn:
-    return CheckIn(
-        id=item.uuid,
-        observed_at=item.observed_at,
-        received_at=now,
-        facility_id=context.item_facility[item.index],
-        inmate_id=context.item_inmate[item.index].id,
-        location_id=context.item_location[item.index],
-        method=item.method,
-        is_biometric=item.method in BIOMETRIC_METHODS,
-        score=item.score,
-        device_id=device_id,
-        recorded_by_id=user_id,
-        out_of_place=item.out_of_place,
-    )
 
 
 _RAISE_LAST_SEEN_SQL = """
@@ -386,17 +362,8 @@ def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
         ids.append(inmate_id)
         seen.append(seen_at)
         due.append(seen_at + facility.check_interval(inmate.security_level))
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_RAISE_LAST_SEEN_SQL, [ids, seen, due, ids])
-        return
     with connection.cursor() as cursor:
-        cursor.executemany(
-            "UPDATE custody_inmate SET last_seen_at = %s, next_due_at = CASE WHEN "
-            "status = 'in_custody' THEN %s ELSE next_due_at END "
-            "WHERE id = %s AND (last_seen_at IS NULL OR last_seen_at < %s)",
-            [(s, d, i, s) for i, s, d in zip(ids, seen, due, strict=True)],
-        )
+        cursor.execute(_RAISE_LAST_SEEN_SQL, [ids, seen, due, ids])
 
 
 def _quarantine(items: list[Item], *, context: _Context, sender: Sender, now) -> list:

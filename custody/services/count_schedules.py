@@ -35,8 +35,8 @@ def _check(facility: Facility, location: Location | None, kind: str) -> None:
 
 
 def _save(schedule: CountSchedule) -> None:
-    # The unique index decides on PostgreSQL; SQLite (the demo) cannot index
-    # "every unit" (a null unit) as one slot, so ask first there too.
+    # Asked first for the plain case; between two racing writers the unique
+    # index decides (the IntegrityError below).
     taken = (
         CountSchedule.objects.filter(
             facility=schedule.facility,

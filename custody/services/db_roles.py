@@ -114,8 +114,6 @@ def app_role_grant(*, role: str, password: str | None = None) -> AppRoleGrants:
     Runs as the owner role (the one that migrates). Refuses, with what to do,
     a role that is or may become more than the app: a superuser, the caller
     itself, a member of another role, or the owner of anything here."""
-    if connection.vendor != "postgresql":
-        raise RoleError("Database roles apply to PostgreSQL only.")
     if not ROLE_NAME.match(role):
         raise RoleError(
             f"{role!r} is not a plain role name (lower-case letters, digits, _; 63 at most)."

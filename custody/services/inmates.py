@@ -234,7 +234,7 @@ def _bulk_admit_build(*, facility: Facility, rows, admitted_at) -> list[Inmate]:
 
 
 def _existing_booking_numbers(numbers: list[str]) -> set[str]:
-    # Chunked: SQLite caps the number of parameters in one statement.
+    # Chunked: one statement carries at most 65,535 parameters.
     found = set()
     for start in range(0, len(numbers), BULK_ADMIT_BATCH_SIZE):
         chunk = numbers[start : start + BULK_ADMIT_BATCH_SIZE]

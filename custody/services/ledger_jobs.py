@@ -45,9 +45,6 @@ RUNNING_TOO_LONG = timedelta(hours=2)
 
 @contextmanager
 def _verification_lock(facility_id: int):
-    if connection.vendor != "postgresql":  # the embedded SQLite demo: one process
-        yield
-        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [VERIFY_LOCK_SPACE, facility_id])
     try:

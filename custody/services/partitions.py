@@ -14,9 +14,7 @@ MONTHS_AHEAD = 3
 
 def checkin_partitions_ensure(*, months_ahead: int = MONTHS_AHEAD) -> int:
     """Creates any missing partitions from this month to ``months_ahead`` on;
-    returns how many were created. A no-op outside PostgreSQL."""
-    if connection.vendor != "postgresql":
-        return 0
+    returns how many were created."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT public.custody_checkin_ensure_partitions(%s, 0, %s)",
