@@ -19,8 +19,12 @@ from custody.models.ledger import (
     LedgerJobStatus,
 )
 from custody.models.movements import (
+    DEPARTURE_KINDS,
+    EMERGENCY_APPROVAL_WITHIN,
     CellAssignment,
+    ExtensionStatus,
     Movement,
+    MovementExtension,
     MovementKind,
     MovementStatus,
 )
@@ -62,6 +66,10 @@ from custody.models.rollcalls import (
 )
 
 __all__ = [
+    "DEPARTURE_KINDS",
+    "EMERGENCY_APPROVAL_WITHIN",
+    "ExtensionStatus",
+    "MovementExtension",
     "CLOCK_SKEW",
     "CODE_VALIDATOR",
     "DEFAULT_CHECK_INTERVAL_SECONDS",
