@@ -235,6 +235,11 @@ class MovementExtension(models.Model):
     def __str__(self):
         return f"{self.movement_id} until {self.expected_back_at:%Y-%m-%d %H:%M} ({self.status})"
 
+    @property
+    def facility(self) -> Facility:
+        """The movement's facility (times are shown in its zone)."""
+        return self.movement.facility
+
 
 class CellAssignment(models.Model):
     """Who was in which cell, from when to when (``ended_at`` null: still there)."""

@@ -23,7 +23,7 @@ def movement_list(*, user) -> QuerySet[Movement]:
         "departed_by",
         "completed_by",
         "cancelled_by",
-    )
+    ).prefetch_related("extensions__requested_by", "extensions__decided_by")
 
 
 def cell_assignment_list(*, user) -> QuerySet[CellAssignment]:
