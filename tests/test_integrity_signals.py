@@ -185,6 +185,7 @@ def test_the_report_has_every_signal_in_a_fixed_order_with_its_thresholds(w):
         "counts_too_fast",
         "present_then_missing",
         "same_pair_verifying",
+        "same_pair_approving_movements",
         "unverified_counts",
         "low_biometric_scores",
         "device_clock_drift",

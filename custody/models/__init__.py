@@ -66,14 +66,12 @@ from custody.models.rollcalls import (
 )
 
 __all__ = [
-    "DEPARTURE_KINDS",
-    "EMERGENCY_APPROVAL_WITHIN",
-    "ExtensionStatus",
-    "MovementExtension",
     "CLOCK_SKEW",
     "CODE_VALIDATOR",
     "DEFAULT_CHECK_INTERVAL_SECONDS",
+    "DEPARTURE_KINDS",
     "DEVICE_KEY_PREFIX",
+    "EMERGENCY_APPROVAL_WITHIN",
     "GENESIS_HASH",
     "MAX_CHECKIN_AGE",
     "MAX_CHECK_INTERVAL_SECONDS",
@@ -90,6 +88,7 @@ __all__ = [
     "Device",
     "DeviceKind",
     "EntryStatus",
+    "ExtensionStatus",
     "Facility",
     "Inmate",
     "InmateStatus",
@@ -101,6 +100,7 @@ __all__ = [
     "Location",
     "LocationKind",
     "Movement",
+    "MovementExtension",
     "MovementKind",
     "MovementStatus",
     "QuarantinedCheckIn",

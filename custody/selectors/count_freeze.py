@@ -120,9 +120,7 @@ def _covering_units(cell_ids: list[int]) -> set[int]:
 
 def _answered(facility: Facility, wanted: list, now: datetime) -> set:
     """(schedule, slot, unit) already answered by a submitted count."""
-    opens = {
-        (s.pk, at, unit.pk): at - timedelta(minutes=s.grace_minutes) for s, at, unit in wanted
-    }
+    opens = {(s.pk, at, unit.pk): at - timedelta(minutes=s.grace_minutes) for s, at, unit in wanted}
     counts = list(
         RollCall.objects.filter(
             facility=facility,

@@ -56,6 +56,8 @@ def _facility_state(facility: Facility) -> dict:
         "timezone": facility.timezone,
         "check_interval_seconds": dict(facility.check_interval_seconds),
         "grace_seconds": facility.grace_seconds,
+        "max_absence_seconds": dict(facility.max_absence_seconds),
+        "count_freeze_seconds": facility.count_freeze_seconds,
     }
 
 

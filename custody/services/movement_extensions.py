@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from custody.exceptions import Conflict
 from custody.models import ExtensionStatus, Inmate, Movement, MovementExtension, MovementStatus
 from custody.services.ledger import ledger_append
-from custody.services.movements import OUT_KINDS, require_movement_officer, absence_limit_problem
+from custody.services.movements import OUT_KINDS, absence_limit_problem, require_movement_officer
 from custody.services.placement import inmate_subject
 
 REASON_MIN = 5
@@ -25,15 +25,19 @@ REASON_MIN = 5
 def _lock(movement: Movement) -> Movement:
     """The inmate, then the movement: the order every movement step keeps."""
     inmate = Inmate.objects.select_for_update(of=("self",)).get(pk=movement.inmate_id)
-    movement = Movement.objects.select_for_update(of=("self",)).select_related(
-        "facility", "inmate"
-    ).get(pk=movement.pk)
+    movement = (
+        Movement.objects.select_for_update(of=("self",))
+        .select_related("facility", "inmate")
+        .get(pk=movement.pk)
+    )
     movement.inmate = inmate
     return movement
 
 
 @transaction.atomic
-def extension_request(*, movement: Movement, by, expected_back_at, reason: str) -> MovementExtension:
+def extension_request(
+    *, movement: Movement, by, expected_back_at, reason: str
+) -> MovementExtension:
     """Asks for a later return of a departed outing; nothing changes until
     another officer approves. One pending extension per movement."""
     movement = _lock(movement)
@@ -92,10 +96,7 @@ def extension_approve(*, extension: MovementExtension, by) -> MovementExtension:
     require_movement_officer(by, movement.facility)
     if extension.requested_by_id == by.pk:
         raise PermissionDenied(
-            _(
-                "An extension needs a second officer: the person who asked for it cannot "
-                "approve it."
-            )
+            _("An extension needs a second officer: the person who asked for it cannot approve it.")
         )
     if movement.status != MovementStatus.DEPARTED:
         raise Conflict(

@@ -26,7 +26,6 @@ refused while a unit they touch is frozen before its formal count
 
 from datetime import timedelta
 
-
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -326,10 +325,7 @@ def movement_approve(*, movement: Movement, by) -> Movement:
     require_movement_officer(by, movement.facility)
     if movement.kind in MAKER_CHECKER_KINDS and movement.requested_by_id == by.pk:
         raise PermissionDenied(
-            _(
-                "A departure needs a second officer: the person who requested it cannot "
-                "approve it."
-            )
+            _("A departure needs a second officer: the person who requested it cannot approve it.")
         )
     after_leaving = movement.status != S.REQUESTED
     if after_leaving and movement.approved_by_id is not None:
