@@ -334,7 +334,10 @@ def test_only_a_departed_outing_is_extended(w):
     movement = outing(w, K.COURT)
     with pytest.raises(Conflict):
         services.extension_request(
-            movement=movement, by=w.sup, expected_back_at=NOW + timedelta(hours=8), reason="Hearing runs late"
+            movement=movement,
+            by=w.sup,
+            expected_back_at=NOW + timedelta(hours=8),
+            reason="Hearing runs late",
         )
 
 
@@ -342,7 +345,10 @@ def test_a_rejected_extension_leaves_the_return_where_it_was(w):
     movement = departed(w, K.COURT)
     before = movement.expected_back_at
     extension = services.extension_request(
-        movement=movement, by=w.sup, expected_back_at=NOW + timedelta(hours=8), reason="Hearing runs late"
+        movement=movement,
+        by=w.sup,
+        expected_back_at=NOW + timedelta(hours=8),
+        reason="Hearing runs late",
     )
     services.extension_reject(extension=extension, by=w.sup2, reason="Judge said no")
     movement.refresh_from_db()
