@@ -577,3 +577,24 @@ def test_two_concurrent_passes_open_one_unapproved_departure(facility, make_user
     at = NOW + timedelta(minutes=40)
     race([lambda: reconcile_facility(facility=facility, now=at)] * 2)
     assert Alert.objects.filter(kind=AlertKind.UNAPPROVED_DEPARTURE).count() == 1
+
+
+# --- The admin does not go around the rules ---------------------------------------------
+
+
+def test_the_admin_only_shows_movements_and_extensions(w, client):
+    from custody.models import User
+    from tests.second_factor import sign_in
+
+    sign_in(client, User.objects.create_superuser("root", "root@example.org", "a-long-pass-2026"))
+    movement = departed(w, K.MEDICAL)
+    extension = services.extension_request(
+        movement=movement, by=w.sup, expected_back_at=NOW + timedelta(hours=9), reason="Surgery"
+    )
+    for model, pk in (("movement", movement.pk), ("movementextension", extension.pk)):
+        assert client.get(f"/admin/custody/{model}/").status_code == 200, model
+        assert client.get(f"/admin/custody/{model}/add/").status_code == 403, model
+        change = f"/admin/custody/{model}/{pk}/change/"
+        assert client.post(change, {"status": "approved"}).status_code == 403, model
+    extension.refresh_from_db()
+    assert extension.status == ExtensionStatus.PENDING
