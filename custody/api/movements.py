@@ -2,7 +2,7 @@
 resolve natural keys, call ``custody.services.movements``."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -251,6 +251,9 @@ class CellAssignmentSerializer(serializers.ModelSerializer):
 
 # --- Views -------------------------------------------------------------------
 
+_EXTENSION_ID = OpenApiParameter(
+    "extension_id", int, OpenApiParameter.PATH, description=_("The extension's id.")
+)
 _NOT_FOUND = OpenApiResponse(ErrorSerializer, description=_("No such movement or extension."))
 _CONFLICT = OpenApiResponse(
     ErrorSerializer, description=_("Not possible from the movement's current status.")
@@ -367,6 +370,7 @@ class MovementViewSet(
 
     @extend_schema(
         request=None,
+        parameters=[_EXTENSION_ID],
         responses={200: ExtensionSerializer, 403: _FORBIDDEN, 404: _NOT_FOUND, 409: _CONFLICT},
     )
     @action(
@@ -384,7 +388,14 @@ class MovementViewSet(
 
     @extend_schema(
         request=RejectExtensionSerializer,
-        responses={200: ExtensionSerializer, 403: _FORBIDDEN, 404: _NOT_FOUND, 409: _CONFLICT},
+        parameters=[_EXTENSION_ID],
+        responses={
+            200: ExtensionSerializer,
+            400: _BAD,
+            403: _FORBIDDEN,
+            404: _NOT_FOUND,
+            409: _CONFLICT,
+        },
     )
     @action(
         detail=True,

@@ -15,8 +15,9 @@ from django.utils.translation import gettext as _
 
 from custody.exceptions import Conflict
 from custody.models import ExtensionStatus, Inmate, Movement, MovementExtension, MovementStatus
+from custody.services.departure_rules import absence_limit_problem
 from custody.services.ledger import ledger_append
-from custody.services.movements import OUT_KINDS, absence_limit_problem, require_movement_officer
+from custody.services.movements import OUT_KINDS, require_movement_officer
 from custody.services.placement import inmate_subject
 
 REASON_MIN = 5

@@ -24,8 +24,6 @@ refused while a unit they touch is frozen before its formal count
 (``custody.selectors.count_freeze``), except an emergency medical departure.
 """
 
-from datetime import timedelta
-
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -47,7 +45,12 @@ from custody.models import (
 )
 from custody.models.movements import OPEN_MOVEMENT_STATUSES
 from custody.roles import SUPERVISING_ROLES
-from custody.selectors.count_freeze import count_freezes
+from custody.services.departure_rules import (
+    absence_limit_problem,
+    emergency_reason_checked,
+    refuse_frozen,
+    unit_freezes,
+)
 from custody.services.inmates import next_due_after
 from custody.services.ledger import ledger_append
 from custody.services.placement import (
@@ -90,7 +93,6 @@ EMERGENCY_STEP_FROM = {
     "approve": {K.MEDICAL: (S.REQUESTED, S.DEPARTED, S.COMPLETED)},
     "depart": {K.MEDICAL: (S.REQUESTED, S.APPROVED)},
 }
-EMERGENCY_REASON_MIN = 5
 STEP_LABELS = {
     "approve": gettext_lazy("approval"),
     "cancel": gettext_lazy("cancellation"),
@@ -155,7 +157,7 @@ def movement_request(
         "expected_arrival_at": expected_arrival_at,
     }
     _check_request_fields(to_location=to_location, to_facility=to_facility, **fields)
-    emergency_reason = _check_emergency(kind, emergency, emergency_reason)
+    emergency_reason = emergency_reason_checked(kind, emergency, emergency_reason)
     if isinstance(to_facility, str) or isinstance(to_location, str):
         to_facility, to_location = _destination(to_facility, to_location)
         _check_request_fields(to_location=to_location, to_facility=to_facility, **fields)
@@ -249,41 +251,6 @@ def _check_request_fields(
             errors["to_location"] = problem
     if errors:
         raise ValidationError(errors)
-
-
-def absence_limit_problem(*, facility: Facility, kind: str, since, until) -> str | None:
-    """Why ``until`` is too late for an outing of ``kind`` starting at
-    ``since`` (the facility's ``max_absence_seconds``), or None."""
-    limit = timedelta(seconds=facility.max_absence_seconds[kind])
-    if until - since <= limit:
-        return None
-    return _(
-        "At most %(hours)s hours after now for a %(kind)s outing at %(facility)s "
-        "(max_absence_seconds: %(seconds)s); a later return needs an extension "
-        "approved by a second officer."
-    ) % {
-        "hours": round(limit.total_seconds() / 3600, 1),
-        "kind": MovementKind(kind).label.lower(),
-        "facility": facility.code,
-        "seconds": int(limit.total_seconds()),
-    }
-
-
-def _check_emergency(kind: str, emergency, emergency_reason) -> str:
-    reason = (emergency_reason or "").strip()
-    if emergency and kind != K.MEDICAL:
-        raise ValidationError(
-            {"emergency": _("Only a medical movement can leave as an emergency.")}
-        )
-    if emergency and len(reason) < EMERGENCY_REASON_MIN:
-        raise ValidationError(
-            {"emergency_reason": _("Say what the emergency is (at least 5 characters).")}
-        )
-    if not emergency and reason:
-        raise ValidationError(
-            {"emergency_reason": _("Only an emergency has an emergency reason; leave it out.")}
-        )
-    return reason
 
 
 def _destination(to_facility, to_location) -> tuple[Facility, Location | None]:
@@ -389,12 +356,12 @@ def movement_depart(*, movement: Movement, by) -> Movement:
     _require_inmate_status(inmate, InmateStatus.IN_CUSTODY)
     now = timezone.now()
     extra = {}
-    freezes = _freezes(movement.facility, [inmate.cell_id], now)
+    freezes = unit_freezes(movement.facility, [inmate.cell_id], now)
     if freezes and movement.emergency:
         # An emergency does not wait for a count; the override is on the record.
         extra["count_freeze_overridden"] = [f.as_data() for f in freezes]
     elif freezes:
-        _refuse_frozen(freezes[0], movement.facility)
+        refuse_frozen(freezes[0], movement.facility)
     if movement.status == S.REQUESTED:
         extra["unapproved"] = True  # an emergency left on one officer's word
     movement.departed_by, movement.departed_at = by, now
@@ -436,9 +403,9 @@ def movement_arrive(*, movement: Movement, by, cell: Location | None = None) -> 
     target = _arrival_cell(movement, inmate, cell)
     now = timezone.now()
     touched = [target.pk] + ([inmate.cell_id] if movement.kind == K.CELL_MOVE else [])
-    freezes = _freezes(arriving_at, touched, now)
+    freezes = unit_freezes(arriving_at, touched, now)
     if freezes:
-        _refuse_frozen(freezes[0], arriving_at)
+        refuse_frozen(freezes[0], arriving_at)
     if movement.kind in OUT_KINDS:
         _require_inmate_status(inmate, InmateStatus.OUT_AUTHORIZED)
     elif movement.kind == K.TRANSFER:
@@ -536,27 +503,6 @@ def require_movement_officer(user, facility: Facility) -> None:
         raise PermissionDenied(
             _("You are not assigned to facility %(facility)s.") % {"facility": facility.code}
         )
-
-
-def _freezes(facility: Facility, cell_ids: list, now) -> list:
-    return count_freezes(facility=facility, now=now, cell_ids=[pk for pk in cell_ids if pk])
-
-
-def _refuse_frozen(freeze, facility: Facility) -> None:
-    local = freeze.slot_at.astimezone(facility.tzinfo)
-    raise Conflict(
-        _(
-            "Movements into, out of or inside %(unit)s are frozen until its %(time)s "
-            "formal count of %(date)s is submitted (count schedule %(schedule)s)."
-        )
-        % {
-            "unit": freeze.unit_name or freeze.unit_code,
-            "time": local.strftime("%H:%M"),
-            "date": local.strftime("%Y-%m-%d"),
-            "schedule": freeze.schedule_id,
-        },
-        count=freeze.as_data(),
-    )
 
 
 def _require_inmate_status(inmate: Inmate, status: str) -> None:
