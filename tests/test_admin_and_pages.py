@@ -1,5 +1,7 @@
 """Django admin for the record, and the signed-in home page."""
 
+import json
+
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
@@ -106,6 +108,10 @@ def test_admin_edits_reach_the_ledger(root_client, facility):
             "timezone": facility.timezone,
             "check_interval_seconds": '{"maximum": 900, "medium": 3600, "minimum": 7200}',
             "grace_seconds": 120,
+            "identity_window_seconds": facility.identity_window_seconds,
+            "max_absence_seconds": json.dumps(facility.max_absence_seconds),
+            "count_freeze_seconds": facility.count_freeze_seconds,
+            "recount_sample_percent": facility.recount_sample_percent,
         },
     )
     assert response.status_code == 302, response.content[:3000]

@@ -221,7 +221,8 @@ class CancelSerializer(serializers.Serializer):
 
 
 class ExtendSerializer(serializers.Serializer):
-    expected_back_at = serializers.DateTimeField(
+    # Bounded to the years the rest of the record takes (FacilityTimeField).
+    expected_back_at = FacilityTimeField(
         help_text=_(
             "The later return asked; at most the facility's max_absence_seconds for the "
             "kind from now."
