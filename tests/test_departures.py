@@ -168,8 +168,8 @@ def test_an_emergency_cannot_be_declared_after_the_request(w):
         Movement.objects.filter(pk=movement.pk).update(emergency=True, emergency_reason="later")
 
 
-def test_two_officers_through_the_api(w, api_as):
-    first, second = api_as(w.sup), api_as(w.sup2)
+def test_two_officers_through_the_api(w, english_api_as):
+    first, second = english_api_as(w.sup), english_api_as(w.sup2)
     body = {
         "inmate": "GT-1",
         "kind": "temporary_release",
