@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
 
+from alerts.departure_rules import UnapprovedDeparture
 from alerts.models import AlertKind
 from custody.models import Facility, InmateStatus, MovementKind, MovementStatus
 from custody.selectors import due
@@ -578,4 +579,5 @@ RULES = (
     CountDiscrepancy(),
     ReconcilerStale(),
     LedgerBroken(),
+    UnapprovedDeparture(),
 )

@@ -40,7 +40,7 @@ def api_exception_handler(exc, context):
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         )
     elif isinstance(exc, Conflict):
-        return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        return Response({"detail": exc.message, **exc.data}, status=status.HTTP_409_CONFLICT)
     elif isinstance(exc, ProtectedError):
         return Response(
             {"detail": _("Still in use by other records; it cannot be removed.")},

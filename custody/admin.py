@@ -23,6 +23,7 @@ from custody.models import (
     LedgerJob,
     Location,
     Movement,
+    MovementExtension,
     PendingChange,
     QuarantinedCheckIn,
     User,
@@ -329,9 +330,28 @@ class LedgerJobAdmin(ViewOnlyAdmin):
 
 @admin.register(Movement)
 class MovementAdmin(ViewOnlyAdmin):
-    list_display = ["id", "inmate", "kind", "status", "facility", "requested_at", "approved_by"]
-    list_filter = ["facility", "kind", "status"]
+    list_display = [
+        "id",
+        "inmate",
+        "kind",
+        "status",
+        "emergency",
+        "facility",
+        "requested_at",
+        "approved_by",
+    ]
+    list_filter = ["facility", "kind", "status", "emergency"]
     search_fields = ["inmate__booking_number"]
+
+
+@admin.register(MovementExtension)
+class MovementExtensionAdmin(ViewOnlyAdmin):
+    """Extensions are asked and decided through the API (a second officer
+    approves); here they are only looked at."""
+
+    list_display = ["id", "movement", "status", "expected_back_at", "requested_by", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["movement__inmate__booking_number"]
 
 
 @admin.register(CellAssignment)

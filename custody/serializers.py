@@ -21,6 +21,7 @@ from custody.models import (
     SecurityLevel,
     User,
 )
+from custody.models.records import MAX_COUNT_FREEZE_SECONDS, MIN_COUNT_FREEZE_SECONDS
 from custody.services.evidence import device_methods, methods_canonical, methods_problem
 
 
@@ -176,6 +177,23 @@ class FacilitySerializer(serializers.ModelSerializer):
         help_text=_(
             "Seconds between required checks per security level, e.g. "
             '{"maximum": 1800, "medium": 3600, "minimum": 7200}.'
+        ),
+    )
+    max_absence_seconds = serializers.JSONField(
+        required=False,
+        help_text=_(
+            "Longest authorised absence per kind of outing, in seconds (60 to 2592000), "
+            'e.g. {"court": 57600, "medical": 259200, "temporary_release": 259200}; a '
+            "later return needs an extension approved by a second officer."
+        ),
+    )
+    count_freeze_seconds = serializers.IntegerField(
+        required=False,
+        min_value=MIN_COUNT_FREEZE_SECONDS,
+        max_value=MAX_COUNT_FREEZE_SECONDS,
+        help_text=_(
+            "Movements into, out of or inside a unit are refused from this long before "
+            "its formal count until the count is submitted (60 to 14400 seconds)."
         ),
     )
     timezone = serializers.ChoiceField(

@@ -113,6 +113,8 @@ def court_trip(inmate, at, officer):
         destination="Juzgado 3",
         requested_by=officer,
         requested_at=at,
+        # Every departure has a second officer (the database refuses one alone).
+        approved_by=factories.UserFactory(role="supervisor", facilities=[inmate.facility]),
         completed_at=at + 4 * H,
     )
 

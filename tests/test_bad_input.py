@@ -151,6 +151,46 @@ def test_booking_number_and_facility_cannot_change(supervisor_client, facility, 
         ),
         ({"code": "X5", "name": "X", "grace_seconds": -1}, "grace_seconds"),
         ({"code": "X6", "name": "X", "grace_seconds": 10**9}, "grace_seconds"),
+        ({"code": "X7", "name": "X", "max_absence_seconds": "long"}, "max_absence_seconds"),
+        (
+            {"code": "X8", "name": "X", "max_absence_seconds": {"court": 3600}},
+            "max_absence_seconds",
+        ),
+        (
+            {
+                "code": "X9",
+                "name": "X",
+                "max_absence_seconds": {"court": 0, "medical": 3600, "temporary_release": 3600},
+            },
+            "max_absence_seconds",
+        ),
+        (
+            {
+                "code": "XA",
+                "name": "X",
+                "max_absence_seconds": {
+                    "court": 3600,
+                    "medical": True,
+                    "temporary_release": 3600,
+                },
+            },
+            "max_absence_seconds",
+        ),
+        (
+            {
+                "code": "XB",
+                "name": "X",
+                "max_absence_seconds": {
+                    "court": 3600,
+                    "medical": 3600,
+                    "temporary_release": 10**9,
+                },
+            },
+            "max_absence_seconds",
+        ),
+        ({"code": "XC", "name": "X", "count_freeze_seconds": 0}, "count_freeze_seconds"),
+        ({"code": "XD", "name": "X", "count_freeze_seconds": 10**6}, "count_freeze_seconds"),
+        ({"code": "XE", "name": "X", "count_freeze_seconds": "soon"}, "count_freeze_seconds"),
         ({"code": "bad code", "name": "X"}, "code"),
         ({"name": "X"}, "code"),
     ],

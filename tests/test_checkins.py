@@ -300,7 +300,8 @@ def test_a_scan_where_no_cell_or_movement_puts_the_person_is_marked_out_of_place
     )
     assert response.status_code == 201, response.content
     movement = Movement.objects.get(pk=response.json()["id"])
-    services.movement_approve(movement=movement, by=supervisor)
+    second = make_user("supervisor", facility)  # every departure: a second officer
+    services.movement_approve(movement=movement, by=second)
     body = reader.post(URL, [scan(inmate, infirmary)], format="json").json()
     assert body["results"][0]["out_of_place"] is False
 

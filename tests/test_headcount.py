@@ -90,7 +90,7 @@ def go_out(w, inmate, kind=MovementKind.COURT):
         destination="Juzgado de Mixco",
         expected_back_at=timezone.now() + timedelta(hours=4),
     )
-    services.movement_approve(movement=movement, by=w.sup)
+    services.movement_approve(movement=movement, by=w.sup2)  # every departure: two officers
     services.movement_depart(movement=movement, by=w.sup)
     return movement
 

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from custody import services
-from custody.models import LedgerEvent, Movement
+from custody.models import DEPARTURE_KINDS, LedgerEvent, Movement
 from custody.services.ledger import PendingEvent
 from tests import factories
 
@@ -39,6 +39,11 @@ def movement(inmate, at, officer, **kwargs):
         "destination": "Juzgado 3",
         **kwargs,
     }
+    if kwargs["kind"] in DEPARTURE_KINDS and "approved_by" not in kwargs:
+        # Every departure has a second officer (the database refuses one alone).
+        kwargs["approved_by"] = factories.UserFactory(
+            role="supervisor", facilities=[inmate.facility]
+        )
     return Movement.objects.create(
         inmate=inmate,
         requested_by=officer,

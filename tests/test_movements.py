@@ -133,7 +133,7 @@ def assert_invariant():
 def test_an_outing_keeps_the_cell_and_restarts_the_schedule_at_the_gate(w, kind):
     with time_machine.travel("2026-11-24 14:00:00+00:00", tick=False) as clock:
         movement = request(w, kind, destination="Juzgado de Mixco")
-        services.movement_approve(movement=movement, by=w.sup)  # no second officer needed
+        services.movement_approve(movement=movement, by=w.sup2)  # a second officer
         services.movement_depart(movement=movement, by=w.sup)
         w.inmate.refresh_from_db()
         assert (w.inmate.status, w.inmate.cell) == (InmateStatus.OUT_AUTHORIZED, w.a1)
@@ -307,8 +307,8 @@ def test_officers_of_another_facility_cannot_approve(w):
         services.movement_approve(movement=movement, by=w.dest)
 
 
-@pytest.mark.parametrize("kind", [K.RELEASE, K.TRANSFER])
-def test_release_and_transfer_need_a_second_officer(w, kind):
+@pytest.mark.parametrize("kind", [*OUTINGS, K.RELEASE, K.TRANSFER])
+def test_every_departure_needs_a_second_officer(w, kind):
     movement = request(w, kind)
     with pytest.raises(PermissionDenied, match="second officer"):
         services.movement_approve(movement=movement, by=w.sup)

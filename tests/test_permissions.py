@@ -189,6 +189,37 @@ def _requests(w):
             },
             ADMIN_AND_SUPERVISOR,
         ),
+        (
+            "movement approve (a second officer)",
+            "post",
+            lambda: f"/api/v1/movements/{_movement(w).pk}/approve/",
+            None,
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "movement extend",
+            "post",
+            lambda: f"/api/v1/movements/{_movement(w, departed=True).pk}/extend/",
+            lambda: {
+                "expected_back_at": (timezone.now() + timedelta(hours=8)).isoformat(),
+                "reason": "La audiencia se alarga",
+            },
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "extension approve (a second officer)",
+            "post",
+            lambda: _extension_path(w, "approve"),
+            None,
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "extension reject",
+            "post",
+            lambda: _extension_path(w, "reject"),
+            {"reason": "El juez no lo autorizó"},
+            ADMIN_AND_SUPERVISOR,
+        ),
         ("cell assignment list", "get", "/api/v1/cell-assignments/", None, EVERYONE),
         ("ledger", "get", "/api/v1/ledger/", None, OVERSIGHT),
         ("ledger verify", "get", f"/api/v1/ledger/verify/?facility={f}", None, OVERSIGHT),
@@ -348,6 +379,47 @@ def _count(w, *, submitted=False):
     if submitted:
         rollcall = rollcalls.rollcall_submit(rollcall=rollcall, by=w["counter"])
     return rollcall
+
+
+def _officers(w):
+    """Two officers of the world's facility who ask and approve (made when
+    first needed: other tests count the supervisors)."""
+    if "maker" not in w:
+        w["maker"] = factories.UserFactory(role="supervisor", facilities=[w["facility"]])
+        w["checker"] = factories.UserFactory(role="supervisor", facilities=[w["facility"]])
+    return w["maker"], w["checker"]
+
+
+def _movement(w, *, departed=False):
+    """A fresh court movement requested by another officer (and, if asked,
+    approved by a third and departed)."""
+    from custody import services
+
+    maker, checker = _officers(w)
+    inmate = factories.InmateFactory(facility=w["facility"], cell=w["cell"])
+    movement = services.movement_request(
+        inmate=inmate,
+        kind="court",
+        by=maker,
+        expected_back_at=timezone.now() + timedelta(hours=4),
+    )
+    if departed:
+        services.movement_approve(movement=movement, by=checker)
+        services.movement_depart(movement=movement, by=maker)
+    return movement
+
+
+def _extension_path(w, step):
+    from custody import services
+
+    movement = _movement(w, departed=True)
+    extension = services.extension_request(
+        movement=movement,
+        by=_officers(w)[0],
+        expected_back_at=timezone.now() + timedelta(hours=8),
+        reason="La audiencia se alarga",
+    )
+    return f"/api/v1/movements/{movement.pk}/extensions/{extension.pk}/{step}/"
 
 
 def _schedule(w):

@@ -7,7 +7,8 @@ by a second officer. A few traces of the kind the integrity signals look for
 are planted, each by a named demo officer, so that every signal has something
 to show: a guard who counts by eye, a count marked faster than people can be
 walked past, one person marked present and unaccounted for soon after, the
-same two officers vouching for each other, a formal count nobody verified,
+same two officers vouching for each other (on counts, and on departures), a
+formal count nobody verified,
 a reader with poor matches, a
 reader whose clock runs fast, scans that could not be accepted, and alerts
 closed with empty words.
@@ -39,7 +40,13 @@ from custody.models import (
     RollCall,
     User,
 )
-from custody.services import ledger_append, recounts
+from custody.services import (
+    ledger_append,
+    movement_approve,
+    movement_cancel,
+    movement_request,
+    recounts,
+)
 from custody.services import rollcalls as counts
 from custody.services.checkins import Sender, checkins_ingest
 
@@ -66,6 +73,9 @@ COUNTERS = {
 }
 BY_EYE = "guardia.orellana"  # counts and checks without the readers
 PAIR = ("guardia.ramirez", "guardia.tzoc")  # always each other's verifier
+# Two supervisors who approve each other's court trips (the last ones: cancelled).
+MOVEMENT_PAIR = ("supervisor", "supervisora.ixcot")
+PAIRED_TRIPS = 6
 BOILERPLATE = ["ok", "Visto.", "sin novedad", "resuelto", "OK"]
 
 
@@ -107,6 +117,7 @@ def seed_demo_history(facility: Facility, *, now: datetime | None = None) -> boo
     _present_then_unaccounted(units[0], today, cast, rng)
     _reader_traces(facility, units, cast, now=now - timedelta(hours=30), rng=rng)
     _alerts_closed_with_empty_words(facility, cast, now=now, rng=rng)
+    _paired_departures(facility, now=now)
     return True
 
 
@@ -363,3 +374,45 @@ def _alerts_closed_with_empty_words(facility, cast: Cast, *, now, rng):
                     data=alert_event_data(alert, **extra),
                     at=at,
                 )
+
+
+def _paired_departures(facility: Facility, *, now: datetime) -> None:
+    """Court trips asked by one supervisor and approved by the other, turn
+    about, then called off: the same pair approving each other's departures.
+    Made now (the movement services read the clock), so the latest ones."""
+    makers = _supervisors(facility)
+    if len(makers) < 2:
+        return
+    people = Inmate.objects.filter(facility=facility, status=InmateStatus.IN_CUSTODY).exclude(
+        movements__status__in=["requested", "approved", "departed"]
+    )[:PAIRED_TRIPS]
+    for n, person in enumerate(people):
+        maker, checker = (makers[0], makers[1]) if n % 2 else (makers[1], makers[0])
+        trip = movement_request(
+            inmate=person,
+            kind="court",
+            by=maker,
+            destination="Juzgado de Mixco",
+            expected_back_at=timezone.now() + timedelta(hours=4),
+        )
+        movement_approve(movement=trip, by=checker)
+        movement_cancel(movement=trip, by=maker, reason="Audiencia suspendida")
+
+
+def _supervisors(facility: Facility) -> list[User]:
+    group = Group.objects.get(name=Role.SUPERVISOR)
+    found = []
+    for username in MOVEMENT_PAIR:
+        officer, created = User.objects.get_or_create(
+            username=username, defaults={"first_name": username.split(".")[-1].title()}
+        )
+        if created:
+            officer.set_unusable_password()
+            officer.save(update_fields=["password"])
+            officer.groups.add(group)
+            officer.facilities.add(facility)
+        if officer.role == Role.SUPERVISOR and facility.pk in set(
+            officer.facilities.values_list("pk", flat=True)
+        ):
+            found.append(officer)
+    return found

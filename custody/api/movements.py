@@ -2,20 +2,56 @@
 resolve natural keys, call ``custody.services.movements``."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from config.schema import ErrorSerializer
 from custody import selectors, services
 from custody.filters import CellAssignmentFilter, MovementFilter
-from custody.models import CellAssignment, LocationKind, Movement, MovementKind
+from custody.models import (
+    CellAssignment,
+    LocationKind,
+    Movement,
+    MovementExtension,
+    MovementKind,
+)
 from custody.roles import SUPERVISING_ROLES
 from custody.serializers import FacilityTimeField, LocationCodeField, natural_key, resolve_location
 from custody.services.movements import OUT_KINDS
 
 # --- Serializers ---------------------------------------------------------------
+
+
+class ExtensionSerializer(serializers.ModelSerializer):
+    """A later return asked for a departed outing; applied once approved."""
+
+    movement = serializers.IntegerField(source="movement_id", read_only=True)
+    previous_expected_back_at = FacilityTimeField(read_only=True)
+    expected_back_at = FacilityTimeField(read_only=True)
+    requested_by = natural_key("username")
+    requested_at = FacilityTimeField(read_only=True)
+    decided_by = natural_key("username", allow_null=True)
+    decided_at = FacilityTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = MovementExtension
+        fields = [
+            "id",
+            "movement",
+            "status",
+            "previous_expected_back_at",
+            "expected_back_at",
+            "reason",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+        ]
+        read_only_fields = fields
 
 
 class MovementSerializer(serializers.ModelSerializer):
@@ -39,6 +75,7 @@ class MovementSerializer(serializers.ModelSerializer):
     completed_at = FacilityTimeField(read_only=True, allow_null=True)
     cancelled_by = natural_key("username", allow_null=True)
     cancelled_at = FacilityTimeField(read_only=True, allow_null=True)
+    extensions = ExtensionSerializer(many=True, read_only=True)
 
     class Meta:
         model = Movement
@@ -66,6 +103,9 @@ class MovementSerializer(serializers.ModelSerializer):
             "cancelled_by",
             "cancelled_at",
             "cancel_reason",
+            "emergency",
+            "emergency_reason",
+            "extensions",
         ]
         read_only_fields = fields
 
@@ -106,6 +146,20 @@ class MovementRequestSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text=_("When the person is due at the destination (transfer)."),
     )
+    emergency = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "Medical only: the person may leave before a second officer approves; one "
+            "must approve within 30 minutes or a critical alert opens."
+        ),
+    )
+    emergency_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text=_("What the emergency is (required with emergency)."),
+    )
 
     class Meta:
         model = Movement
@@ -118,6 +172,8 @@ class MovementRequestSerializer(serializers.ModelSerializer):
             "reason",
             "expected_back_at",
             "expected_arrival_at",
+            "emergency",
+            "emergency_reason",
         ]
 
     def validate(self, attrs):
@@ -164,6 +220,23 @@ class CancelSerializer(serializers.Serializer):
     )
 
 
+class ExtendSerializer(serializers.Serializer):
+    # Bounded to the years the rest of the record takes (FacilityTimeField).
+    expected_back_at = FacilityTimeField(
+        help_text=_(
+            "The later return asked; at most the facility's max_absence_seconds for the "
+            "kind from now."
+        )
+    )
+    reason = serializers.CharField(max_length=2000, help_text=_("Why the return is later."))
+
+
+class RejectExtensionSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text=_("Why it is turned down.")
+    )
+
+
 class CellAssignmentSerializer(serializers.ModelSerializer):
     inmate = natural_key("booking_number")
     cell = natural_key("code")
@@ -179,14 +252,26 @@ class CellAssignmentSerializer(serializers.ModelSerializer):
 
 # --- Views -------------------------------------------------------------------
 
+_EXTENSION_ID = OpenApiParameter(
+    "extension_id", int, OpenApiParameter.PATH, description=_("The extension's id.")
+)
+_NOT_FOUND = OpenApiResponse(ErrorSerializer, description=_("No such movement or extension."))
 _CONFLICT = OpenApiResponse(
     ErrorSerializer, description=_("Not possible from the movement's current status.")
 )
 _FORBIDDEN = OpenApiResponse(
     ErrorSerializer,
     description=_(
-        "Your role or facility may not do this, or you requested this release or "
-        "transfer yourself (a second officer must approve it)."
+        "Your role or facility may not do this, or you requested this departure "
+        "yourself (a second officer must approve it)."
+    ),
+)
+_BAD = OpenApiResponse(ErrorSerializer, description=_("Invalid input; the fields are named."))
+_FROZEN = OpenApiResponse(
+    ErrorSerializer,
+    description=_(
+        "Not possible from the movement's current status, or a unit it touches is "
+        "frozen before its formal count (the count is named in ``count``)."
     ),
 )
 
@@ -212,7 +297,7 @@ class MovementViewSet(
 
     @extend_schema(
         request=MovementRequestSerializer,
-        responses={201: MovementSerializer, 409: _CONFLICT},
+        responses={201: MovementSerializer, 400: _BAD, 409: _CONFLICT},
     )
     def create(self, request, *args, **kwargs):
         """Request a movement; the person may have only one open movement at a time."""
@@ -228,11 +313,12 @@ class MovementViewSet(
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        """Approve a requested movement (a second officer for release and transfer)."""
+        """Approve a requested movement (a second officer for every departure), or an
+        emergency medical departure after the person left."""
         movement = services.movement_approve(movement=self.get_object(), by=request.user)
         return Response(self._shown(movement))
 
-    @extend_schema(request=None, responses={200: MovementSerializer, 409: _CONFLICT})
+    @extend_schema(request=None, responses={200: MovementSerializer, 409: _FROZEN})
     @action(detail=True, methods=["post"])
     def depart(self, request, pk=None):
         """The person leaves (court, medical, temporary release, transfer, release)."""
@@ -241,7 +327,7 @@ class MovementViewSet(
 
     @extend_schema(
         request=ArriveSerializer,
-        responses={200: MovementSerializer, 403: _FORBIDDEN, 409: _CONFLICT},
+        responses={200: MovementSerializer, 400: _BAD, 403: _FORBIDDEN, 409: _FROZEN},
     )
     @action(detail=True, methods=["post"])
     def arrive(self, request, pk=None):
@@ -267,6 +353,79 @@ class MovementViewSet(
             reason=serializer.validated_data.get("reason", ""),
         )
         return Response(self._shown(movement))
+
+    @extend_schema(
+        request=ExtendSerializer,
+        responses={201: ExtensionSerializer, 400: _BAD, 403: _FORBIDDEN, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        """Ask for a later return of a departed outing; it applies only when
+        another officer approves it."""
+        serializer = ExtendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        extension = services.extension_request(
+            movement=self.get_object(), by=request.user, **serializer.validated_data
+        )
+        return Response(self._extension(extension), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        parameters=[_EXTENSION_ID],
+        responses={200: ExtensionSerializer, 403: _FORBIDDEN, 404: _NOT_FOUND, 409: _CONFLICT},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"extensions/(?P<extension_id>[0-9]{1,18})/approve",
+    )
+    def approve_extension(self, request, pk=None, extension_id=None):
+        """Approve a pending extension (never the officer who asked): the return
+        deadline moves."""
+        extension = services.extension_approve(
+            extension=self._pending(extension_id), by=request.user
+        )
+        return Response(self._extension(extension))
+
+    @extend_schema(
+        request=RejectExtensionSerializer,
+        parameters=[_EXTENSION_ID],
+        responses={
+            200: ExtensionSerializer,
+            400: _BAD,
+            403: _FORBIDDEN,
+            404: _NOT_FOUND,
+            409: _CONFLICT,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"extensions/(?P<extension_id>[0-9]{1,18})/reject",
+    )
+    def reject_extension(self, request, pk=None, extension_id=None):
+        """Turn a pending extension down (or withdraw your own); the return stays."""
+        serializer = RejectExtensionSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        extension = services.extension_reject(
+            extension=self._pending(extension_id),
+            by=request.user,
+            reason=serializer.validated_data.get("reason", ""),
+        )
+        return Response(self._extension(extension))
+
+    def _pending(self, extension_id) -> MovementExtension:
+        movement = self.get_object()
+        extension = movement.extensions.filter(pk=extension_id).first()
+        if extension is None:
+            raise NotFound(_("No extension %(id)s on this movement.") % {"id": extension_id})
+        return extension
+
+    def _extension(self, extension: MovementExtension) -> dict:
+        extension = MovementExtension.objects.select_related(
+            "movement__facility", "requested_by", "decided_by"
+        ).get(pk=extension.pk)
+        return ExtensionSerializer(extension, context=self.get_serializer_context()).data
 
     def _shown(self, movement: Movement) -> dict:
         # Re-read with every reference joined, as the list shows it.

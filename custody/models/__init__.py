@@ -20,8 +20,12 @@ from custody.models.ledger import (
     LedgerJobStatus,
 )
 from custody.models.movements import (
+    DEPARTURE_KINDS,
+    EMERGENCY_APPROVAL_WITHIN,
     CellAssignment,
+    ExtensionStatus,
     Movement,
+    MovementExtension,
     MovementKind,
     MovementStatus,
 )
@@ -67,7 +71,9 @@ __all__ = [
     "CLOCK_SKEW",
     "CODE_VALIDATOR",
     "DEFAULT_CHECK_INTERVAL_SECONDS",
+    "DEPARTURE_KINDS",
     "DEVICE_KEY_PREFIX",
+    "EMERGENCY_APPROVAL_WITHIN",
     "GENESIS_HASH",
     "MAX_CHECKIN_AGE",
     "MAX_CHECK_INTERVAL_SECONDS",
@@ -86,6 +92,7 @@ __all__ = [
     "Device",
     "DeviceKind",
     "EntryStatus",
+    "ExtensionStatus",
     "Facility",
     "Inmate",
     "InmateStatus",
@@ -97,6 +104,7 @@ __all__ = [
     "Location",
     "LocationKind",
     "Movement",
+    "MovementExtension",
     "MovementKind",
     "MovementStatus",
     "PendingChange",

@@ -1,5 +1,7 @@
 """Authorised movements of people and the history of cell assignments."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -26,6 +28,18 @@ class MovementStatus(models.TextChoices):
     COMPLETED = "completed", _("Completed")
     CANCELLED = "cancelled", _("Cancelled")
 
+
+# Every departure from custody needs two different officers (invariant 7).
+DEPARTURE_KINDS = (
+    MovementKind.COURT,
+    MovementKind.MEDICAL,
+    MovementKind.TEMPORARY_RELEASE,
+    MovementKind.RELEASE,
+    MovementKind.TRANSFER,
+)
+# An emergency medical departure leaves on one officer's word; a second one
+# must approve it within this long or ``unapproved_departure`` opens.
+EMERGENCY_APPROVAL_WITHIN = timedelta(minutes=30)
 
 OPEN_MOVEMENT_STATUSES = (
     MovementStatus.REQUESTED,
@@ -114,6 +128,10 @@ class Movement(models.Model):
     )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancel_reason = models.TextField(_("reason for cancelling"), blank=True)
+    # A medical emergency may leave before its approval (fixed at request;
+    # the database refuses a change, see migration ``_departure_guards``).
+    emergency = models.BooleanField(_("emergency"), default=False)
+    emergency_reason = models.TextField(_("emergency reason"), blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -148,11 +166,79 @@ class Movement(models.Model):
                 condition=Q(status="departed", kind="transfer"),
             ),
             models.Index(fields=["facility", "status"], name="movement_facility_status"),
+            # The reconciler's unapproved_departure query (alerts.departure_rules).
+            models.Index(
+                fields=["facility", "departed_at"],
+                name="movement_emergency_unapproved",
+                condition=Q(emergency=True, approved_by__isnull=True),
+            ),
             models.Index(fields=["inmate", "requested_at"], name="movement_inmate_time"),
         ]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.inmate_id} ({self.status})"
+
+
+class ExtensionStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class MovementExtension(models.Model):
+    """A later return for a departed outing, asked by one officer and applied
+    only when another approves it (invariant 7); never edited afterwards."""
+
+    movement = models.ForeignKey(
+        Movement, on_delete=models.PROTECT, related_name="extensions", verbose_name=_("movement")
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=ExtensionStatus.choices,
+        default=ExtensionStatus.PENDING,
+    )
+    previous_expected_back_at = models.DateTimeField(_("expected back at, before"))
+    expected_back_at = models.DateTimeField(_("expected back at, asked"))
+    reason = models.TextField(_("reason"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.TextField(_("reason for the decision"), blank=True)
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        verbose_name = _("return extension")
+        verbose_name_plural = _("return extensions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["movement"],
+                condition=Q(status="pending"),
+                name="one_pending_extension_per_movement",
+            ),
+            # Invariant 7: the officer who asked never approves.
+            models.CheckConstraint(
+                condition=~Q(status="approved")
+                | (
+                    Q(decided_by__isnull=False, decided_at__isnull=False)
+                    & ~Q(decided_by=models.F("requested_by"))
+                ),
+                name="extension_approved_by_second_officer",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.movement_id} until {self.expected_back_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def facility(self) -> Facility:
+        """The movement's facility (times are shown in its zone)."""
+        return self.movement.facility
 
 
 class CellAssignment(models.Model):

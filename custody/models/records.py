@@ -55,6 +55,33 @@ def default_max_absence() -> dict[str, int]:
     return dict(DEFAULT_MAX_ABSENCE_SECONDS)
 
 
+# Sane bounds: a minute at least, thirty days at most (longer needs extensions).
+MIN_ABSENCE_SECONDS, MAX_ABSENCE_SECONDS = 60, 30 * 86_400
+# The freeze before a formal count: always some, at most four hours.
+MIN_COUNT_FREEZE_SECONDS, MAX_COUNT_FREEZE_SECONDS = 60, 4 * 3600
+
+
+def validate_max_absence(value) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(_("Give an object with one limit per kind of outing."))
+    expected = set(DEFAULT_MAX_ABSENCE_SECONDS)
+    if set(value) != expected:
+        raise ValidationError(
+            _("Give exactly these kinds: %(kinds)s."),
+            params={"kinds": ", ".join(sorted(expected))},
+        )
+    for kind, seconds in value.items():
+        if (
+            not isinstance(seconds, int)
+            or isinstance(seconds, bool)
+            or not MIN_ABSENCE_SECONDS <= seconds <= MAX_ABSENCE_SECONDS
+        ):
+            raise ValidationError(
+                _("%(kind)s: the limit must be whole seconds between %(low)s and %(high)s."),
+                params={"kind": kind, "low": MIN_ABSENCE_SECONDS, "high": MAX_ABSENCE_SECONDS},
+            )
+
+
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(
@@ -125,10 +152,19 @@ class Facility(models.Model):
         _("identity window (seconds)"), default=86_400, validators=[MinValueValidator(60)]
     )
     max_absence_seconds = models.JSONField(
-        _("longest authorised absence per kind (seconds)"), default=default_max_absence
+        _("longest authorised absence per kind (seconds)"),
+        default=default_max_absence,
+        validators=[validate_max_absence],
     )
     # Movements in or out of a unit are frozen this long before its formal count.
-    count_freeze_seconds = models.PositiveIntegerField(_("count freeze (seconds)"), default=900)
+    count_freeze_seconds = models.PositiveIntegerField(
+        _("count freeze (seconds)"),
+        default=900,
+        validators=[
+            MinValueValidator(MIN_COUNT_FREEZE_SECONDS),
+            MaxValueValidator(MAX_COUNT_FREEZE_SECONDS),
+        ],
+    )
     recount_sample_percent = models.PositiveSmallIntegerField(
         _("recount sample (percent)"),
         default=10,

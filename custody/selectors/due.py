@@ -30,6 +30,7 @@ from custody.models import (
     MovementStatus,
     RollCall,
     RollCallStatus,
+    User,
 )
 from custody.selectors.rollcalls import EMERGENCY_CALL_WINDOW, counting_units
 
@@ -146,6 +147,34 @@ def movements_overdue(*, facility: Facility, outings, before: datetime) -> list[
             "destination",
         )
     )
+
+
+def emergency_departures_unapproved(*, facility: Facility, departed_before: datetime) -> list:
+    """Emergency departures nobody else approved, out since before
+    ``departed_before`` (``movement_emergency_unapproved``), one query."""
+    return list(
+        Movement.objects.filter(
+            facility=facility,
+            emergency=True,
+            approved_by__isnull=True,
+            departed_at__lt=departed_before,
+        )
+        .order_by()
+        .values(
+            "id",
+            "inmate_id",
+            "from_location_id",
+            "departed_at",
+            "departed_by__username",
+            "requested_by__username",
+            "emergency_reason",
+            "destination",
+        )
+    )
+
+
+def usernames_by_id(ids) -> dict[int, str]:
+    return dict(User.objects.filter(pk__in=list(ids)).values_list("pk", "username"))
 
 
 def movements_by_id(ids) -> dict[int, Movement]:

@@ -10,19 +10,21 @@ def movement_list(*, user) -> QuerySet[Movement]:
     """Movements from or to the caller's facilities: both ends of a transfer
     see it, the destination so it can receive the person."""
     ids = visible_facility_ids(user)
-    return Movement.objects.filter(
-        Q(facility_id__in=ids) | Q(to_facility_id__in=ids)
-    ).select_related(
-        "inmate",
-        "facility",
-        "to_facility",
-        "from_location",
-        "to_location",
-        "requested_by",
-        "approved_by",
-        "departed_by",
-        "completed_by",
-        "cancelled_by",
+    return (
+        Movement.objects.filter(Q(facility_id__in=ids) | Q(to_facility_id__in=ids))
+        .select_related(
+            "inmate",
+            "facility",
+            "to_facility",
+            "from_location",
+            "to_location",
+            "requested_by",
+            "approved_by",
+            "departed_by",
+            "completed_by",
+            "cancelled_by",
+        )
+        .prefetch_related("extensions__requested_by", "extensions__decided_by")
     )
 
 

@@ -36,6 +36,11 @@ from custody.services.ledger import (
     ledger_append_many,
     ledger_verify,
 )
+from custody.services.movement_extensions import (
+    extension_approve,
+    extension_reject,
+    extension_request,
+)
 from custody.services.movements import (
     inmate_declare_absent,
     movement_approve,
@@ -52,6 +57,9 @@ __all__ = [
     "device_create",
     "device_rotate_key",
     "device_update",
+    "extension_approve",
+    "extension_reject",
+    "extension_request",
     "facility_create",
     "facility_update",
     "inmate_admit",

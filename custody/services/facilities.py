@@ -57,7 +57,7 @@ def _facility_state(facility: Facility) -> dict:
         "check_interval_seconds": dict(facility.check_interval_seconds),
         "grace_seconds": facility.grace_seconds,
         "identity_window_seconds": facility.identity_window_seconds,
-        "max_absence_seconds": facility.max_absence_seconds,
+        "max_absence_seconds": dict(facility.max_absence_seconds),
         "count_freeze_seconds": facility.count_freeze_seconds,
         "recount_sample_percent": facility.recount_sample_percent,
     }

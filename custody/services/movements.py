@@ -9,6 +9,19 @@ is a ``Conflict`` (HTTP 409) naming the status and the step.
 After every step invariant 1 holds: in custody = one cell and one open
 matching cell assignment; out_authorized = one departed court, medical or
 temporary-release movement; in_transit = one departed transfer.
+
+Invariant 7: every departure (court, medical, temporary release, release,
+transfer) is approved by a second officer before the person leaves; only an
+emergency medical departure leaves first, and a second officer approves it
+after (``unapproved_departure`` fires if nobody does within 30 minutes). The
+database holds the same rule (``custody.migrations._departure_guards``).
+
+An outing's ``expected_back_at`` is at most the facility's
+``max_absence_seconds`` for the kind after the request (the earliest moment
+the person can leave); a later return is an extension
+(``custody.services.movement_extensions``). Departures and arrivals are
+refused while a unit they touch is frozen before its formal count
+(``custody.selectors.count_freeze``), except an emergency medical departure.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,6 +33,7 @@ from django.utils.translation import gettext_lazy
 from custody import selectors
 from custody.exceptions import Conflict
 from custody.models import (
+    DEPARTURE_KINDS,
     Facility,
     Inmate,
     InmateStatus,
@@ -31,6 +45,12 @@ from custody.models import (
 )
 from custody.models.movements import OPEN_MOVEMENT_STATUSES
 from custody.roles import SUPERVISING_ROLES
+from custody.services.departure_rules import (
+    absence_limit_problem,
+    emergency_reason_checked,
+    refuse_frozen,
+    unit_freezes,
+)
 from custody.services.inmates import next_due_after
 from custody.services.ledger import ledger_append
 from custody.services.placement import (
@@ -52,7 +72,7 @@ INTO_CUSTODY_FROM = {
     K.RETURN: frozenset({InmateStatus.MISSING, InmateStatus.ESCAPED}),
 }
 # Invariant 7: the approver is never the requester.
-MAKER_CHECKER_KINDS = frozenset({K.RELEASE, K.TRANSFER})
+MAKER_CHECKER_KINDS = frozenset(DEPARTURE_KINDS)
 # Kinds whose to_location (a cell) is fixed at request.
 TO_CELL_KINDS = frozenset({K.CELL_MOVE, K.ADMISSION, K.RETURN})
 
@@ -65,6 +85,13 @@ STEP_FROM = {
         **{kind: (S.DEPARTED,) for kind in (*OUT_KINDS, K.TRANSFER)},
         **{kind: (S.APPROVED,) for kind in TO_CELL_KINDS},
     },
+}
+# An emergency medical movement may leave before its approval, and be
+# approved after it left (or came back).
+EMERGENCY_STEP_FROM = {
+    **STEP_FROM,
+    "approve": {K.MEDICAL: (S.REQUESTED, S.DEPARTED, S.COMPLETED)},
+    "depart": {K.MEDICAL: (S.REQUESTED, S.APPROVED)},
 }
 STEP_LABELS = {
     "approve": gettext_lazy("approval"),
@@ -89,6 +116,8 @@ def movement_request(
     reason: str = "",
     expected_back_at=None,
     expected_arrival_at=None,
+    emergency: bool = False,
+    emergency_reason: str = "",
 ) -> Movement:
     """Opens a movement for ``inmate``: one open movement per person at a time.
 
@@ -102,9 +131,12 @@ def movement_request(
     looked up last, once every other check has passed, so that whether
     another facility's code or cell exists is learnt only by a request that is
     recorded, never by a refusal that leaves no trace.
+
+    ``emergency`` (medical only, with ``emergency_reason``) lets the person
+    leave before a second officer approves.
     """
     _lock_inmate(inmate)
-    _require_officer(by, inmate.facility)
+    require_movement_officer(by, inmate.facility)
     now = timezone.now()
     open_movement = inmate.movements.filter(status__in=OPEN_MOVEMENT_STATUSES).first()
     if open_movement is not None:
@@ -125,6 +157,7 @@ def movement_request(
         "expected_arrival_at": expected_arrival_at,
     }
     _check_request_fields(to_location=to_location, to_facility=to_facility, **fields)
+    emergency_reason = emergency_reason_checked(kind, emergency, emergency_reason)
     if isinstance(to_facility, str) or isinstance(to_location, str):
         to_facility, to_location = _destination(to_facility, to_location)
         _check_request_fields(to_location=to_location, to_facility=to_facility, **fields)
@@ -142,6 +175,8 @@ def movement_request(
         expected_arrival_at=expected_arrival_at,
         requested_by=by,
         requested_at=now,
+        emergency=emergency,
+        emergency_reason=emergency_reason,
     )
     _record(movement, by=by, reason=reason)
     return movement
@@ -194,6 +229,12 @@ def _check_request_fields(
     for field in ("expected_back_at", "expected_arrival_at"):
         if given[field] is not None and field not in errors and given[field] <= now:
             errors[field] = _("Give a time in the future.")
+    if kind in OUT_KINDS and "expected_back_at" not in errors:
+        problem = absence_limit_problem(
+            facility=inmate.facility, kind=kind, since=now, until=expected_back_at
+        )
+        if problem:
+            errors["expected_back_at"] = problem
     if not isinstance(to_location, Location) or isinstance(to_facility, str):
         to_location = None  # a destination still in codes is checked once looked up
     if isinstance(to_facility, Facility) and to_facility.pk == inmate.facility_id:
@@ -242,19 +283,43 @@ def _destination(to_facility, to_location) -> tuple[Facility, Location | None]:
 @transaction.atomic
 def movement_approve(*, movement: Movement, by) -> Movement:
     """A supervisor or administrator of the facility approves a requested
-    movement; for a release or a transfer it must be someone other than the
-    requester (invariant 7, backed by a CHECK constraint)."""
+    movement; for every departure (court, medical, temporary release,
+    release, transfer) it must be someone other than the requester
+    (invariant 7, backed by the database). An emergency medical movement
+    that already left is approved afterwards, by someone who neither asked
+    for it nor let the person out; its status stays as it is."""
     inmate = _lock(movement, "approve")
-    _require_officer(by, movement.facility)
+    require_movement_officer(by, movement.facility)
     if movement.kind in MAKER_CHECKER_KINDS and movement.requested_by_id == by.pk:
         raise PermissionDenied(
+            _("A departure needs a second officer: the person who requested it cannot approve it.")
+        )
+    after_leaving = movement.status != S.REQUESTED
+    if after_leaving and movement.approved_by_id is not None:
+        raise Conflict(
+            _("Movement %(id)s is already approved (by %(user)s).")
+            % {"id": movement.pk, "user": movement.approved_by.username}
+        )
+    if after_leaving and movement.departed_by_id == by.pk:
+        raise PermissionDenied(
             _(
-                "A release or transfer needs a second officer: the person who requested "
-                "it cannot approve it."
+                "An emergency departure needs a second officer: the person who let them "
+                "out cannot approve it."
             )
         )
-    movement.status = S.APPROVED
     movement.approved_by, movement.approved_at = by, timezone.now()
+    if after_leaving:
+        movement.save(update_fields=["approved_by", "approved_at"])
+        late = movement.approved_at - movement.departed_at
+        _record(
+            movement,
+            by=by,
+            inmate=inmate,
+            action="movement.emergency_approved",
+            approved_after_seconds=int(late.total_seconds()),
+        )
+        return movement
+    movement.status = S.APPROVED
     movement.save(update_fields=["status", "approved_by", "approved_at"])
     _record(movement, by=by, inmate=inmate)
     return movement
@@ -265,7 +330,7 @@ def movement_cancel(*, movement: Movement, by, reason: str = "") -> Movement:
     """Withdraws a movement nobody has acted on yet (requested or approved).
     Once the person has left, only their arrival closes it."""
     inmate = _lock(movement, "cancel")
-    _require_officer(by, movement.facility)
+    require_movement_officer(by, movement.facility)
     movement.status = S.CANCELLED
     movement.cancelled_by, movement.cancelled_at = by, timezone.now()
     movement.cancel_reason = reason
@@ -287,9 +352,18 @@ def movement_depart(*, movement: Movement, by) -> Movement:
     cell given up. Release: the movement completes, the person is released.
     """
     inmate = _lock(movement, "depart")
-    _require_officer(by, movement.facility)
+    require_movement_officer(by, movement.facility)
     _require_inmate_status(inmate, InmateStatus.IN_CUSTODY)
     now = timezone.now()
+    extra = {}
+    freezes = unit_freezes(movement.facility, [inmate.cell_id], now)
+    if freezes and movement.emergency:
+        # An emergency does not wait for a count; the override is on the record.
+        extra["count_freeze_overridden"] = [f.as_data() for f in freezes]
+    elif freezes:
+        refuse_frozen(freezes[0], movement.facility)
+    if movement.status == S.REQUESTED:
+        extra["unapproved"] = True  # an emergency left on one officer's word
     movement.departed_by, movement.departed_at = by, now
     inmate.next_due_at = None
     if movement.kind in OUT_KINDS:
@@ -307,7 +381,7 @@ def movement_depart(*, movement: Movement, by) -> Movement:
             inmate.status = InmateStatus.RELEASED
     movement.save()
     inmate.save(update_fields=["status", "cell", "next_due_at", "updated_at"])
-    _record(movement, by=by, inmate=inmate)
+    _record(movement, by=by, inmate=inmate, **extra)
     return movement
 
 
@@ -325,9 +399,13 @@ def movement_arrive(*, movement: Movement, by, cell: Location | None = None) -> 
     """
     inmate = _lock(movement, "arrive")
     arriving_at = movement.to_facility if movement.kind == K.TRANSFER else movement.facility
-    _require_officer(by, arriving_at)
+    require_movement_officer(by, arriving_at)
     target = _arrival_cell(movement, inmate, cell)
     now = timezone.now()
+    touched = [target.pk] + ([inmate.cell_id] if movement.kind == K.CELL_MOVE else [])
+    freezes = unit_freezes(arriving_at, touched, now)
+    if freezes:
+        refuse_frozen(freezes[0], arriving_at)
     if movement.kind in OUT_KINDS:
         _require_inmate_status(inmate, InmateStatus.OUT_AUTHORIZED)
     elif movement.kind == K.TRANSFER:
@@ -397,7 +475,8 @@ def _lock(movement: Movement, step: str) -> Inmate:
     )
     movement.refresh_from_db(from_queryset=Movement.objects.select_for_update())
     movement.inmate = inmate
-    allowed = STEP_FROM[step].get(movement.kind)
+    table = EMERGENCY_STEP_FROM if movement.emergency else STEP_FROM
+    allowed = table[step].get(movement.kind)
     names = {
         "id": movement.pk,
         "kind": movement.get_kind_display().lower(),
@@ -415,7 +494,7 @@ def _lock(movement: Movement, step: str) -> Inmate:
     return inmate
 
 
-def _require_officer(user, facility: Facility) -> None:
+def require_movement_officer(user, facility: Facility) -> None:
     if user is None or not getattr(user, "is_authenticated", False):
         raise PermissionDenied(_("Movements are recorded by a signed-in officer."))
     if user.role not in SUPERVISING_ROLES:
@@ -446,15 +525,23 @@ def _cell_problem(location: Location, facility: Facility) -> str | None:
     return None
 
 
-def _record(movement: Movement, *, by, inmate: Inmate | None = None, facility=None, **extra):
-    """Appends ``movement.<status>`` to the chain of the facility where it
-    happened (a transfer's arrival: the destination's)."""
+def _record(
+    movement: Movement,
+    *,
+    by,
+    inmate: Inmate | None = None,
+    facility=None,
+    action: str | None = None,
+    **extra,
+):
+    """Appends ``movement.<status>`` (or ``action``) to the chain of the
+    facility where it happened (a transfer's arrival: the destination's)."""
     inmate = inmate or movement.inmate
     extra = {key: value for key, value in extra.items() if value}
     ledger_append(
         facility=facility or movement.facility,
         actor=by,
-        action=f"movement.{movement.status}",
+        action=action or f"movement.{movement.status}",
         subject=inmate_subject(inmate),
         data=movement_event_data(movement, **extra),
     )
@@ -476,7 +563,7 @@ def inmate_declare_absent(*, inmate: Inmate, status: str, by, reason: str) -> In
     inmate.refresh_from_db(
         from_queryset=Inmate.objects.select_for_update().select_related("facility")
     )
-    _require_officer(by, inmate.facility)
+    require_movement_officer(by, inmate.facility)
     _require_inmate_status(inmate, InmateStatus.IN_CUSTODY)
     inmate.status = status
     inmate.save(update_fields=["status", "updated_at"])

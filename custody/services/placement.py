@@ -39,6 +39,9 @@ def movement_event_data(movement: Movement, **extra) -> dict:
         value = getattr(movement, field)
         if value:
             data[field] = value
+    if movement.emergency:
+        data["emergency"] = True
+        data["emergency_reason"] = movement.emergency_reason
     data.update(extra)
     return data
 

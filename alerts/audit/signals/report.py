@@ -10,7 +10,7 @@ from alerts.audit.signals.clocks import device_clock_drift
 from alerts.audit.signals.evidence import biometric_claims_by_persons, late_evidence
 from alerts.audit.signals.made_accounts import approvals_by_made_accounts
 from alerts.audit.signals.pace import counts_too_fast
-from alerts.audit.signals.pairs import same_pair_verifying
+from alerts.audit.signals.pairs import same_pair_approving_movements, same_pair_verifying
 from alerts.audit.signals.quarantine import quarantined_scans
 from alerts.audit.signals.resolutions import boilerplate_resolutions
 from alerts.audit.signals.scores import low_biometric_scores
@@ -27,6 +27,7 @@ SIGNALS = (
     counts_too_fast,
     present_then_missing,
     same_pair_verifying,
+    same_pair_approving_movements,
     unverified_counts,
     low_biometric_scores,
     device_clock_drift,
