@@ -63,6 +63,8 @@ class PassContext:
     checkins_until: datetime
     # Count deadlines and submissions after this are new to the pass.
     counts_since: datetime
+    # No identity window counts from before this (None: from admission).
+    identity_watch_since: datetime | None = None
     _zones: dict | None = None
     _new_checkins: list | None = None
     _overdue_movements: list | None = None

@@ -334,30 +334,42 @@ def _checkin_row(item: Item, context: _Context, now, device_id, user_id) -> Chec
     )
 
 
+# identity_verified_at moves on its own: a buffered fingerprint older than
+# the last visual check still proves who the person is (GREATEST skips nulls).
 _RAISE_LAST_SEEN_SQL = """
-WITH seen(inmate_id, seen_at, due_at) AS (
-    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])
+WITH seen(inmate_id, seen_at, due_at, verified_at) AS (
+    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[])
 ), locked AS (
     SELECT id FROM custody_inmate WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE
 )
 UPDATE custody_inmate AS i
-SET last_seen_at = seen.seen_at,
-    next_due_at = CASE WHEN i.status = 'in_custody' THEN seen.due_at ELSE i.next_due_at END
+SET last_seen_at = GREATEST(i.last_seen_at, seen.seen_at),
+    next_due_at = CASE WHEN i.status = 'in_custody'
+                        AND (i.last_seen_at IS NULL OR i.last_seen_at < seen.seen_at)
+                       THEN seen.due_at ELSE i.next_due_at END,
+    identity_verified_at = GREATEST(i.identity_verified_at, seen.verified_at)
 FROM seen
 WHERE i.id = seen.inmate_id
   AND i.id IN (SELECT id FROM locked)
-  AND (i.last_seen_at IS NULL OR i.last_seen_at < seen.seen_at)
+  AND (i.last_seen_at IS NULL OR i.last_seen_at < seen.seen_at
+       OR seen.verified_at > COALESCE(i.identity_verified_at, '-infinity'))
 """
 
 
 def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
     """Each person's latest scan in the batch moves ``last_seen_at`` forward and
-    sets the next deadline from it; an older, buffered scan moves nothing back."""
+    sets the next deadline from it, and their latest biometric scan moves
+    ``identity_verified_at``; an older, buffered scan moves nothing back."""
     latest: dict[int, tuple] = {}
+    verified: dict[int, object] = {}
     for item in accepted:
         inmate = context.item_inmate[item.index]
         if inmate.id not in latest or item.observed_at > latest[inmate.id][1]:
             latest[inmate.id] = (inmate, item.observed_at)
+        if item.method in BIOMETRIC_METHODS and (
+            inmate.id not in verified or item.observed_at > verified[inmate.id]
+        ):
+            verified[inmate.id] = item.observed_at
     if not latest:
         return
     ids, seen, due = [], [], []
@@ -367,9 +379,10 @@ def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
         ids.append(inmate_id)
         seen.append(seen_at)
         due.append(seen_at + facility.check_interval(inmate.security_level))
+    proven = [verified.get(i) for i in ids]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_RAISE_LAST_SEEN_SQL, [ids, seen, due, ids])
+            cursor.execute(_RAISE_LAST_SEEN_SQL, [ids, seen, due, proven, ids])
         return
     with connection.cursor() as cursor:
         cursor.executemany(
@@ -377,6 +390,11 @@ def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
             "status = 'in_custody' THEN %s ELSE next_due_at END "
             "WHERE id = %s AND (last_seen_at IS NULL OR last_seen_at < %s)",
             [(s, d, i, s) for i, s, d in zip(ids, seen, due, strict=True)],
+        )
+        cursor.executemany(
+            "UPDATE custody_inmate SET identity_verified_at = %s WHERE id = %s "
+            "AND (identity_verified_at IS NULL OR identity_verified_at < %s)",
+            [(v, i, v) for i, v in verified.items()],
         )
 
 

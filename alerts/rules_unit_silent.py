@@ -1,0 +1,188 @@
+"""unit_silent: a housing unit whose readers were silenced together.
+
+Fires, for a unit (a ``unit`` location and the places under it) with people
+in custody assigned there, when either
+- every active reader mounted in it is silent (no batch, no heartbeat)
+  beyond the facility's ``device_offline_after_seconds``; or
+- its readers still answer, but nobody was observed there (any method) for
+  that long while two or more of its people are past their deadline (one
+  late person is ``missed_checkin``'s; a jammer that lets heartbeats through
+  stops every scan, and soon everyone is late).
+
+Without it, a jammed unit (Fraijanes II: every reader of MI3 quiet at once)
+reaches the supervisor as N ``device_offline`` and a flood of
+``missed_checkin``, never as the one alarm it is; those alerts link to this
+one (``alerts.services.unit_silence``). It closes by itself when the unit
+is heard again, with what was heard.
+
+Set-based: the facility's units, places and readers in three small queries;
+the check-ins of the last ``device_offline_after_seconds`` only for the
+units with people overdue (``checkin_location_time``); people per cell only
+for units found silent with nobody overdue.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils.translation import gettext_lazy as _
+
+from alerts.models import AlertKind
+from alerts.rules import Clearance, Finding, PassContext
+from custody.selectors import due, watch
+
+# Late people it takes for "nobody observed here" to be the unit's silence.
+OVERDUE_TO_NOTICE = 2
+
+
+@dataclass
+class UnitState:
+    unit_id: int
+    code: str
+    places: list[int] = field(default_factory=list)
+    readers: list[tuple] = field(default_factory=list)
+    overdue: int = 0
+    people: int | None = None  # counted only where it decides
+    last_observed_at: datetime | None = None  # after the horizon; probed units only
+    readers_silent: bool = False
+    nobody_observed: bool = False
+
+    @property
+    def silent(self) -> bool:
+        expected = self.overdue > 0 or bool(self.people)
+        return expected and (self.readers_silent or self.nobody_observed)
+
+
+def _heard_at(reader: tuple) -> datetime:
+    _id, _name, _location, last, created = reader
+    return last or created
+
+
+def unit_states(ctx: PassContext, *, probe=()) -> dict[int, UnitState]:
+    """Every unit's silence at ``ctx.now``; ``probe``: units whose latest
+    observation is wanted whatever their overdue count (open alerts)."""
+    horizon = ctx.now - ctx.device_silence
+    units = watch.units_of(ctx.facility)
+    if not units:
+        return {}
+    zones = due.location_zones(ctx.facility)
+    states = {pk: UnitState(pk, code) for pk, code in units.items()}
+    for place, zone in zones.items():
+        if zone in states:
+            states[zone].places.append(place)
+    for reader in watch.readers_placed(ctx.facility):
+        zone = zones.get(reader[2])
+        if zone in states:
+            states[zone].readers.append(reader)
+    for _id, cell_id, _due, _seen in due.inmates_overdue(
+        facility=ctx.facility, deadline_before=ctx.now - ctx.grace
+    ):
+        zone = zones.get(cell_id)
+        if zone in states:
+            states[zone].overdue += 1
+    for state in states.values():
+        state.readers_silent = bool(state.readers) and all(
+            _heard_at(r) < horizon for r in state.readers
+        )
+    probed = [
+        s
+        for s in states.values()
+        if s.unit_id in probe or (s.readers and s.overdue >= OVERDUE_TO_NOTICE)
+    ]
+    observed = watch.places_observed_since(
+        location_ids=[p for s in probed for p in s.places], since=horizon, now=ctx.now
+    )
+    for state in probed:
+        state.last_observed_at = max(
+            (observed[p] for p in state.places if p in observed), default=None
+        )
+        state.nobody_observed = (
+            state.last_observed_at is None
+            and bool(state.readers)
+            and state.overdue >= OVERDUE_TO_NOTICE
+        )
+    # Silent with nobody late yet: is anyone expected there at all?
+    uncounted = [
+        s
+        for s in states.values()
+        if s.overdue == 0 and (s.readers_silent or s.unit_id in probe)
+    ]
+    people = watch.people_in_cells(p for s in uncounted for p in s.places)
+    for state in uncounted:
+        state.people = sum(people.get(p, 0) for p in state.places)
+    return states
+
+
+def _reader_rows(state: UnitState) -> list[dict]:
+    return [
+        {
+            "device": str(pk),
+            "name": name,
+            "last_heartbeat_at": last.isoformat() if last else None,
+        }
+        for pk, name, _location, last, _created in state.readers
+    ]
+
+
+class UnitSilent:
+    kind = AlertKind.UNIT_SILENT
+
+    def find(self, ctx: PassContext) -> list[Finding]:
+        findings = []
+        for state in unit_states(ctx).values():
+            if not state.silent:
+                continue
+            findings.append(
+                Finding(
+                    kind=self.kind,
+                    subject=f"unit:{state.unit_id}",
+                    # The readers' silence began when the last of them was
+                    # heard; a silence of scans alone has no such moment.
+                    due_at=(
+                        max(_heard_at(r) for r in state.readers) + ctx.device_silence
+                        if state.readers_silent
+                        else None
+                    ),
+                    location_id=state.unit_id,
+                    details={
+                        "unit": state.code,
+                        "readers": _reader_rows(state),
+                        "readers_silent": state.readers_silent,
+                        "nobody_observed": state.nobody_observed,
+                        "people_overdue": state.overdue,
+                        "silent_for_seconds": int(ctx.device_silence.total_seconds()),
+                    },
+                )
+            )
+        return findings
+
+    def cleared(self, ctx: PassContext, alerts: list) -> dict[int, Clearance]:
+        if not alerts:
+            return {}
+        horizon = ctx.now - ctx.device_silence
+        states = unit_states(ctx, probe={a.location_id for a in alerts})
+        result = {}
+        for alert in alerts:
+            state = states.get(alert.location_id)
+            if state is not None and state.silent:
+                continue
+            heard = {
+                "readers_heard": [
+                    {"device": str(pk), "name": name, "heard_at": last.isoformat()}
+                    for pk, name, _location, last, _created in (state.readers if state else [])
+                    if last and last >= horizon
+                ],
+                "last_observed_at": (
+                    state.last_observed_at.isoformat()
+                    if state and state.last_observed_at
+                    else None
+                ),
+            }
+            if heard["readers_heard"] or heard["last_observed_at"]:
+                result[alert.pk] = Clearance(_("The unit is heard from again."), heard)
+            else:
+                result[alert.pk] = Clearance(
+                    _("Nobody is expected in the unit any more."),
+                    {**heard, "people_overdue": state.overdue if state else 0},
+                )
+        return result
