@@ -75,4 +75,3 @@ class IdentityUnverified:
                     _("No longer in custody here."), {"status": person.status}
                 )
         return result
-

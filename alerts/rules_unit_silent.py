@@ -21,7 +21,6 @@ units with people overdue (``checkin_location_time``); people per cell only
 for units found silent with nobody overdue.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,9 +102,7 @@ def unit_states(ctx: PassContext, *, probe=()) -> dict[int, UnitState]:
         )
     # Silent with nobody late yet: is anyone expected there at all?
     uncounted = [
-        s
-        for s in states.values()
-        if s.overdue == 0 and (s.readers_silent or s.unit_id in probe)
+        s for s in states.values() if s.overdue == 0 and (s.readers_silent or s.unit_id in probe)
     ]
     people = watch.people_in_cells(p for s in uncounted for p in s.places)
     for state in uncounted:
@@ -173,9 +170,7 @@ class UnitSilent:
                     if last and last >= horizon
                 ],
                 "last_observed_at": (
-                    state.last_observed_at.isoformat()
-                    if state and state.last_observed_at
-                    else None
+                    state.last_observed_at.isoformat() if state and state.last_observed_at else None
                 ),
             }
             if heard["readers_heard"] or heard["last_observed_at"]:

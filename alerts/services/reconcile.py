@@ -17,8 +17,6 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from alerts import rules
-from alerts.rules_identity import IdentityUnverified
-from alerts.rules_unit_silent import UnitSilent
 from alerts.models import (
     SEVERITY_OF,
     SEVERITY_RANK,
@@ -27,6 +25,8 @@ from alerts.models import (
     AlertStatus,
     ReconcilerState,
 )
+from alerts.rules_identity import IdentityUnverified
+from alerts.rules_unit_silent import UnitSilent
 from alerts.services.escalation import (
     escalate_demanded,
     escalate_due,

@@ -2,6 +2,9 @@ import django.db.models.functions.comparison
 from django.db import migrations, models
 from django.db.models import OuterRef, Subquery
 
+# Frozen here (CheckInMethod.identity() today): rfid, visual and manual never prove identity.
+IDENTITY_METHODS = ("fingerprint", "face", "iris")
+
 
 def _backfill_from_checkins(apps, schema_editor):
     """Each person's last biometric check-in, as ingestion would have kept it:
@@ -9,11 +12,11 @@ def _backfill_from_checkins(apps, schema_editor):
     (people with none stay null). The deploy's grace is the reconciler's
     ``identity_watch_since`` (alerts 0008), not a made-up verification here.
     One statement; per person a backward walk of ``checkin_inmate_time`` that
-    stops at the first biometric row."""
+    stops at the first such row."""
     Inmate = apps.get_model("custody", "Inmate")
     CheckIn = apps.get_model("custody", "CheckIn")
     latest = (
-        CheckIn.objects.filter(inmate=OuterRef("pk"), is_biometric=True)
+        CheckIn.objects.filter(inmate=OuterRef("pk"), method__in=IDENTITY_METHODS)
         .order_by("-observed_at")
         .values("observed_at")[:1]
     )

@@ -28,6 +28,12 @@ class CheckInMethod(models.TextChoices):
         # read, and only ``visual`` is a person's word.
         return frozenset({cls.FINGERPRINT, cls.FACE, cls.IRIS, cls.RFID})
 
+    @classmethod
+    def identity(cls) -> frozenset[str]:
+        # What proves who the person is (identity_unverified): a tag can be
+        # worn by anyone, and a person's word is no proof.
+        return frozenset({cls.FINGERPRINT, cls.FACE, cls.IRIS})
+
 
 class CheckIn(models.Model):
     """One positive observation. Append-only (invariant 3).

@@ -9,7 +9,7 @@ named beside it.
 
 from datetime import datetime
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.db.models.functions import Coalesce
 
 from custody.models import (
@@ -27,9 +27,14 @@ from custody.models import (
 def inmates_identity_due(*, facility: Facility, proven_before: datetime) -> list[tuple]:
     """(id, cell_id, identity_verified_at, admitted_at) of people in custody
     whose last biometric proof (their admission, if none yet) is before
-    ``proven_before`` (``inmate_identity_due``: the filter repeats the
-    index's expression, so the planner matches it)."""
-    return list(
+    ``proven_before``."""
+    return list(inmates_identity_due_query(facility=facility, proven_before=proven_before))
+
+
+def inmates_identity_due_query(*, facility: Facility, proven_before: datetime) -> QuerySet:
+    # ``inmate_identity_due``: the filter repeats the index's expression and
+    # condition, so the planner matches it (tests EXPLAIN this very query).
+    return (
         Inmate.objects.annotate(proven_from=Coalesce("identity_verified_at", "admitted_at"))
         .filter(facility=facility, status=InmateStatus.IN_CUSTODY, proven_from__lt=proven_before)
         .order_by()
@@ -54,9 +59,13 @@ def places_observed_since(*, location_ids, since: datetime, now: datetime) -> di
     ids = list(location_ids)
     if not ids:
         return {}
-    return dict(
+    return dict(places_observed_query(location_ids=ids, since=since, now=now))
+
+
+def places_observed_query(*, location_ids: list[int], since: datetime, now: datetime) -> QuerySet:
+    return (
         CheckIn.objects.filter(
-            location_id__in=ids, observed_at__gt=since, observed_at__lte=now + CLOCK_SKEW
+            location_id__in=location_ids, observed_at__gt=since, observed_at__lte=now + CLOCK_SKEW
         )
         .order_by()
         .values("location_id")

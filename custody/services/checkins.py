@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 1000
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 BIOMETRIC_METHODS = CheckInMethod.biometric()
+IDENTITY_METHODS = CheckInMethod.identity()
 # A device replays a buffered scan with the same id and time; a replay with the
 # same id and another time is still the same scan if it lies this close.
 REPLAY_WINDOW = timedelta(hours=75)
@@ -358,15 +359,15 @@ WHERE i.id = seen.inmate_id
 
 def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
     """Each person's latest scan in the batch moves ``last_seen_at`` forward and
-    sets the next deadline from it, and their latest biometric scan moves
-    ``identity_verified_at``; an older, buffered scan moves nothing back."""
+    sets the next deadline from it, and their latest fingerprint, face or iris
+    scan moves ``identity_verified_at``; an older, buffered scan moves nothing back."""
     latest: dict[int, tuple] = {}
     verified: dict[int, object] = {}
     for item in accepted:
         inmate = context.item_inmate[item.index]
         if inmate.id not in latest or item.observed_at > latest[inmate.id][1]:
             latest[inmate.id] = (inmate, item.observed_at)
-        if item.method in BIOMETRIC_METHODS and (
+        if item.method in IDENTITY_METHODS and (
             inmate.id not in verified or item.observed_at > verified[inmate.id]
         ):
             verified[inmate.id] = item.observed_at
