@@ -2,10 +2,17 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, Min, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 
-from alerts.models import UNRESOLVED, Alert, DeliveryStatus, Notification, ReconcilerState
+from alerts.models import (
+    UNRESOLVED,
+    Alert,
+    AlertKind,
+    DeliveryStatus,
+    Notification,
+    ReconcilerState,
+)
 from custody.models import Facility
 from custody.selectors import visible_facility_ids
 
@@ -23,7 +30,8 @@ def alert_list(*, user) -> QuerySet[Alert]:
 
 
 def open_alerts(*, user, facility=None) -> QuerySet[Alert]:
-    """What still needs someone: open and acknowledged, most severe first."""
+    """What still needs someone: open and acknowledged, a silenced unit first
+    (the alerts it causes follow and link to it), then most severe first."""
     alerts = alert_list(user=user).filter(status__in=UNRESOLVED)
     if facility is not None:
         alerts = alerts.filter(facility=facility)
@@ -35,7 +43,8 @@ def open_alerts(*, user, facility=None) -> QuerySet[Alert]:
                 "notifications", filter=Q(notifications__status=DeliveryStatus.FAILED)
             )
         )
-        .order_by("severity_rank", "opened_at", "id")
+        .annotate(unit_silence_first=Case(When(kind=AlertKind.UNIT_SILENT, then=0), default=1))
+        .order_by("unit_silence_first", "severity_rank", "opened_at", "id")
     )
 
 

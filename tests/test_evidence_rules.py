@@ -1,6 +1,7 @@
 """identity_unverified and unit_silent: the attack each rule exists for, and
 the honest day that must stay quiet (docs/architecture.md's table)."""
 
+import re
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from custody.selectors import watch
 from tests import factories
 from tests.alerting import reconcile, scan
 from tests.concurrent import race, token_client
+from tests.second_factor import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -363,3 +365,56 @@ def test_two_passes_at_once_open_each_new_alert_exactly_once():
     for world in (locked, bare):
         assert len(alerts(AlertKind.UNIT_SILENT, facility=world.facility)) == 1
         assert len(alerts(AlertKind.IDENTITY_UNVERIFIED, facility=world.facility)) == 3
+
+
+# --- what the supervisor and the API see -------------------------------------------
+
+
+def test_the_headcount_says_how_many_were_proven_by_biometrics(w, api_as):
+    now = T0 + timedelta(hours=30)
+    scan(w.keys[1], w.people[0], w.a1, now - timedelta(hours=1))  # proven
+    scan(w.keys[1], w.people[1], w.a1, now - timedelta(hours=25))  # proven, too long ago
+    scan(w.keys[1], w.people[2], w.a1, now - timedelta(minutes=5), method="rfid")  # a tag
+    client = api_as(factories.UserFactory(role="auditor", facilities=[w.facility]))
+    with time_machine.travel(now, tick=False):
+        body = client.get(f"/api/v1/facilities/{w.facility.code}/headcount/").json()
+    assert body["identity_verified"] == 1
+    [unit] = body["by_location"]
+    assert (unit["location"], unit["present"], unit["identity_verified"]) == ("A", 1, 1)
+
+
+def test_the_dashboard_puts_the_silenced_unit_first_and_counts_the_proven(client, w):
+    hear([w.spare], T0 + timedelta(hours=25))
+    reconcile(w.facility, T0 + timedelta(hours=25))
+    sup = factories.UserFactory(role="supervisor", facilities=[w.facility])
+    with time_machine.travel(T0 + timedelta(hours=25), tick=False):
+        sign_in(client, sup)
+        response = client.get(
+            f"/dashboard/{w.facility.code}/live/", HTTP_HX_REQUEST="true", HTTP_ACCEPT_LANGUAGE="es"
+        )
+    html = response.content.decode()
+    kinds = re.findall(r'<strong class="kind">([^<]+)</strong>', html)
+    assert kinds[0] == "Sector en silencio" and "Identidad no verificada" in kinds
+    [silence] = alerts(AlertKind.UNIT_SILENT)
+    assert w.readers[0].name in html and f'href="#alert-{silence.pk}"' in html
+    assert "Identidad verificada" in html
+    assert '<td class="num" title=' in html  # 0 proven of 0 present: nothing to flag
+
+
+@pytest.mark.parametrize("value", [59, 0, -1, "a day", None])
+def test_the_identity_window_is_at_least_a_minute(w, api_as, value):
+    admin = factories.UserFactory(role="admin", facilities=[w.facility])
+    response = api_as(admin).patch(
+        f"/api/v1/facilities/{w.facility.code}/", {"identity_window_seconds": value}, format="json"
+    )
+    assert response.status_code == 400
+    assert "identity_window_seconds" in response.json()
+
+
+def test_the_identity_window_is_read_and_written_through_the_facility(w, api_as):
+    admin = factories.UserFactory(role="admin", facilities=[w.facility])
+    url = f"/api/v1/facilities/{w.facility.code}/"
+    assert api_as(admin).get(url).json()["identity_window_seconds"] == 86_400
+    response = api_as(admin).patch(url, {"identity_window_seconds": 60}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["identity_window_seconds"] == 60

@@ -29,6 +29,8 @@ class LocationHeadcount:
     # The unit's last submitted roll call, and the last one that found everyone.
     last_count_at: datetime | None = None
     last_cleared_count_at: datetime | None = None
+    # In custody and proven by biometrics within the facility's identity window.
+    identity_verified: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Headcount:
     unaccounted: int
     in_transit: int
     by_location: list[LocationHeadcount]
+    identity_verified: int = 0
 
 
 def facility_headcount(*, facility: Facility, now: datetime | None = None) -> Headcount:
@@ -73,6 +76,11 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
     - **last_count_at** / **last_cleared_count_at** per unit: when its last
       roll call was submitted, and when one last found everyone (nobody
       unaccounted); None if never.
+    - **identity_verified** (per unit and in total): people in custody whose
+      last fingerprint, face or iris observation (``identity_verified_at``)
+      is within the facility's ``identity_window_seconds`` of ``now``
+      (inclusive). Present by a guard's eyes is not proven: the gap between
+      the two is what ``identity_unverified`` alerts on.
 
     Two SQL queries, whatever the size of the facility (the
     ``inmate_facility_status`` index serves the first; the second reads the
@@ -83,6 +91,7 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
     # next_due_at + grace >= now  <=>  next_due_at >= now - grace: compared on
     # the column itself, so the database does no arithmetic per row.
     on_schedule_since = now - timedelta(seconds=facility.grace_seconds)
+    proven_since = now - timedelta(seconds=facility.identity_window_seconds)
     rows = (
         Inmate.objects.filter(
             facility=facility, status__in=(*EXPECTED_STATUSES, InmateStatus.IN_TRANSIT)
@@ -97,6 +106,10 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
             ),
             out_authorized=Count("id", filter=Q(status=InmateStatus.OUT_AUTHORIZED)),
             in_transit=Count("id", filter=Q(status=InmateStatus.IN_TRANSIT)),
+            identity_verified=Count(
+                "id",
+                filter=Q(status=InmateStatus.IN_CUSTODY, identity_verified_at__gte=proven_since),
+            ),
         )
         .order_by(F("unit").asc(nulls_last=True))
     )
@@ -116,6 +129,7 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
                 unaccounted=row["expected"] - row["present"] - row["out_authorized"],
                 last_count_at=counts.get(row["unit"], {}).get("last_at"),
                 last_cleared_count_at=counts.get(row["unit"], {}).get("last_cleared_at"),
+                identity_verified=row["identity_verified"],
             )
         )
     return Headcount(
@@ -127,4 +141,5 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
         unaccounted=sum(r.unaccounted for r in by_location),
         in_transit=in_transit,
         by_location=by_location,
+        identity_verified=sum(r.identity_verified for r in by_location),
     )

@@ -56,6 +56,7 @@ def _facility_state(facility: Facility) -> dict:
         "timezone": facility.timezone,
         "check_interval_seconds": dict(facility.check_interval_seconds),
         "grace_seconds": facility.grace_seconds,
+        "identity_window_seconds": facility.identity_window_seconds,
     }
 
 
