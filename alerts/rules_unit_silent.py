@@ -4,10 +4,12 @@ Fires, for a unit (a ``unit`` location and the places under it) with people
 in custody assigned there, when either
 - every active reader mounted in it is silent (no batch, no heartbeat)
   beyond the facility's ``device_offline_after_seconds``; or
-- its readers still answer, but nobody was observed there (any method) for
-  that long while two or more of its people are past their deadline (one
-  late person is ``missed_checkin``'s; a jammer that lets heartbeats through
-  stops every scan, and soon everyone is late).
+- its readers still answer, but two or more of its people are past their
+  deadline and nobody at all was observed there (any method) since the
+  later of those two deadlines, nor for that long. A jammer that lets
+  heartbeats through stops every scan, and people fall due one after
+  another with nobody seen in between; people who vanished from a unit
+  that still scans everyone else are ``missed_checkin``'s, not this.
 
 Without it, a jammed unit (Fraijanes II: every reader of MI3 quiet at once)
 reaches the supervisor as N ``device_offline`` and a flood of
@@ -15,14 +17,15 @@ reaches the supervisor as N ``device_offline`` and a flood of
 one (``alerts.services.unit_silence``). It closes by itself when the unit
 is heard again, with what was heard.
 
-Set-based: the facility's units, places and readers in three small queries;
-the check-ins of the last ``device_offline_after_seconds`` only for the
-units with people overdue (``checkin_location_time``); people per cell only
-for units found silent with nobody overdue.
+Set-based: the facility's units, places and readers in three small queries,
+the overdue people from the ``missed_checkin`` index; the latest check-in
+per place (``checkin_location_time``) only for units with readers and two
+people overdue, back to the later of those deadlines (an hour at most);
+people per cell only for units found silent with nobody overdue.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +35,9 @@ from custody.selectors import due, watch
 
 # Late people it takes for "nobody observed here" to be the unit's silence.
 OVERDUE_TO_NOTICE = 2
+# How far back "nobody observed since those deadlines" is looked for: a unit
+# silent for this long with people falling due is silent whatever came before.
+LOOK_BACK_AT_MOST = timedelta(hours=1)
 
 
 @dataclass
@@ -41,8 +47,11 @@ class UnitState:
     places: list[int] = field(default_factory=list)
     readers: list[tuple] = field(default_factory=list)
     overdue: int = 0
+    deadlines: list[datetime] = field(default_factory=list)  # of the overdue
+    # Nobody observed after this (of the probed units) is the silence of scans.
+    quiet_since: datetime | None = None
     people: int | None = None  # counted only where it decides
-    last_observed_at: datetime | None = None  # after the horizon; probed units only
+    last_observed_at: datetime | None = None  # after quiet_since; probed units only
     readers_silent: bool = False
     nobody_observed: bool = False
 
@@ -73,12 +82,13 @@ def unit_states(ctx: PassContext, *, probe=()) -> dict[int, UnitState]:
         zone = zones.get(reader[2])
         if zone in states:
             states[zone].readers.append(reader)
-    for _id, cell_id, _due, _seen in due.inmates_overdue(
+    for _id, cell_id, next_due_at, _seen in due.inmates_overdue(
         facility=ctx.facility, deadline_before=ctx.now - ctx.grace
     ):
         zone = zones.get(cell_id)
         if zone in states:
             states[zone].overdue += 1
+            states[zone].deadlines.append(next_due_at)
     for state in states.values():
         state.readers_silent = bool(state.readers) and all(
             _heard_at(r) < horizon for r in state.readers
@@ -88,17 +98,24 @@ def unit_states(ctx: PassContext, *, probe=()) -> dict[int, UnitState]:
         for s in states.values()
         if s.unit_id in probe or (s.readers and s.overdue >= OVERDUE_TO_NOTICE)
     ]
+    for state in probed:
+        state.quiet_since = horizon
+        if state.overdue >= OVERDUE_TO_NOTICE:
+            second_latest = sorted(state.deadlines)[-OVERDUE_TO_NOTICE]
+            state.quiet_since = min(horizon, max(second_latest, ctx.now - LOOK_BACK_AT_MOST))
     observed = watch.places_observed_since(
-        location_ids=[p for s in probed for p in s.places], since=horizon, now=ctx.now
+        location_ids=[p for s in probed for p in s.places],
+        since=min((s.quiet_since for s in probed), default=horizon),
+        now=ctx.now,
     )
     for state in probed:
         state.last_observed_at = max(
             (observed[p] for p in state.places if p in observed), default=None
         )
         state.nobody_observed = (
-            state.last_observed_at is None
-            and bool(state.readers)
+            bool(state.readers)
             and state.overdue >= OVERDUE_TO_NOTICE
+            and (state.last_observed_at is None or state.last_observed_at <= state.quiet_since)
         )
     # Silent with nobody late yet: is anyone expected there at all?
     uncounted = [
