@@ -18,9 +18,10 @@ one (``alerts.services.unit_silence``). It closes by itself when the unit
 is heard again, with what was heard.
 
 Set-based: the facility's units, places and readers in three small queries,
-the overdue people from the ``missed_checkin`` index; the latest check-in
-per place (``checkin_location_time``) only for units with readers and two
-people overdue, back to the later of those deadlines (an hour at most);
+the overdue people from the ``missed_checkin`` index; one check-in per unit
+(``checkin_location_time``, stopping at the first) only for units with
+readers and two people overdue, after the later of those deadlines (an hour
+back at most);
 people per cell only for units found silent with nobody overdue.
 """
 
@@ -51,7 +52,7 @@ class UnitState:
     # Nobody observed after this (of the probed units) is the silence of scans.
     quiet_since: datetime | None = None
     people: int | None = None  # counted only where it decides
-    last_observed_at: datetime | None = None  # after quiet_since; probed units only
+    observed_at: datetime | None = None  # someone seen after quiet_since (probed units)
     readers_silent: bool = False
     nobody_observed: bool = False
 
@@ -103,19 +104,13 @@ def unit_states(ctx: PassContext, *, probe=()) -> dict[int, UnitState]:
         if state.overdue >= OVERDUE_TO_NOTICE:
             second_latest = sorted(state.deadlines)[-OVERDUE_TO_NOTICE]
             state.quiet_since = min(horizon, max(second_latest, ctx.now - LOOK_BACK_AT_MOST))
-    observed = watch.places_observed_since(
-        location_ids=[p for s in probed for p in s.places],
-        since=min((s.quiet_since for s in probed), default=horizon),
-        now=ctx.now,
+    heard = watch.units_heard_since(
+        units={s.unit_id: (s.places, s.quiet_since) for s in probed}, now=ctx.now
     )
     for state in probed:
-        state.last_observed_at = max(
-            (observed[p] for p in state.places if p in observed), default=None
-        )
+        state.observed_at = heard.get(state.unit_id)
         state.nobody_observed = (
-            bool(state.readers)
-            and state.overdue >= OVERDUE_TO_NOTICE
-            and (state.last_observed_at is None or state.last_observed_at <= state.quiet_since)
+            bool(state.readers) and state.overdue >= OVERDUE_TO_NOTICE and state.observed_at is None
         )
     # Silent with nobody late yet: is anyone expected there at all?
     uncounted = [
@@ -186,11 +181,11 @@ class UnitSilent:
                     for pk, name, _location, last, _created in (state.readers if state else [])
                     if last and last >= horizon
                 ],
-                "last_observed_at": (
-                    state.last_observed_at.isoformat() if state and state.last_observed_at else None
+                "observed_at": (
+                    state.observed_at.isoformat() if state and state.observed_at else None
                 ),
             }
-            if heard["readers_heard"] or heard["last_observed_at"]:
+            if heard["readers_heard"] or heard["observed_at"]:
                 result[alert.pk] = Clearance(_("The unit is heard from again."), heard)
             else:
                 result[alert.pk] = Clearance(

@@ -246,7 +246,7 @@ def test_a_units_readers_jammed_raise_one_unit_silent_and_the_rest_link_to_it(w)
     assert silence.status == AlertStatus.RESOLVED and silence.resolved_by is None
     heard = silence.resolved_by_observation
     assert [r["name"] for r in heard["readers_heard"]] == [w.readers[1].name]
-    assert heard["last_observed_at"] == back.isoformat()
+    assert heard["observed_at"] == back.isoformat()
 
 
 def test_readers_that_answer_but_hear_nobody_while_people_fall_due_are_a_silent_unit(w):
@@ -309,13 +309,19 @@ def test_a_unit_silent_pass_costs_the_same_queries_for_3_or_30_people(db):
     assert queries(3) == queries(30)
 
 
-def test_the_unit_probe_reads_the_check_ins_by_place_and_time(facility):
-    """O(what is due): the look at a unit's recent scans walks
-    ``checkin_location_time`` (on each monthly partition, its copy)."""
-    inmate = factories.InmateFactory(facility=facility)
+def test_the_unit_probe_stops_at_the_first_check_in_of_each_unit(facility):
+    """O(what is due): whether anyone was seen in a unit walks
+    ``checkin_location_time`` (on each monthly partition, its copy) and
+    stops at the first row, one LIMIT 1 per unit."""
+    people = [factories.InmateFactory(facility=facility) for _ in range(2)]
     now = timezone.now()
-    factories.CheckInFactory.create_batch(300, inmate=inmate, observed_at=now - timedelta(hours=30))
-    query = watch.places_observed_query(location_ids=[inmate.cell_id], since=now - LIMIT, now=now)
+    for person in people:
+        factories.CheckInFactory.create_batch(
+            150, inmate=person, observed_at=now - timedelta(hours=30)
+        )
+    units = {p.cell.parent_id: ([p.cell_id, p.cell.parent_id], now - LIMIT) for p in people}
+    [first, second] = watch.units_heard_queries(units=units, now=now)
+    query = first.union(second, all=True)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE custody_checkin")
         cursor.execute("SET enable_seqscan = off")
@@ -328,6 +334,8 @@ def test_the_unit_probe_reads_the_check_ins_by_place_and_time(facility):
         )
         names = {row[0] for row in cursor.fetchall()}
     assert any(name in plan for name in names), plan
+    assert plan.count("Limit") == 2, plan
+    assert watch.units_heard_since(units=units, now=now) == {}  # nobody seen in the window
 
 
 # --- two passes at once ------------------------------------------------------------

@@ -9,7 +9,8 @@ named beside it.
 
 from datetime import datetime
 
-from django.db.models import Count, Max, QuerySet
+from django.db import connection
+from django.db.models import BigIntegerField, Count, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from custody.models import (
@@ -52,26 +53,46 @@ def readers_placed(facility: Facility) -> list[tuple]:
     )
 
 
-def places_observed_since(*, location_ids, since: datetime, now: datetime) -> dict[int, datetime]:
-    """Of ``location_ids``, those where anyone was observed (any method) after
-    ``since``, with the latest time (``checkin_location_time``; the bounds
-    on ``observed_at`` also prune the check-in partitions)."""
-    ids = list(location_ids)
-    if not ids:
+def units_heard_since(*, units: dict[int, tuple[list[int], datetime]], now: datetime) -> dict:
+    """Of ``units`` (unit id → its places and a time), those where anyone was
+    observed (any method) at one of its places after that time, each with
+    one such observation's time; a unit missing from the answer had none."""
+    queries = units_heard_queries(units=units, now=now)
+    if not queries:
         return {}
-    return dict(places_observed_query(location_ids=ids, since=since, now=now))
+    if connection.features.supports_slicing_ordering_in_compound:
+        return dict(queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0])
+    # The embedded SQLite demo cannot LIMIT inside a UNION: one read of every
+    # place since the earliest time, judged per unit here.
+    since = min(at for _places, at in units.values())
+    rows = CheckIn.objects.filter(
+        location_id__in=[p for places, _at in units.values() for p in places],
+        observed_at__gt=since,
+        observed_at__lte=now + CLOCK_SKEW,
+    ).values_list("location_id", "observed_at")
+    heard = {}
+    for location_id, observed_at in rows:
+        for unit_id, (places, at) in units.items():
+            if location_id in places and observed_at > at:
+                heard[unit_id] = max(observed_at, heard.get(unit_id, observed_at))
+    return heard
 
 
-def places_observed_query(*, location_ids: list[int], since: datetime, now: datetime) -> QuerySet:
-    return (
+def units_heard_queries(*, units: dict[int, tuple[list[int], datetime]], now: datetime) -> list:
+    """One query per unit, each a walk of ``checkin_location_time`` over the
+    unit's places that stops at the first row after the unit's time (a
+    healthy unit answers after a few index pages); sent as one UNION ALL.
+    The bounds on ``observed_at`` also prune the check-in partitions."""
+    return [
         CheckIn.objects.filter(
-            location_id__in=location_ids, observed_at__gt=since, observed_at__lte=now + CLOCK_SKEW
+            location_id__in=places, observed_at__gt=since, observed_at__lte=now + CLOCK_SKEW
         )
+        .annotate(unit=Value(unit_id, output_field=BigIntegerField()))
         .order_by()
-        .values("location_id")
-        .annotate(latest=Max("observed_at"))
-        .values_list("location_id", "latest")
-    )
+        .values_list("unit", "observed_at")[:1]
+        for unit_id, (places, since) in sorted(units.items())
+        if places
+    ]
 
 
 def people_in_cells(cell_ids) -> dict[int, int]:
