@@ -17,8 +17,9 @@ reaches the supervisor as N ``device_offline`` and a flood of
 one (``alerts.services.unit_silence``). It closes by itself when the unit
 is heard again, with what was heard.
 
-Set-based: the facility's units, places and readers in three small queries,
-the overdue people from the ``missed_checkin`` index; one check-in per unit
+Set-based: the facility's readers and places in two small queries (none but
+the readers' when no reader is silent and nobody is overdue), the overdue
+people read once for ``missed_checkin`` too; one check-in per unit
 (``checkin_location_time``, stopping at the first) only for units with
 readers and two people overdue, after the later of those deadlines (an hour
 back at most);
@@ -32,7 +33,7 @@ from django.utils.translation import gettext_lazy as _
 
 from alerts.models import AlertKind
 from alerts.rules import Clearance, Finding, PassContext
-from custody.selectors import due, watch
+from custody.selectors import watch
 
 # Late people it takes for "nobody observed here" to be the unit's silence.
 OVERDUE_TO_NOTICE = 2
@@ -71,21 +72,24 @@ def unit_states(ctx: PassContext, *, probe=()) -> dict[int, UnitState]:
     """Every unit's silence at ``ctx.now``; ``probe``: units whose latest
     observation is wanted whatever their overdue count (open alerts)."""
     horizon = ctx.now - ctx.device_silence
-    units = watch.units_of(ctx.facility)
-    if not units:
-        return {}
-    zones = due.location_zones(ctx.facility)
+    readers = watch.readers_placed(ctx.facility)
+    overdue = ctx.overdue_people()
+    if (
+        not probe
+        and len(overdue) < OVERDUE_TO_NOTICE
+        and all(_heard_at(r) >= horizon for r in readers)
+    ):
+        return {}  # no reader silent and nobody to miss: no unit can be silent
+    units, zones = watch.unit_places(ctx.facility)
     states = {pk: UnitState(pk, code) for pk, code in units.items()}
     for place, zone in zones.items():
         if zone in states:
             states[zone].places.append(place)
-    for reader in watch.readers_placed(ctx.facility):
+    for reader in readers:
         zone = zones.get(reader[2])
         if zone in states:
             states[zone].readers.append(reader)
-    for _id, cell_id, next_due_at, _seen in due.inmates_overdue(
-        facility=ctx.facility, deadline_before=ctx.now - ctx.grace
-    ):
+    for _id, cell_id, next_due_at, _seen in overdue:
         zone = zones.get(cell_id)
         if zone in states:
             states[zone].overdue += 1

@@ -23,6 +23,7 @@ from custody.models import (
     Location,
     LocationKind,
 )
+from custody.selectors import due
 
 
 def inmates_identity_due(*, facility: Facility, proven_before: datetime) -> list[tuple]:
@@ -110,8 +111,11 @@ def people_in_cells(cell_ids) -> dict[int, int]:
     )
 
 
-def units_of(facility: Facility) -> dict[int, str]:
-    """Unit id → code, for the facility's housing units."""
-    return dict(
-        Location.objects.filter(facility=facility, kind=LocationKind.UNIT).values_list("id", "code")
+def unit_places(facility: Facility) -> tuple[dict[int, str], dict[int, int]]:
+    """The facility's housing units (id → code) and every location's zone
+    (``due.location_zones``: its unit, or itself when in none), one query."""
+    rows = list(
+        Location.objects.filter(facility=facility).values_list("id", "parent_id", "kind", "code")
     )
+    units = {pk: code for pk, _parent, kind, code in rows if kind == LocationKind.UNIT}
+    return units, due.zones_of((pk, parent, kind) for pk, parent, kind, _code in rows)
