@@ -69,8 +69,8 @@ def _heard_at(reader: tuple) -> datetime:
 
 
 def unit_states(ctx: PassContext, *, probe=()) -> dict[int, UnitState]:
-    """Every unit's silence at ``ctx.now``; ``probe``: units whose latest
-    observation is wanted whatever their overdue count (open alerts)."""
+    """Every unit's silence at ``ctx.now``; ``probe``: units to look for an
+    observation in whatever their overdue count (those with open alerts)."""
     horizon = ctx.now - ctx.device_silence
     readers = watch.readers_placed(ctx.facility)
     overdue = ctx.overdue_people()
