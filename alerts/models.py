@@ -458,6 +458,11 @@ class ReconcilerState(models.Model):
     last_pass_ms = models.FloatField(null=True, blank=True)
     # New check-ins are read from here on (out_of_place, impossible_travel).
     checkins_read_until = models.DateTimeField(null=True, blank=True)
+    # identity_unverified counts nobody's identity window from before this:
+    # set to the deploy time for the facilities the rule found already
+    # running, so each person gets one whole window to give a biometric
+    # instead of an alert for everyone at once. Null: from admission.
+    identity_watch_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("reconciler state")

@@ -67,9 +67,21 @@ class PassContext:
     checkins_until: datetime
     # Count deadlines and submissions after this are new to the pass.
     counts_since: datetime
+    # No identity window counts from before this (None: from admission).
+    identity_watch_since: datetime | None = None
     _zones: dict | None = None
     _new_checkins: list | None = None
     _overdue_movements: list | None = None
+    _overdue_people: list | None = None
+
+    def overdue_people(self) -> list[tuple]:
+        """People past their deadline + grace, read once for missed_checkin
+        and unit_silent."""
+        if self._overdue_people is None:
+            self._overdue_people = due.inmates_overdue(
+                facility=self.facility, deadline_before=self.now - self.grace
+            )
+        return self._overdue_people
 
     def overdue_movements(self) -> list[dict]:
         """Late returns and late arrivals, read once for both rules."""
@@ -138,7 +150,7 @@ class MissedCheckIn:
     kind = AlertKind.MISSED_CHECKIN
 
     def find(self, ctx: PassContext) -> list[Finding]:
-        rows = due.inmates_overdue(facility=ctx.facility, deadline_before=ctx.now - ctx.grace)
+        rows = ctx.overdue_people()
         return [
             Finding(
                 kind=self.kind,

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, Max, Min, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from alerts.models import (
     UNRESOLVED,
     Alert,
+    AlertKind,
     DeliveryStatus,
     Notification,
     ReconcilerStart,
@@ -32,7 +33,8 @@ def alert_list(*, user) -> QuerySet[Alert]:
 
 
 def open_alerts(*, user, facility=None) -> QuerySet[Alert]:
-    """What still needs someone: open and acknowledged, most severe first."""
+    """What still needs someone: open and acknowledged, a silenced unit first
+    (the alerts it causes follow and link to it), then most severe first."""
     alerts = alert_list(user=user).filter(status__in=UNRESOLVED)
     if facility is not None:
         alerts = alerts.filter(facility=facility)
@@ -44,7 +46,8 @@ def open_alerts(*, user, facility=None) -> QuerySet[Alert]:
                 "notifications", filter=Q(notifications__status=DeliveryStatus.FAILED)
             )
         )
-        .order_by("severity_rank", "opened_at", "id")
+        .annotate(unit_silence_first=Case(When(kind=AlertKind.UNIT_SILENT, then=0), default=1))
+        .order_by("unit_silence_first", "severity_rank", "opened_at", "id")
     )
 
 

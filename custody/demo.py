@@ -1,6 +1,10 @@
 """Readers for the demo (``make run`` sets ``DEMO_READERS=1``): every unit's
 reader scans the people of its unit as their checks fall due, except twenty
-who stop being seen, one or two at a time, as at Fraijanes II in 2025.
+who stop being seen, one or two at a time, as at Fraijanes II in 2025. The
+first of them goes while every reader of their unit is jammed (as MI3's
+were): the unit is silent for ``JAM``, longer than a reader's limit, so the
+demo shows one ``unit_silent`` alarm with the readers' and people's alerts
+linked to it, closing when the readers come back.
 
 Never scheduled unless ``DEMO_READERS`` is on; it posts through the same
 ingestion service as a real reader, so everything downstream is real.
@@ -22,6 +26,7 @@ VANISHING = 20
 FIRST_VANISHES_AFTER = timedelta(minutes=5)
 VANISH_EVERY = timedelta(minutes=7)  # two people per step, then one: never all at once
 BATCH = 500
+JAM = timedelta(minutes=15)  # the readers' limit is 10 minutes by default
 
 
 def vanishing_schedule(facility: Facility) -> dict[int, datetime]:
@@ -40,13 +45,26 @@ def vanishing_schedule(facility: Facility) -> dict[int, datetime]:
     }
 
 
+def jam_of(facility: Facility, schedule: dict[int, datetime]) -> tuple[int | None, datetime]:
+    """(unit id, start) of the jam: the unit of the first person to vanish,
+    from the moment they do."""
+    if not schedule:
+        return None, facility.created_at
+    first = min(schedule, key=lambda pk: (schedule[pk], pk))
+    unit_id = Inmate.objects.filter(pk=first).values_list("cell__parent_id", flat=True).first()
+    return unit_id, schedule[first]
+
+
 def demo_readers_tick(*, now: datetime | None = None) -> dict[str, int]:
     """Scans everyone due within the next two periods, save the vanished."""
     now = now or timezone.now()
     facility = Facility.objects.filter(code=DEMO_FACILITY).first()
     if facility is None:
         return {"posted": 0}
-    vanished = {i for i, at in vanishing_schedule(facility).items() if at <= now}
+    schedule = vanishing_schedule(facility)
+    vanished = {i for i, at in schedule.items() if at <= now}
+    jam_unit, jam_from = jam_of(facility, schedule)
+    jammed = jam_unit if jam_from <= now < jam_from + JAM else None
     horizon = now + timedelta(seconds=2 * settings.RECONCILE_EVERY_SECONDS)
     due = (
         Inmate.objects.filter(
@@ -64,7 +82,7 @@ def demo_readers_tick(*, now: datetime | None = None) -> dict[str, int]:
     by_reader: dict[Device, list[dict]] = {}
     for _pk, booking_number, cell_code, unit_id in due:
         reader = readers.get(unit_id)
-        if reader is None:
+        if reader is None or unit_id == jammed:
             continue
         by_reader.setdefault(reader, []).append(
             {
@@ -87,6 +105,9 @@ def demo_readers_tick(*, now: datetime | None = None) -> dict[str, int]:
         for start in range(0, len(items), BATCH):
             checkins_ingest(raw_items=items[start : start + BATCH], sender=sender, now=now)
             posted += len(items[start : start + BATCH])
-    # Readers with nobody due still say they are alive.
-    Device.objects.filter(facility=facility, is_active=True).update(last_heartbeat_at=now)
-    return {"posted": posted, "vanished": len(vanished)}
+    # Readers with nobody due still say they are alive; a jammed one cannot.
+    alive = Device.objects.filter(facility=facility, is_active=True)
+    if jammed is not None:
+        alive = alive.exclude(location_id=jammed)
+    alive.update(last_heartbeat_at=now)
+    return {"posted": posted, "vanished": len(vanished), "jammed": jammed is not None}

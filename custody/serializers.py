@@ -413,6 +413,12 @@ class ZonedTimeField(serializers.DateTimeField):
         return in_zone_isoformat(value, self.context.get("tz"))
 
 
+IDENTITY_VERIFIED_HELP = _(
+    "In custody and proven by a fingerprint, face or iris observation within the "
+    "facility's identity window (rfid, visual and manual never prove identity)."
+)
+
+
 class HeadcountLocationSerializer(serializers.Serializer):
     location = serializers.CharField(
         allow_null=True,
@@ -425,6 +431,7 @@ class HeadcountLocationSerializer(serializers.Serializer):
     present = serializers.IntegerField(min_value=0)
     out_authorized = serializers.IntegerField(min_value=0)
     unaccounted = serializers.IntegerField(min_value=0)
+    identity_verified = serializers.IntegerField(min_value=0, help_text=IDENTITY_VERIFIED_HELP)
     last_count_at = ZonedTimeField(
         allow_null=True, help_text=_("When the unit's last roll call was submitted.")
     )
@@ -465,6 +472,7 @@ class HeadcountSerializer(serializers.Serializer):
         min_value=0,
         help_text=_("Left on a transfer, not yet arrived; not part of expected."),
     )
+    identity_verified = serializers.IntegerField(min_value=0, help_text=IDENTITY_VERIFIED_HELP)
     by_location = HeadcountLocationSerializer(many=True)
     as_of = FacilityTimeField(help_text=_("The moment of the count, in the facility's zone."))
 

@@ -143,9 +143,16 @@ def test_dashboard_is_english_when_asked(client, w, how):
 def test_live_panel_lists_open_alerts_most_severe_first_with_the_person(client, w):
     html = page(signed_in(client, w.sup).get(dashboard_url(w.facility, "live/"), **HTMX))
     severities = re.findall(r'data-severity="(\w+)"', html)
-    assert severities == ["critical", "high", "medium"]
+    assert severities == ["critical", "critical", "high", "medium"]
     kinds = re.findall(r'<strong class="kind">([^<]+)</strong>', html)
-    assert kinds == ["Traslado vencido", "Control de presencia omitido", "Dispositivo sin conexión"]
+    # Unit A's only reader went quiet with people in it: the silenced unit
+    # comes first, above the other critical alert.
+    assert kinds == [
+        "Sector en silencio",
+        "Traslado vencido",
+        "Control de presencia omitido",
+        "Dispositivo sin conexión",
+    ]
     ana = open_alert(AlertKind.MISSED_CHECKIN)
     assert ana.inmate == w.ana
     card = html[html.index(f'id="alert-{ana.pk}"') :]

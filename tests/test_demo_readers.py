@@ -9,8 +9,8 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from alerts.models import AlertKind, EscalationLevel, NotificationChannel
-from custody.demo import VANISHING, demo_readers_tick, vanishing_schedule
+from alerts.models import AlertKind, AlertStatus, EscalationLevel, NotificationChannel
+from custody.demo import VANISHING, demo_readers_tick, jam_of, vanishing_schedule
 from custody.models import CheckIn, DeviceKind, Facility, QuarantinedCheckIn
 from tests.alerting import reconcile
 
@@ -37,11 +37,22 @@ def test_the_demo_readers_keep_all_but_the_vanishing_twenty_seen(settings):
         with time_machine.travel(at, tick=False):
             demo_readers_tick(now=at)
         reconcile(facility, at)
-    alerted = set(
-        facility.alerts.filter(kind=AlertKind.MISSED_CHECKIN).values_list("inmate_id", flat=True)
-    )
-    assert alerted == set(schedule)
-    assert not facility.alerts.filter(kind=AlertKind.DEVICE_OFFLINE).exists()
+    missed = facility.alerts.filter(kind=AlertKind.MISSED_CHECKIN)
+    assert set(missed.values_list("inmate_id", flat=True)) >= set(schedule)
+    # The first to vanish went while their unit's readers were jammed: one
+    # unit_silent, closed when the readers came back; the reader's alert and
+    # the missed check-ins of the unit's other people link to it, and closed
+    # as the readers scanned them again.
+    jam_unit, _ = jam_of(facility, schedule)
+    [silence] = facility.alerts.filter(kind=AlertKind.UNIT_SILENT)
+    assert silence.location_id == jam_unit and silence.status == AlertStatus.RESOLVED
+    [offline] = facility.alerts.filter(kind=AlertKind.DEVICE_OFFLINE)
+    assert offline.location_id == jam_unit and offline.status == AlertStatus.RESOLVED
+    assert offline.details["unit_silent_alert"] == silence.pk
+    for alert in missed.exclude(inmate_id__in=schedule):
+        assert alert.details["unit_silent_alert"] == silence.pk
+        assert alert.status == AlertStatus.RESOLVED and alert.resolved_by_observation
+    assert not facility.alerts.filter(kind=AlertKind.IDENTITY_UNVERIFIED).exists()
     assert CheckIn.objects.filter(facility=facility).exists()
     # The readers declare what they read and scan only under their unit:
     # the evidence rules refused none of their scans.

@@ -149,6 +149,8 @@ def test_people_seen_on_schedule_are_present_in_their_unit(w):
         "out_authorized": 0,
         "unaccounted": 0,
         "in_transit": 0,
+        # Seen by a guard's eyes only: present, and nobody's identity proven.
+        "identity_verified": 0,
         # A cell's unit is its parent; a cell with no parent is its own unit.
         # Unit B and C hold nobody expected: not listed. Ordered by code.
         # Never counted by roll call: no last count yet.
@@ -159,6 +161,7 @@ def test_people_seen_on_schedule_are_present_in_their_unit(w):
                 "present": 2,
                 "out_authorized": 0,
                 "unaccounted": 0,
+                "identity_verified": 0,
                 "last_count_at": None,
                 "last_cleared_count_at": None,
             },
@@ -168,6 +171,7 @@ def test_people_seen_on_schedule_are_present_in_their_unit(w):
                 "present": 1,
                 "out_authorized": 0,
                 "unaccounted": 0,
+                "identity_verified": 0,
                 "last_count_at": None,
                 "last_cleared_count_at": None,
             },

@@ -26,6 +26,8 @@ from alerts.models import (
     AlertStatus,
     ReconcilerState,
 )
+from alerts.rules_identity import IdentityUnverified
+from alerts.rules_unit_silent import UnitSilent
 from alerts.services.escalation import (
     escalate_demanded,
     escalate_due,
@@ -34,6 +36,7 @@ from alerts.services.escalation import (
 from alerts.services.notify import Step, notifications_create, notify_resolved
 from alerts.services.policy import alert_policy, escalation_ladder, realert_after, rung_at_least
 from alerts.services.recording import record_alert_events
+from alerts.services.unit_silence import link_to_unit_silence
 from custody.models import Facility
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ FIRST_LOOK_BACK = timedelta(minutes=10)
 # this overlap: a submission commits a moment after its ``submitted_at``.
 COUNT_SETTLE = timedelta(seconds=60)
 FIRST_COUNT_LOOK_BACK = timedelta(hours=1)
+# Rules kept in modules of their own (alerts.rules is long enough).
+EVIDENCE_RULES = (IdentityUnverified(), UnitSilent())
 
 
 @dataclass
@@ -110,6 +115,7 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
         opened = _open(facility, findings, unresolved, now)
         resolved = _auto_resolve(unresolved, clearances, now)
         still_open = [a for a in unresolved if a.status != AlertStatus.RESOLVED]
+        link_to_unit_silence(context=context, alerts=still_open + opened)
         demanded = escalate_demanded(
             facility=facility,
             unresolved=still_open,
@@ -160,12 +166,13 @@ def _context(facility: Facility, state: ReconcilerState, now: datetime) -> rules
         checkins_since=min(since, until),
         checkins_until=until,
         counts_since=(state.last_pass_at or now - FIRST_COUNT_LOOK_BACK) - COUNT_SETTLE,
+        identity_watch_since=state.identity_watch_since,
     )
 
 
 def _evaluate(context, unresolved: list[Alert]):
     findings, clearances = [], {}
-    for rule in rules.RULES:
+    for rule in (*rules.RULES, *EVIDENCE_RULES):
         findings.extend(rule.find(context))
         clearances.update(rule.cleared(context, [a for a in unresolved if a.kind == rule.kind]))
     return findings, clearances

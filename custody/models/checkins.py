@@ -29,6 +29,12 @@ class CheckInMethod(models.TextChoices):
         # read but not biometric; ``visual`` and ``manual`` are a person's word.
         return frozenset({cls.FINGERPRINT, cls.FACE, cls.IRIS})
 
+    @classmethod
+    def identity(cls) -> frozenset[str]:
+        # What proves who the person is (identity_unverified): a tag can be
+        # worn by anyone, and a person's word is no proof.
+        return frozenset({cls.FINGERPRINT, cls.FACE, cls.IRIS})
+
 
 class CheckIn(models.Model):
     """One positive observation. Append-only (invariant 3).

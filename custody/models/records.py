@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -310,6 +311,10 @@ class Inmate(models.Model):
     admitted_at = models.DateTimeField(_("admitted at"))
     last_seen_at = models.DateTimeField(_("last seen at"), null=True, blank=True)
     next_due_at = models.DateTimeField(_("next check due at"), null=True, blank=True)
+    # The last fingerprint, face or iris observation (never rfid, visual or
+    # manual): moved forward by check-in ingestion, in the same statement as
+    # last_seen_at. Null: never proven by biometrics.
+    identity_verified_at = models.DateTimeField(_("identity verified at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -327,6 +332,16 @@ class Inmate(models.Model):
                 condition=Q(status="in_custody"),
             ),
             models.Index(fields=["facility", "status"], name="inmate_facility_status"),
+            # The identity_unverified rule's due query (alerts.rules_identity,
+            # through custody.selectors.watch.inmates_identity_due): people in
+            # custody whose last biometric proof (admission, if none) is older
+            # than the facility's identity window, one facility at a time.
+            models.Index(
+                "facility",
+                Coalesce("identity_verified_at", "admitted_at"),
+                name="inmate_identity_due",
+                condition=Q(status="in_custody"),
+            ),
         ]
         constraints = [
             # Invariant 1 (the cell half): a person in custody has a cell.

@@ -213,12 +213,14 @@ def devices_by_id(ids) -> dict:
 def location_zones(facility: Facility) -> dict[int, int]:
     """Location id → the unit it lies in (itself when it is in none): places
     in one zone are a few steps apart."""
-    parent = {
-        pk: (parent_id, kind)
-        for pk, parent_id, kind in Location.objects.filter(facility=facility).values_list(
-            "id", "parent_id", "kind"
-        )
-    }
+    return zones_of(
+        Location.objects.filter(facility=facility).values_list("id", "parent_id", "kind")
+    )
+
+
+def zones_of(rows) -> dict[int, int]:
+    """``location_zones`` of (id, parent_id, kind) rows already read."""
+    parent = {pk: (parent_id, kind) for pk, parent_id, kind in rows}
     zones = {}
     for pk in parent:
         zone, seen = pk, set()

@@ -33,6 +33,8 @@ class LocationHeadcount:
     # What that last count found: its id (a link to it) and who it missed.
     last_count_id: UUID | None = None
     last_count_unaccounted: int | None = None
+    # In custody and proven by biometrics within the facility's identity window.
+    identity_verified: int = 0
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Headcount:
     unaccounted: int
     in_transit: int
     by_location: list[LocationHeadcount]
+    identity_verified: int = 0
 
 
 def facility_headcount(*, facility: Facility, now: datetime | None = None) -> Headcount:
@@ -80,6 +83,12 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
       **last_count_unaccounted**: that last roll call and how many it left
       unaccounted (a count's finding, beside the live figures).
 
+    - **identity_verified** (per unit and in total): people in custody whose
+      last fingerprint, face or iris observation (``identity_verified_at``)
+      is within the facility's ``identity_window_seconds`` of ``now``
+      (inclusive). Present by a guard's eyes is not proven: the gap between
+      the two is what ``identity_unverified`` alerts on.
+
     Two SQL queries, whatever the size of the facility (the
     ``inmate_facility_status`` index serves the first; the second reads the
     roll calls per unit). The caller scopes: pass only a facility the
@@ -89,6 +98,7 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
     # next_due_at + grace >= now  <=>  next_due_at >= now - grace: compared on
     # the column itself, so the database does no arithmetic per row.
     on_schedule_since = now - timedelta(seconds=facility.grace_seconds)
+    proven_since = now - timedelta(seconds=facility.identity_window_seconds)
     rows = (
         Inmate.objects.filter(
             facility=facility, status__in=(*EXPECTED_STATUSES, InmateStatus.IN_TRANSIT)
@@ -103,6 +113,10 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
             ),
             out_authorized=Count("id", filter=Q(status=InmateStatus.OUT_AUTHORIZED)),
             in_transit=Count("id", filter=Q(status=InmateStatus.IN_TRANSIT)),
+            identity_verified=Count(
+                "id",
+                filter=Q(status=InmateStatus.IN_CUSTODY, identity_verified_at__gte=proven_since),
+            ),
         )
         .order_by(F("unit").asc(nulls_last=True))
     )
@@ -125,6 +139,7 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
                 last_cleared_count_at=counted.get("last_cleared_at"),
                 last_count_id=counted.get("last_id"),
                 last_count_unaccounted=counted.get("last_unaccounted"),
+                identity_verified=row["identity_verified"],
             )
         )
     return Headcount(
@@ -136,4 +151,5 @@ def facility_headcount(*, facility: Facility, now: datetime | None = None) -> He
         unaccounted=sum(r.unaccounted for r in by_location),
         in_transit=in_transit,
         by_location=by_location,
+        identity_verified=sum(r.identity_verified for r in by_location),
     )

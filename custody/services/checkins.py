@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 1000
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 BIOMETRIC_METHODS = CheckInMethod.biometric()
+IDENTITY_METHODS = CheckInMethod.identity()
 # A device replays a buffered scan with the same id and time; a replay with the
 # same id and another time is still the same scan if it lies this close.
 REPLAY_WINDOW = timedelta(hours=75)
@@ -329,30 +330,42 @@ def _insert(items: list[Item], *, context: _Context, sender: Sender, now) -> lis
     return accepted
 
 
+# identity_verified_at moves on its own: a buffered fingerprint older than
+# the last visual check still proves who the person is (GREATEST skips nulls).
 _RAISE_LAST_SEEN_SQL = """
-WITH seen(inmate_id, seen_at, due_at) AS (
-    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])
+WITH seen(inmate_id, seen_at, due_at, verified_at) AS (
+    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[])
 ), locked AS (
     SELECT id FROM custody_inmate WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE
 )
 UPDATE custody_inmate AS i
-SET last_seen_at = seen.seen_at,
-    next_due_at = CASE WHEN i.status = 'in_custody' THEN seen.due_at ELSE i.next_due_at END
+SET last_seen_at = GREATEST(i.last_seen_at, seen.seen_at),
+    next_due_at = CASE WHEN i.status = 'in_custody'
+                        AND (i.last_seen_at IS NULL OR i.last_seen_at < seen.seen_at)
+                       THEN seen.due_at ELSE i.next_due_at END,
+    identity_verified_at = GREATEST(i.identity_verified_at, seen.verified_at)
 FROM seen
 WHERE i.id = seen.inmate_id
   AND i.id IN (SELECT id FROM locked)
-  AND (i.last_seen_at IS NULL OR i.last_seen_at < seen.seen_at)
+  AND (i.last_seen_at IS NULL OR i.last_seen_at < seen.seen_at
+       OR seen.verified_at > COALESCE(i.identity_verified_at, '-infinity'))
 """
 
 
 def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
     """Each person's latest scan in the batch moves ``last_seen_at`` forward and
-    sets the next deadline from it; an older, buffered scan moves nothing back."""
+    sets the next deadline from it, and their latest fingerprint, face or iris
+    scan moves ``identity_verified_at``; an older, buffered scan moves nothing back."""
     latest: dict[int, tuple] = {}
+    verified: dict[int, object] = {}
     for item in accepted:
         inmate = context.item_inmate[item.index]
         if inmate.id not in latest or item.observed_at > latest[inmate.id][1]:
             latest[inmate.id] = (inmate, item.observed_at)
+        if item.method in IDENTITY_METHODS and (
+            inmate.id not in verified or item.observed_at > verified[inmate.id]
+        ):
+            verified[inmate.id] = item.observed_at
     if not latest:
         return
     ids, seen, due = [], [], []
@@ -362,8 +375,9 @@ def _raise_last_seen(accepted: list[Item], *, context: _Context) -> None:
         ids.append(inmate_id)
         seen.append(seen_at)
         due.append(seen_at + facility.check_interval(inmate.security_level))
+    proven = [verified.get(i) for i in ids]
     with connection.cursor() as cursor:
-        cursor.execute(_RAISE_LAST_SEEN_SQL, [ids, seen, due, ids])
+        cursor.execute(_RAISE_LAST_SEEN_SQL, [ids, seen, due, proven, ids])
 
 
 def _quarantine(items: list[Item], *, context: _Context, sender: Sender, now) -> list:

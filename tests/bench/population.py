@@ -6,7 +6,8 @@ few ``INSERT ... SELECT`` statements take seconds. The rows are the ones the
 services would have written, and satisfy every constraint: facilities with
 housing units of 8-person cells, a biometric reader per unit and a tablet per
 facility (fresh heartbeats), each person in custody in a cell with a
-``next_due_at`` one check interval after ``last_seen_at``, the completed
+``next_due_at`` one check interval after ``last_seen_at`` (a fingerprint,
+so ``identity_verified_at`` too), the completed
 admission movement and open cell assignment behind each of them, a few people
 out at court (departed, due back in hours) and in transit to another facility
 (cell given up), one or two check-ins per person in custody (the last at
@@ -41,6 +42,8 @@ from psycopg.types.json import Jsonb
 INTERVALS = {"maximum": 30 * 60, "medium": 60 * 60, "minimum": 120 * 60}
 LEVELS = ("maximum", "medium", "minimum")
 GRACE_SECONDS = 300
+# The model's defaults (custody.models.records), which SQL does not apply.
+MAX_ABSENCE = {"court": 57600, "medical": 259200, "temporary_release": 259200}
 CELL_CAPACITY = 8
 
 
@@ -105,6 +108,7 @@ def seed(conn, pop: Population, *, now: datetime, secret: str) -> dict:
         "recent": pop.due + pop.out + pop.transit + pop.recent,
         "grace": GRACE_SECONDS,
         "intervals": Jsonb(INTERVALS),
+        "max_absence": Jsonb(MAX_ABSENCE),
         "now": now,
         "secret": secret,
     }
@@ -173,9 +177,11 @@ TABLES = (
 
 FACILITIES = """
 INSERT INTO custody_facility (code, name, timezone, check_interval_seconds, grace_seconds,
-                              created_at)
+                              created_at, is_national, identity_window_seconds,
+                              max_absence_seconds, count_freeze_seconds, recount_sample_percent)
 SELECT 'F' || lpad(g::text, 3, '0'), 'Benchmark facility ' || g, 'America/Guatemala',
-       %(intervals)s, %(grace)s, %(now)s
+       %(intervals)s, %(grace)s, %(now)s, false, 86400,
+       %(max_absence)s, 900, 10
 FROM generate_series(1, %(facilities)s) g
 """
 
@@ -195,10 +201,10 @@ JOIN custody_location u ON u.facility_id = f.id AND u.code = 'U' || mod(c, %(uni
 
 DEVICES = """
 INSERT INTO custody_device (id, name, kind, key_hash, key_prefix, is_active, last_heartbeat_at,
-                            created_at, facility_id, location_id)
+                            created_at, facility_id, location_id, methods)
 SELECT gen_random_uuid(), d.name, d.kind,
        encode(sha256(convert_to(d.key, 'UTF8')), 'hex'), left(d.key, 10),
-       true, %(now)s, %(now)s, d.facility_id, d.location_id
+       true, %(now)s, %(now)s, d.facility_id, d.location_id, '[]'::jsonb
 FROM (
     SELECT 'Reader ' || u.code AS name, 'biometric' AS kind, u.facility_id, u.id AS location_id,
            'dk_' || %(secret)s || '_' || f.code || '_Reader-' || u.code AS key
@@ -242,12 +248,14 @@ FROM roled
 
 INMATES = """
 INSERT INTO custody_inmate (booking_number, first_name, last_name, security_level, status,
-                            admitted_at, last_seen_at, next_due_at, created_at, updated_at,
-                            facility_id, cell_id)
+                            admitted_at, last_seen_at, identity_verified_at, next_due_at,
+                            created_at, updated_at, facility_id, cell_id)
 SELECT p.booking, 'Bench', 'Person ' || p.i, p.level,
        CASE p.role WHEN 'out' THEN 'out_authorized' WHEN 'transit' THEN 'in_transit'
                    ELSE 'in_custody' END,
        %(now)s - interval '30 days',
+       COALESCE(p.next_due_at - make_interval(secs => p.iv), %(now)s - interval '1 hour'),
+       -- The last sighting is a fingerprint (CHECKINS): identity proven then.
        COALESCE(p.next_due_at - make_interval(secs => p.iv), %(now)s - interval '1 hour'),
        p.next_due_at, %(now)s - interval '30 days', %(now)s,
        p.facility_id, CASE WHEN p.role = 'transit' THEN NULL ELSE c.id END
@@ -331,8 +339,9 @@ SELECT id, 0, repeat('0', 64) FROM custody_facility
 
 CHANNELS = """
 INSERT INTO alerts_notificationchannel (level, name, kind, target, secret, min_severity,
-                                        is_active, facility_id)
-SELECT 0, 'Guardia', 'email', lower(f.code) || '@bench.invalid', '', 'medium', true, f.id
+                                        is_active, facility_id, purpose)
+SELECT 0, 'Guardia', 'email', lower(f.code) || '@bench.invalid', '', 'medium', true, f.id,
+       'alerts'
 FROM custody_facility f
 """
 

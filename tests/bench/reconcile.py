@@ -28,11 +28,20 @@ What is measured
     A warm-up pass of one facility runs first and is rolled back (a worker
     is a long-lived process; its first call pays for imports and caches).
 
+    The rules kept in modules of their own (``identity_unverified``,
+    ``unit_silent``: ``alerts.services.reconcile.EVIDENCE_RULES``) are timed
+    apart as well: their database time and statements per pass. Everyone's
+    last sighting is a fingerprint, so nobody is unproven; each unit's reader
+    answers and its people are scanned, so no unit is silent; with 1% due,
+    ``unit_silent`` looks at each unit's recent check-ins every pass (its
+    costliest case short of a real silence).
+
 Checks (exit 1 whatever ``--strict`` says)
     alerts opened by the first pass = people due, per facility and in total,
-    all ``missed_checkin``; the steady pass opens none; the plan of the
-    ``missed_checkin`` query (EXPLAIN ANALYZE of the very statement the pass
-    sent) uses the index ``inmate_due_per_facility``.
+    all ``missed_checkin``; the steady pass opens none; the plans of the
+    ``missed_checkin`` and ``identity_unverified`` queries (EXPLAIN ANALYZE of
+    the very statements the pass sent) use the indexes
+    ``inmate_due_per_facility`` and ``inmate_identity_due``.
 
 Target
     the database time of a whole pass over 100 facilities < 1 s.
@@ -60,6 +69,7 @@ DATABASE_URL = os.environ.get(
 # Redis database of the benchmarks' own, nobody consumes it (lag flushes it).
 REDIS_URL = os.environ.get("BENCH_LAG_REDIS_URL", "redis://127.0.0.1:6379/11")
 DUE_INDEX = "inmate_due_per_facility"
+IDENTITY_INDEX = "inmate_identity_due"
 
 TARGET_PASS_DB_S = 1.0  # database time of one pass over every facility
 NOISE = 0.10
@@ -132,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     report["machine_busy_before"] = round(idle, 3)
     report["noisy"] = report["cpu"]["other"] > NOISE
     print_report(report, passes["explain"])
+    print("\nEXPLAIN of the identity_unverified query (first facility, first pass)")
+    for line in passes["explain_identity"]["plan"]:
+        print("    " + line)
     common.write_report(NAME, report)
     if report["failures"]:
         print("\nFAILED: " + "; ".join(report["failures"]), file=sys.stderr)
@@ -197,11 +210,39 @@ def _shape(sql: str) -> str:
     return re.sub(r"%s(?:, %s)+", "%s, ...", sql)
 
 
+class RuleClock:
+    """The database time and statements spent inside some rules (their
+    ``find`` and ``cleared``), summed per pass."""
+
+    def __init__(self, clock: DbClock, rules):
+        self.totals: dict[str, list] = {}
+        for rule in rules:
+            for method in ("find", "cleared"):
+                setattr(rule, method, self._timed(clock, str(rule.kind), getattr(rule, method)))
+
+    def _timed(self, clock: DbClock, kind: str, call):
+        def timed(*args, **kwargs):
+            seconds, statements = clock.seconds, clock.statements
+            try:
+                return call(*args, **kwargs)
+            finally:
+                entry = self.totals.setdefault(kind, [0.0, 0])
+                entry[0] += clock.seconds - seconds
+                entry[1] += clock.statements - statements
+
+        return timed
+
+    def take(self) -> dict:
+        totals, self.totals = self.totals, {}
+        return {k: {"db_ms": round(s * 1000, 1), "statements": n} for k, (s, n) in totals.items()}
+
+
 def run_passes() -> dict:
     from django.db import connection, transaction
     from django.utils import timezone
 
     from alerts.services import reconcile_facility
+    from alerts.services.reconcile import EVIDENCE_RULES
     from custody.models import Facility
 
     facilities = list(Facility.objects.order_by("code"))
@@ -215,18 +256,24 @@ def run_passes() -> dict:
         backend = cursor.fetchone()[0]
     clock = DbClock()
     clock.wrap_commit(connection)
+    rules = RuleClock(clock, EVIDENCE_RULES)
     result = {}
     cpu_before = common.cpu_sample(None)
     with connection.execute_wrapper(clock):
         for name in ("first", "steady"):
             backend_before = _process_cpu(backend)
             result[name] = _one_pass(facilities, clock, reconcile_facility, timezone.now())
+            result[name]["new_rules"] = rules.take()
             backend_after = _process_cpu(backend)
             if backend_before is not None and backend_after is not None:
                 result[name]["backend_cpu_ms"] = round((backend_after - backend_before) * 1000)
     # "client" is this process: the reconciler's Python.
     result["cpu"] = common.cpu_split(cpu_before, common.cpu_sample(None))
-    result["explain"] = _explain(connection, result["first"].pop("kept"))
+    kept = result["first"].pop("kept")
+    result["explain"] = _explain(connection, kept)
+    result["explain_identity"] = _explain(
+        connection, kept, marker='COALESCE("custody_inmate"."identity_verified_at"'
+    )
     result["steady"].pop("kept")
     return result
 
@@ -280,11 +327,12 @@ def _one_pass(facilities, clock: DbClock, reconcile_facility, now) -> dict:
     }
 
 
-def _explain(connection, statements: list) -> dict:
-    """EXPLAIN ANALYZE of the ``missed_checkin`` statement the first pass sent
-    for its first facility (the rule's query, as Django wrote it)."""
+def _explain(connection, statements: list, marker: str = '"next_due_at" <') -> dict:
+    """EXPLAIN ANALYZE of the ``missed_checkin`` statement (or the one with
+    ``marker``) the first pass sent for its first facility (the rule's
+    query, as Django wrote it)."""
     for sql, params in statements:
-        if 'FROM "custody_inmate"' in sql and '"next_due_at" <' in sql:
+        if sql.lstrip().startswith("SELECT") and 'FROM "custody_inmate"' in sql and marker in sql:
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
                 plan = [row[0] for row in cursor.fetchall()]
@@ -324,6 +372,9 @@ def build_report(args, pop, seeded, expected, passes, alerts, ledger, notificati
         failures.append("a pass was skipped (state row locked)")
     if DUE_INDEX not in plan:
         failures.append(f"the missed_checkin query does not use {DUE_INDEX}")
+    identity_plan = "\n".join(passes["explain_identity"]["plan"])
+    if IDENTITY_INDEX not in identity_plan:
+        failures.append(f"the identity_unverified query does not use {IDENTITY_INDEX}")
     first_db, steady_db = _summary(first, "db_ms"), _summary(steady, "db_ms")
     return {
         "benchmark": NAME,
@@ -343,6 +394,7 @@ def build_report(args, pop, seeded, expected, passes, alerts, ledger, notificati
             "backend_cpu_ms": passes["first"].get("backend_cpu_ms"),
             "opened": opened,
             "due": expected,
+            "new_rules": passes["first"]["new_rules"],
             "top_statements": passes["first"]["top_statements"],
         },
         "steady": {
@@ -351,6 +403,7 @@ def build_report(args, pop, seeded, expected, passes, alerts, ledger, notificati
             "statements_per_facility": _summary(steady, "statements"),
             "backend_cpu_ms": passes["steady"].get("backend_cpu_ms"),
             "opened": sum(r["opened"] for r in steady),
+            "new_rules": passes["steady"]["new_rules"],
             "top_statements": passes["steady"]["top_statements"],
         },
         "db": {
@@ -359,6 +412,7 @@ def build_report(args, pop, seeded, expected, passes, alerts, ledger, notificati
             "notifications": notifications,
         },
         "explain_uses_index": DUE_INDEX in plan,
+        "explain_identity_uses_index": IDENTITY_INDEX in identity_plan,
         "cpu": passes["cpu"],
         "targets": {
             "first_pass_db": first_db["total"] < TARGET_PASS_DB_S * 1000,
@@ -393,6 +447,13 @@ def print_report(r: dict, explain: dict) -> None:
                 f"p50 {p['statements_per_facility']['p50']:.0f}, "
                 f"max {p['statements_per_facility']['max']:.0f}",
             ),
+            (
+                f"{name}: new rules, whole pass",
+                ", ".join(
+                    f"{kind} {v['db_ms']:.1f} ms DB / {v['statements']} statements"
+                    for kind, v in sorted(p["new_rules"].items())
+                ),
+            ),
         ]
     rows += [
         ("alerts opened (first)", f"{r['first']['opened']:,} of {r['first']['due']:,} due"),
@@ -403,6 +464,10 @@ def print_report(r: dict, explain: dict) -> None:
             f"{r['db']['ledger_alert_events']:,} / {r['db']['notifications']:,}",
         ),
         ("due query uses index", f"{DUE_INDEX}: {'yes' if r['explain_uses_index'] else 'NO'}"),
+        (
+            "identity query uses index",
+            f"{IDENTITY_INDEX}: {'yes' if r['explain_identity_uses_index'] else 'NO'}",
+        ),
         ("CPU during passes", _cpu_text(r["cpu"])),
         (
             "config",
