@@ -32,7 +32,7 @@ def in_english():
 
 @pytest.fixture
 def w(facility, make_user):
-    return count_world(facility, make_user, people=40)
+    return count_world(facility, make_user, people=12)
 
 
 def counted(w, *, by="guard", reader_marked=(), sight_marked=None, submit=True):
@@ -71,13 +71,13 @@ def refused(sql, params=()):
 
 
 def test_the_sample_is_the_facilitys_share_with_a_floor_of_five(w):
-    rollcall = counted(w, reader_marked=range(40), sight_marked=[])
+    rollcall = counted(w, reader_marked=range(12), sight_marked=[])
     w.facility.recount_sample_percent = 10
     w.facility.save()
 
     verification = recounts.recount_start(rollcall=rollcall, by=w.users["guard2"])
 
-    assert len(verification.sample) == 5  # 10 % of 40 is 4: the floor wins
+    assert len(verification.sample) == 5  # 10 % of 12 is 2: the floor wins
     assert {row["reason"] for row in verification.sample} == {"random"}
     assert recounts.sample_size(200, 10) == 20
     assert recounts.sample_size(3, 10) == 3
@@ -85,11 +85,11 @@ def test_the_sample_is_the_facilitys_share_with_a_floor_of_five(w):
 
 
 def test_everyone_marked_only_by_sight_is_always_drawn(w):
-    rollcall = counted(w, reader_marked=range(30), sight_marked=range(30, 37))
+    rollcall = counted(w, reader_marked=range(4), sight_marked=range(4, 11))
 
     verification = recounts.recount_start(rollcall=rollcall, by=w.users["guard2"])
 
-    by_sight = {w.booking(i) for i in range(30, 37)}
+    by_sight = {w.booking(i) for i in range(4, 11)}
     drawn = {row["inmate"] for row in verification.sample}
     assert by_sight <= drawn
     assert len(drawn) == 7  # already above the floor and the share
@@ -97,7 +97,7 @@ def test_everyone_marked_only_by_sight_is_always_drawn(w):
 
 
 def test_the_draw_is_in_the_ledger_and_a_retry_answers_the_same_draw(w):
-    rollcall = counted(w, reader_marked=range(40), sight_marked=[])
+    rollcall = counted(w, reader_marked=range(12), sight_marked=[])
     first = recounts.recount_start(rollcall=rollcall, by=w.users["guard2"])
     again = recounts.recount_start(rollcall=rollcall, by=w.users["guard2"])
 
@@ -146,7 +146,7 @@ def test_a_recount_that_finds_everyone_verifies_the_count(w):
 
 
 def test_only_drawn_people_with_a_persons_methods_after_the_draw(w):
-    rollcall = counted(w, reader_marked=range(40), sight_marked=[])
+    rollcall = counted(w, reader_marked=range(12), sight_marked=[])
     verification = recounts.recount_start(rollcall=rollcall, by=w.users["guard2"])
     drawn = verification.sample[0]["inmate"]
     not_drawn = next(
@@ -179,7 +179,7 @@ def test_only_drawn_people_with_a_persons_methods_after_the_draw(w):
 
 
 def test_the_verifier_is_not_shown_the_first_marks_of_the_drawn(w, api_as):
-    rollcall = counted(w, reader_marked=range(40), sight_marked=[])
+    rollcall = counted(w, reader_marked=range(12), sight_marked=[])
     verifier = api_as(w.users["guard2"])
     started = verifier.post(f"/api/v1/rollcalls/{rollcall.pk}/recount/")
     drawn = {row["inmate"] for row in started.json()["sample"]}
@@ -290,7 +290,7 @@ def test_the_draw_and_the_marks_cannot_be_rewritten_even_in_sql(w):
 
 
 def test_the_tablet_leads_the_verifier_through_the_recount(w):
-    rollcall = counted(w, reader_marked=range(40), sight_marked=[])
+    rollcall = counted(w, reader_marked=range(12), sight_marked=[])
     client = Client()
     client.force_login(w.users["guard2"])
 
