@@ -72,6 +72,13 @@ def tap(driver, booking, status):
     button.click()
 
 
+def finish(driver):
+    # As a person would: the button scrolled clear of the sticky header.
+    button = driver.find_element("id", "recount-finish")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+
+
 def left(driver) -> int:
     return int(driver.find_element("id", "recount-left").get_attribute("data-left"))
 
@@ -85,7 +92,11 @@ def spanish(text: str) -> str:
         return translation.gettext(text)
 
 
-def test_a_recount_marked_offline_is_sent_once_and_verifies_the_count(browser, live_server, world):  # noqa: F811
+def test_a_recount_marked_offline_is_sent_once_and_verifies_the_count(
+    browser,  # noqa: F811 (the fixture imported above)
+    live_server,
+    world,
+):
     driver = browser
     rollcall, sample = open_recount(driver, live_server, world)
     assert len(sample) == len(world.people)
@@ -104,7 +115,7 @@ def test_a_recount_marked_offline_is_sent_once_and_verifies_the_count(browser, l
     assert state.text == spanish("Found")
 
     # Finishing waits, and says so, until the queue is sent.
-    driver.find_element("id", "recount-finish").click()
+    finish(driver)
     note = driver.find_element("id", "finish-note")
     waiting = spanish(
         "Cannot finish yet: marks are still waiting to send. The verification finishes "
@@ -152,7 +163,7 @@ def test_one_not_found_leaves_the_count_unverified_and_the_supervisors_alerted(
     wait_until(driver, lambda: RecountMark.objects.count() == len(sample), "not sent")
     wait_until(driver, lambda: pending(driver) == 0, "still shown waiting")
 
-    driver.find_element("id", "recount-finish").click()
+    finish(driver)
     wait_until(driver, lambda: outcome(driver) == "not_verified", "no outcome shown")
     with translation.override("es"):
         said = translation.ngettext(
