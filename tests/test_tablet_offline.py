@@ -12,8 +12,8 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from custody.pages.offline import OFFLINE_HEADER
-from custody.services import rollcalls
-from tests.rollcall_world import count_world
+from custody.services import recounts, rollcalls
+from tests.rollcall_world import count_world, entry
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +84,29 @@ def test_signing_out_anywhere_lands_on_a_page_that_drops_the_copies(client, w, m
     client.force_login(root)
     response = client.post("/admin/logout/", follow=True)  # to /login/ as well
     assert "forget-offline-pages.js" in response.content.decode()
+
+
+def test_the_recount_page_is_kept_like_the_count_screen_without_the_first_marks(client, w):
+    rollcall, _ = rollcalls.rollcall_start(location=w.unit, kind="formal", by=w.users["guard"])
+    rollcalls.rollcall_record_entries(
+        rollcall=rollcall,
+        raw_entries=[entry(p["booking_number"]) for p in w.people],
+        by=w.users["guard"],
+    )
+    rollcall = rollcalls.rollcall_submit(rollcall=rollcall, by=w.users["guard"])
+    recounts.recount_start(rollcall=rollcall, by=w.users["guard2"])
+    client.force_login(w.users["guard2"])
+    response = client.get(f"/counts/{rollcall.pk}/recount/", HTTP_ACCEPT_LANGUAGE="en")
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert int(response[OFFLINE_HEADER]) > settings.SESSION_COOKIE_AGE - 60
+    assert response["Cache-Control"] == "no-store"
+    # recount.js over the shared queue, with where marks go and what to say.
+    assert html.index("custody/queue.js") < html.index("custody/recount.js")
+    assert f"/api/v1/rollcalls/{rollcall.pk}/verify/" in html
+    assert "/recount/entries/" in html and 'id="count-strings"' in html
+    assert '"left_to_recount"' in html and '"cannot_finish"' in html
+    # Nobody is shown as marked: the first count's marks never reach this page.
+    assert 'data-mark=""' in html and 'data-mark="present"' not in html
+    assert "Found</p>" not in html

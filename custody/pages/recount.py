@@ -2,8 +2,13 @@
 
 Verifying a count is recounting the people the server drew
 (``custody.services.recounts``): the page lists them, never with the first
-officer's marks, and the verifier marks each one found or not found. Each
-mark is a plain form; the server gives it its id and time.
+officer's marks, and the verifier marks each one found or not found.
+Offline first like counting: with JavaScript (custody/static/custody/recount.js)
+each mark goes into the tablet's queue with its own id and time and reaches
+``/api/v1/rollcalls/<id>/recount/entries/`` when the network lets it, and
+finishing posts ``/api/v1/rollcalls/<id>/verify/`` once the queue is sent;
+the page may be kept offline while the session lasts. Without it each mark
+is a plain form; the server gives it its id and time.
 """
 
 import uuid
@@ -20,10 +25,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from custody.exceptions import Conflict
 from custody.models import CheckInMethod, CountVerification, RecountStatus
-from custody.pages.tablet import _render_count
+from custody.pages.offline import kept_offline
+from custody.pages.tablet import _plural_forms, _render_count, _script_strings
 from custody.selectors.rollcalls import rollcall_list
 from custody.services import recounts
-from custody.tablet_credential import tablet_from_request
+from custody.tablet_credential import renew_tablet, tablet_from_request
 
 TEMPLATE = "custody/counts/recount.html"
 
@@ -40,6 +46,37 @@ def _verification(rollcall, user) -> CountVerification | None:
     )
 
 
+def _not_found_message(n: int) -> str:
+    # Untranslated %(n)s: the page says it, and recount.js says it from the API's answer.
+    return ngettext(
+        "The recount did not find %(n)s person: the count stays unverified and the "
+        "supervisors are alerted.",
+        "The recount did not find %(n)s people: the count stays unverified and the "
+        "supervisors are alerted.",
+        n,
+    )
+
+
+def _recount_strings() -> dict:
+    """What recount.js says, with what the queue says on every count page."""
+    return {
+        **_script_strings(),
+        "found": _("Found"),
+        "not_found": _("Not found"),
+        "left_to_recount": _plural_forms(
+            lambda n: ngettext("%(n)s person left to recount.", "%(n)s people left to recount.", n)
+        ),
+        "cannot_finish": _(
+            "Cannot finish yet: marks are still waiting to send. The verification finishes "
+            "by itself once they are sent; reconnect to the network."
+        ),
+        "finish_failed": _("The verification could not be finished: %(detail)s"),
+        "verified": _("Count verified: thank you."),
+        "recount_failed": _plural_forms(_not_found_message),
+        "not_verified": _("The count was not verified: the supervisors are alerted."),
+    }
+
+
 def _render(request, rollcall, *, status=200, flash_error=""):
     verification = _verification(rollcall, request.user)
     if verification is None:
@@ -54,8 +91,11 @@ def _render(request, rollcall, *, status=200, flash_error=""):
         "people": people,
         "left": left,
         "flash_error": flash_error,
+        "script_strings": _recount_strings(),
     }
-    return render(request, TEMPLATE, context, status=status)
+    response = render(request, TEMPLATE, context, status=status)
+    renew_tablet(request, response)
+    return response
 
 
 @login_required
@@ -75,6 +115,7 @@ def recount_begin(request, pk):
 
 @login_required
 @require_GET
+@kept_offline
 def recount_page(request, pk):
     return _render(request, _visible(request, pk))
 
@@ -119,17 +160,8 @@ def recount_finish(request, pk):
         return _render(request, rollcall, status=403, flash_error=str(exc))
     verification = _verification(rollcall, request.user)
     if verification.missing:
-        messages.error(
-            request,
-            ngettext(
-                "The recount did not find %(n)s person: the count stays unverified and the "
-                "supervisors are alerted.",
-                "The recount did not find %(n)s people: the count stays unverified and the "
-                "supervisors are alerted.",
-                len(verification.missing),
-            )
-            % {"n": len(verification.missing)},
-        )
+        n = len(verification.missing)
+        messages.error(request, _not_found_message(n) % {"n": n})
     else:
         messages.success(request, _("Count verified: thank you."))
     return redirect("counts-count", pk=rollcall.pk)

@@ -1,7 +1,7 @@
 /* Service worker of the tablet count pages (scope /counts/).
  *
  * Why: a guard's tablet loses Wi-Fi in the middle of a unit. The marks are
- * already safe in IndexedDB (counts.js); this keeps the pages themselves
+ * already safe in IndexedDB (queue.js); this keeps the pages themselves
  * openable without a network, so a reload, a crashed tab or a tablet that
  * went to sleep does not leave the guard in front of a browser error.
  *
@@ -19,7 +19,7 @@
  */
 "use strict";
 
-var CACHE = "custody-counts-v2";
+var CACHE = "custody-counts-v3";
 var OFFLINE_FOR = "X-Offline-For";
 var OFFLINE_UNTIL = "X-Offline-Until";
 
@@ -36,7 +36,8 @@ function forgetPages(keepName) {
 }
 
 self.addEventListener("activate", function (event) {
-  // Copies kept by an older version (v1 kept them with no expiry) go.
+  // Copies kept by an older version go: v1 kept them with no expiry; v2's
+  // counts.js predates queue.js and would send recount marks as count marks.
   event.waitUntil(forgetPages(CACHE).then(function () { return self.clients.claim(); }));
 });
 

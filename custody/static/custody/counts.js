@@ -1,26 +1,29 @@
 // The tablet count screen, offline first (served from here, never a CDN).
 //
-// Every mark is written to IndexedDB on the tablet before anything else,
-// with its own id (the server stores a mark once per id) and the tablet's
-// time. A queue sends the marks in batches to the roll-call API and forgets
-// only those the server answered "accepted" or "duplicate"; refused marks
-// stay on screen until someone dismisses them. A failed send (no network,
-// server down, timeout) is retried with back-off, at once when the browser
-// says the network is back, and from any count page opened later. So a mark
-// made on a tablet is neither lost (a reload re-reads the queue) nor stored
-// twice (a resend is a duplicate).
+// Marks go through the tablet's queue (queue.js, loaded first): written to
+// IndexedDB at once, sent to the roll-call API when the network lets them,
+// never lost on a reload nor stored twice. This file draws the count screen
+// and the board over it.
 (function () {
   "use strict";
 
-  var DB_NAME = "custody-counts";
-  var STORE = "marks";
-  var BATCH_SIZE = 200;
-  var REQUEST_TIMEOUT_MS = 10000;
-  var MAX_BACKOFF_MS = 30000;
+  var Q = window.CustodyQueue;
+  var PENDING = Q.PENDING;
+  var REFUSED = Q.REFUSED;
+  var pad = Q.pad;
+  var makeId = Q.makeId;
+  var isoWithOffset = Q.isoWithOffset;
+  var say = Q.say;
+  var sayCount = Q.sayCount;
+  var show = Q.show;
+  var send = Q.send;
+  var detailOf = Q.detailOf;
+  var setText = Q.setText;
+  var renderPending = Q.renderPending;
+  var S = {};
+  var COUNT = "count"; // the kind of mark this screen makes (queue.js)
   var REFRESH_EVERY_MS = 15000;
   var CLOCK_WARNING_MS = 60000;
-  var PENDING = "pending";
-  var REFUSED = "refused";
   // A keyboard-wedge scanner "types" a wristband's code as a burst: every
   // character within SCAN_MAX_GAP_MS of the one before (scanners send one
   // every 1-20 ms; a person's fastest keystrokes are 60 ms or more apart, and
@@ -31,350 +34,6 @@
   var SCAN_MAX_GAP_MS = 35;
   var SCAN_MIN_CHARS = 4;
   var SCAN_ENTER_GAP_MS = 50;
-
-  // --- Small helpers ---------------------------------------------------------
-
-  function pad(number, width) {
-    var text = String(number);
-    while (text.length < (width || 2)) text = "0" + text;
-    return text;
-  }
-
-  // A version 4 UUID; crypto.randomUUID exists only on HTTPS and localhost.
-  function makeId(useNative) {
-    if (useNative !== false && window.crypto && typeof window.crypto.randomUUID === "function") {
-      return window.crypto.randomUUID();
-    }
-    var bytes = new Uint8Array(16);
-    if (window.crypto && window.crypto.getRandomValues) {
-      window.crypto.getRandomValues(bytes);
-    } else {
-      for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
-    }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
-    var hex = Array.prototype.map.call(bytes, function (b) { return pad(b.toString(16)); }).join("");
-    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
-  }
-
-  // The tablet's time with its own UTC offset, e.g. 2026-11-24T06:02:11.250-06:00.
-  function isoWithOffset(date) {
-    var offset = -date.getTimezoneOffset();
-    var sign = offset >= 0 ? "+" : "-";
-    offset = Math.abs(offset);
-    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) +
-      "T" + pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds()) +
-      "." + pad(date.getMilliseconds(), 3) + sign + pad(Math.floor(offset / 60)) + ":" + pad(offset % 60);
-  }
-
-  function readStrings() {
-    var node = document.getElementById("count-strings");
-    return node ? JSON.parse(node.textContent) : {};
-  }
-
-  var S = {};
-
-  function say(text, values) {
-    return String(text || "").replace(/%\((\w+)\)s/g, function (whole, key) {
-      return values && key in values ? values[key] : whole;
-    });
-  }
-
-  function sayCount(forms, n) {
-    return say(n === 1 ? forms.one : forms.other, { n: n });
-  }
-
-  function csrfToken() {
-    // Read each time: signing in again in another tab rotates it.
-    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    if (match) return decodeURIComponent(match[1]);
-    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  }
-
-  function show(node, text) {
-    if (!node) return;
-    node.textContent = text || "";
-    node.hidden = !text;
-  }
-
-  // A fetch that gives up after REQUEST_TIMEOUT_MS. A network failure or a
-  // timeout rejects with {offline: true}; an HTTP error is an answer.
-  function send(url, options) {
-    var controller = window.AbortController ? new AbortController() : null;
-    var timer = controller ? setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS) : null;
-    var settings = Object.assign({ credentials: "same-origin" }, options || {});
-    settings.headers = Object.assign(
-      { Accept: "application/json", "X-CSRFToken": csrfToken() },
-      settings.headers || {}
-    );
-    if (controller) settings.signal = controller.signal;
-    return fetch(url, settings).then(
-      function (response) { clearTimeout(timer); return response; },
-      function (error) { clearTimeout(timer); throw { offline: true, cause: error }; }
-    );
-  }
-
-  function detailOf(response) {
-    return response.json().then(
-      function (body) { return (body && body.detail) || String(response.status); },
-      function () { return String(response.status); }
-    );
-  }
-
-  // --- The queue's storage: IndexedDB, or memory where there is none ---------
-
-  function promised(request) {
-    return new Promise(function (resolve, reject) {
-      request.onsuccess = function () { resolve(request.result); };
-      request.onerror = function () { reject(request.error); };
-    });
-  }
-
-  function committed(transaction) {
-    return new Promise(function (resolve, reject) {
-      transaction.oncomplete = function () { resolve(); };
-      transaction.onerror = transaction.onabort = function () { reject(transaction.error); };
-    });
-  }
-
-  function openDatabase() {
-    return new Promise(function (resolve, reject) {
-      if (!window.indexedDB) { reject(new Error("no IndexedDB")); return; }
-      var request = window.indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = function () {
-        var store = request.result.createObjectStore(STORE, { keyPath: "id" });
-        store.createIndex("rollcall", "rollcall");
-      };
-      request.onsuccess = function () { resolve(request.result); };
-      request.onerror = function () { reject(request.error); };
-    });
-  }
-
-  function IndexedStore(db) {
-    this.db = db;
-  }
-  IndexedStore.prototype.all = function () {
-    return promised(this.db.transaction(STORE).objectStore(STORE).getAll());
-  };
-  IndexedStore.prototype.put = function (records) {
-    var transaction = this.db.transaction(STORE, "readwrite");
-    records.forEach(function (record) { transaction.objectStore(STORE).put(record); });
-    return committed(transaction);
-  };
-  IndexedStore.prototype.remove = function (ids) {
-    var transaction = this.db.transaction(STORE, "readwrite");
-    ids.forEach(function (id) { transaction.objectStore(STORE).delete(id); });
-    return committed(transaction);
-  };
-
-  // Lost on reload: said on screen (sync-problem) when it is all there is.
-  function MemoryStore() {}
-  MemoryStore.prototype.all = function () { return Promise.resolve([]); };
-  MemoryStore.prototype.put = function () { return Promise.resolve(); };
-  MemoryStore.prototype.remove = function () { return Promise.resolve(); };
-
-  // --- The queue --------------------------------------------------------------
-
-  // Marks are sent only under the sign-in that made them: a tablet handed to
-  // the next shift keeps the others until their officer signs in again, so
-  // the record never names the wrong person as the one who saw someone.
-  function MarkQueue(store, entriesUrlTemplate, user) {
-    this.store = store;
-    this.user = user;
-    this.othersWaiting = 0;
-    this.urlTemplate = entriesUrlTemplate;
-    this.records = new Map(); // id -> record, the in-page mirror of the store
-    this.network = navigator.onLine === false ? "offline" : "online";
-    this.problem = ""; // why the last send failed, when the server said why
-    this.storageProblem = ""; // when marks cannot be kept across a reload
-    this.failures = 0;
-    this.sending = null;
-    this.retryTimer = null;
-    this.listeners = [];
-  }
-
-  MarkQueue.prototype.load = function () {
-    var queue = this;
-    return this.store.all().then(function (records) {
-      records.forEach(function (record) {
-        if (record.user && record.user !== queue.user) queue.othersWaiting += 1;
-        else queue.records.set(record.id, record);
-      });
-      queue.changed();
-    });
-  };
-
-  MarkQueue.prototype.onChange = function (listener) { this.listeners.push(listener); };
-
-  MarkQueue.prototype.changed = function (acked) {
-    var queue = this;
-    this.listeners.forEach(function (listener) { listener(queue, acked || []); });
-  };
-
-  MarkQueue.prototype.list = function (state, rollcall) {
-    var found = [];
-    this.records.forEach(function (record) {
-      if (record.state === state && (!rollcall || record.rollcall === rollcall)) found.push(record);
-    });
-    return found.sort(function (a, b) { return a.observed_at < b.observed_at ? -1 : 1; });
-  };
-
-  // Kept in memory (and so on screen) even if the tablet cannot store it.
-  MarkQueue.prototype.add = function (record) {
-    var queue = this;
-    record.user = this.user;
-    this.records.set(record.id, record);
-    this.changed();
-    return this.store.put([record]).then(
-      function () { queue.flush(); },
-      function () {
-        queue.storageProblem = S.storage_failed;
-        queue.changed();
-        queue.flush();
-      }
-    );
-  };
-
-  // A refused mark leaves only when a person says so.
-  MarkQueue.prototype.dismiss = function (id) {
-    this.records.delete(id);
-    this.changed();
-    return this.store.remove([id]);
-  };
-
-  // One sender at a time; a call while sending waits for that round.
-  // Resolves true when the round went through, false when it will be retried.
-  MarkQueue.prototype.flush = function () {
-    if (this.sending) return this.sending;
-    var queue = this;
-    clearTimeout(this.retryTimer);
-    this.sending = this.sendAll().then(
-      function (sent) {
-        queue.failures = 0;
-        queue.problem = "";
-        // Nothing to send proves nothing about the network.
-        if (sent || queue.network !== "offline") queue.setNetwork("online");
-        return true;
-      },
-      function (failure) {
-        queue.failures += 1;
-        queue.problem = failure.message || "";
-        queue.setNetwork(failure.offline ? "offline" : "trouble");
-        queue.retryLater();
-        return false;
-      }
-    ).then(function (succeeded) {
-      queue.sending = null;
-      queue.changed();
-      // A mark made as the round was ending waits for no other trigger.
-      if (succeeded && queue.list(PENDING).length) queue.flush();
-      return succeeded;
-    });
-    return this.sending;
-  };
-
-  // Flushes until nothing of ``rollcall`` is left or a round fails;
-  // resolves with how many of its marks still wait.
-  MarkQueue.prototype.drain = function (rollcall) {
-    var queue = this;
-    return this.flush().then(function (succeeded) {
-      var left = queue.list(PENDING, rollcall).length;
-      return succeeded && left ? queue.drain(rollcall) : left;
-    });
-  };
-
-  MarkQueue.prototype.sendAll = function () {
-    var queue = this;
-    var batch = this.nextBatch();
-    if (!batch.length) return Promise.resolve(false);
-    this.setNetwork("sending");
-    return this.post(batch).then(function (answer) {
-      return queue.settle(batch, answer);
-    }).then(function (progressed) {
-      if (!progressed) throw { message: say(S.server_error, { status: "?" }) };
-      return queue.sendAll().then(function () { return true; });
-    });
-  };
-
-  // The oldest pending marks of one count.
-  MarkQueue.prototype.nextBatch = function () {
-    var pending = this.list(PENDING);
-    if (!pending.length) return [];
-    var rollcall = pending[0].rollcall;
-    return pending.filter(function (r) { return r.rollcall === rollcall; }).slice(0, BATCH_SIZE);
-  };
-
-  MarkQueue.prototype.post = function (batch) {
-    var url = this.urlTemplate.replace("00000000-0000-0000-0000-000000000000", batch[0].rollcall);
-    var body = batch.map(function (r) {
-      return { id: r.id, inmate: r.inmate, status: r.status, method: r.method, observed_at: r.observed_at };
-    });
-    return send(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    }).then(function (response) {
-      if (response.ok) return response.json();
-      return detailOf(response).then(function (detail) {
-        // Signed out (or the CSRF token is stale): the marks wait for a sign-in.
-        var message = response.status === 401 || response.status === 403
-          ? S.session_ended + " (" + detail + ")"
-          : say(S.server_error, { status: response.status });
-        throw { message: message, status: response.status };
-      });
-    });
-  };
-
-  // Forget what the server holds; keep what it refused, with its reasons.
-  MarkQueue.prototype.settle = function (batch, answer) {
-    var results = new Map(((answer && answer.results) || []).map(function (r) { return [r.id, r]; }));
-    var stored = [];
-    var refused = [];
-    batch.forEach(function (record) {
-      var result = results.get(record.id);
-      if (!result) return; // unanswered: sent again next round
-      if (result.status === "accepted" || result.status === "duplicate") {
-        stored.push(record);
-      } else if (result.status === "rejected") {
-        refused.push(Object.assign({}, record, { state: REFUSED, errors: result.errors || {} }));
-      }
-    });
-    var queue = this;
-    return Promise.all([
-      this.store.remove(stored.map(function (r) { return r.id; })),
-      this.store.put(refused),
-    ]).then(function () {
-      stored.forEach(function (r) { queue.records.delete(r.id); });
-      refused.forEach(function (r) { queue.records.set(r.id, r); });
-      queue.changed(stored);
-      return stored.length + refused.length > 0;
-    });
-  };
-
-  MarkQueue.prototype.retryLater = function () {
-    var queue = this;
-    var delay = Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, this.failures - 1));
-    delay += Math.floor(Math.random() * 500); // tablets of one unit do not retry in step
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(function () { queue.flush(); }, delay);
-  };
-
-  MarkQueue.prototype.setNetwork = function (state) {
-    if (this.network === state) return;
-    this.network = state;
-    this.changed();
-  };
-
-  MarkQueue.prototype.watchNetwork = function () {
-    var queue = this;
-    window.addEventListener("online", function () {
-      queue.failures = 0;
-      queue.setNetwork("online");
-      queue.flush();
-    });
-    window.addEventListener("offline", function () { queue.setNetwork("offline"); });
-  };
 
   // --- The facility clock -----------------------------------------------------
 
@@ -476,7 +135,7 @@
   // What the screen shows for a person: their latest mark not yet sent,
   // else the server's.
   CountScreen.prototype.markOf = function (booking) {
-    var pending = this.queue.list(PENDING, this.rollcall).filter(function (r) { return r.inmate === booking; });
+    var pending = this.queue.list(PENDING, this.rollcall, COUNT).filter(function (r) { return r.inmate === booking; });
     if (pending.length) {
       var last = pending[pending.length - 1];
       return { status: last.status, method: last.method, pending: true };
@@ -489,6 +148,7 @@
     if (this.markOf(booking).status === status) return false; // a second tap is not a second mark
     this.confirmLeft = false;
     this.queue.add({
+      kind: COUNT,
       id: makeId(),
       rollcall: this.rollcall,
       inmate: booking,
@@ -610,7 +270,7 @@
     var note = document.getElementById("submit-note");
     this.submitting = true;
     show(note, S.sending);
-    this.queue.drain(this.rollcall).then(function (waiting) {
+    this.queue.drain(this.rollcall, COUNT).then(function (waiting) {
       if (waiting) throw { message: S.cannot_submit };
       return screen.confirmLeft ? 0 : screen.wouldBeUnaccounted();
     }).then(function (missing) {
@@ -664,7 +324,7 @@
   CountScreen.prototype.refresh = function () {
     var screen = this;
     if (this.root.dataset.status !== "in_progress") return;
-    if (this.queue.sending || this.queue.list(PENDING, this.rollcall).length || document.hidden) return;
+    if (this.queue.sending || this.queue.list(PENDING, this.rollcall, COUNT).length || document.hidden) return;
     var acks = this.acks;
     send(this.root.dataset.detailUrl).then(function (response) {
       return response.ok ? response.json() : null;
@@ -702,7 +362,7 @@
   CountScreen.prototype.render = function () {
     var screen = this;
     var tally = { present: 0, absent: 0, out: 0 };
-    var refused = this.queue.list(REFUSED, this.rollcall);
+    var refused = this.queue.list(REFUSED, this.rollcall, COUNT);
     var refusedInmates = new Set(refused.map(function (r) { return r.inmate; }));
     this.tiles.forEach(function (tile, booking) {
       var mark = screen.markOf(booking);
@@ -782,18 +442,7 @@
 
   CountScreen.prototype.renderSync = function () {
     var queue = this.queue;
-    var pending = queue.list(PENDING, this.rollcall).length;
-    var net = document.getElementById("net-state");
-    if (net) {
-      net.dataset.state = queue.network;
-      net.querySelector(".label").textContent =
-        queue.network === "offline" ? S.offline : queue.network === "sending" ? S.sending : S.online;
-    }
-    renderPending(document.getElementById("pending"), pending, true);
-    show(
-      document.getElementById("sync-problem"),
-      queue.network === "trouble" ? queue.problem : queue.storageProblem
-    );
+    var pending = Q.renderSync(queue, this.rollcall, COUNT);
     var button = document.getElementById("submit-button");
     if (button) button.classList.toggle("blocked", pending > 0 && queue.network !== "online");
     var note = document.getElementById("submit-note");
@@ -801,18 +450,6 @@
       show(note, pending > 0 && queue.network === "offline" ? S.cannot_submit : "");
     }
   };
-
-  function setText(id, value) {
-    var node = document.getElementById(id);
-    if (node) node.textContent = String(value);
-  }
-
-  function renderPending(node, count, always) {
-    if (!node) return;
-    node.dataset.count = String(count);
-    node.classList.toggle("waiting", count > 0);
-    show(node, count > 0 ? sayCount(S.pending, count) : always ? S.all_sent : "");
-  }
 
   // --- The board: sends what this tablet still holds for any count -----------
 
@@ -823,17 +460,25 @@
     });
   }
 
-  // Refused marks are shown on their count's page: link to each such count.
+  // Refused marks are shown on their count's page (a recount's, on its
+  // recount page): link to each such page.
   function renderRefusedElsewhere(root, refused) {
     var box = document.getElementById("refused-elsewhere");
     var list = document.getElementById("refused-counts");
     if (!box || !list) return;
-    var counts = Array.from(new Set(refused.map(function (r) { return r.rollcall; })));
-    list.replaceChildren.apply(list, counts.map(function (rollcall) {
+    var pages = new Map();
+    refused.forEach(function (r) {
+      var page = root.dataset.pageUrlTemplate.replace(Q.NIL_UUID, r.rollcall) +
+        (r.kind === "recount" ? "recount/" : "");
+      pages.set(page, r.rollcall);
+    });
+    var counts = Array.from(pages.keys());
+    list.replaceChildren.apply(list, counts.map(function (page) {
+      var rollcall = pages.get(page);
       var item = document.createElement("li");
       var link = document.createElement("a");
       link.className = "btn";
-      link.href = root.dataset.pageUrlTemplate.replace("00000000-0000-0000-0000-000000000000", rollcall);
+      link.href = page;
       link.textContent = rollcall.slice(0, 8);
       item.appendChild(link);
       return item;
@@ -850,37 +495,17 @@
       say(S.clock_off, { minutes: Math.round(Math.abs(skew) / 60000) }));
   }
 
-  // Keeps the count pages openable offline (counts-sw.js). Needs a secure
-  // context (HTTPS, or localhost); elsewhere the marks queue still works.
-  function registerServiceWorker(root) {
-    if (!root.dataset.serviceWorker || !("serviceWorker" in navigator)) return;
-    navigator.serviceWorker
-      .register(root.dataset.serviceWorker, { scope: root.dataset.serviceWorkerScope })
-      .catch(function () { /* not available here: pages need the network */ });
-  }
-
   function boot() {
     var skew = startClocks();
     var root = document.querySelector("[data-count-app]");
     if (!root) return;
-    registerServiceWorker(root);
-    S = readStrings();
     var screenRoot = document.getElementById("count-screen");
-    if (screenRoot && screenRoot.dataset.mayMark === "1") clockWarning(skew);
-    openDatabase().then(
-      function (db) { return new IndexedStore(db); },
-      function () { return new MemoryStore(); }
-    ).then(function (store) {
-      var queue = new MarkQueue(store, root.dataset.entriesUrlTemplate, root.dataset.user);
-      queue.onChange(function () {
-        show(document.getElementById("others-waiting"),
-          queue.othersWaiting ? sayCount(S.others_waiting, queue.othersWaiting) : "");
-      });
-      if (store instanceof MemoryStore) queue.storageProblem = S.no_storage;
+    Q.openQueue(root).then(function (queue) {
+      S = Q.strings();
+      if (screenRoot && screenRoot.dataset.mayMark === "1") clockWarning(skew);
       if (screenRoot) new CountScreen(screenRoot, queue).start();
       else startBoard(root, queue);
-      queue.watchNetwork();
-      return queue.load().then(function () { return queue.flush(); });
+      return queue.run();
     });
   }
 
