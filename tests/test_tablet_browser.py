@@ -423,7 +423,7 @@ def test_a_page_kept_offline_stops_opening_when_the_session_ends(
 ):
     """The session runs out while the tablet is offline (nobody signed out):
     the kept page opens while the sign-in lasts, and never after."""
-    settings.SESSION_COOKIE_AGE = 40
+    settings.SESSION_COOKIE_AGE = 25
     driver = browser
     guard = world.users["guard"]
     rollcall, _created = rollcalls.rollcall_start(location=world.unit, kind="formal", by=guard)
