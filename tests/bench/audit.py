@@ -510,9 +510,9 @@ ADMISSIONS = """
 WITH admitted AS (
     INSERT INTO custody_movement (kind, status, destination, reason, requested_at, approved_at,
                                   completed_at, facility_id, inmate_id, to_location_id,
-                                  cancel_reason)
+                                  cancel_reason, emergency, emergency_reason)
     SELECT 'admission', 'completed', '', '', admitted_at, admitted_at, admitted_at,
-           facility_id, inmate_id, cell_id, ''
+           facility_id, inmate_id, cell_id, '', false, ''
     FROM bench_people ORDER BY admitted_at
     RETURNING id, inmate_id, to_location_id, completed_at
 )
@@ -527,12 +527,12 @@ INSERT INTO custody_movement (kind, status, destination, reason, expected_back_a
                               requested_at, requested_by_id, approved_at, approved_by_id,
                               departed_at, departed_by_id, completed_at, completed_by_id,
                               facility_id, inmate_id, from_location_id, to_location_id,
-                              cancel_reason)
+                              cancel_reason, emergency, emergency_reason)
 SELECT 'court', 'completed', 'Juzgado de turno', 'Hearing ' || n, t + interval '1 day 10 hours',
        t, o[1 + mod(n, 4)], t + interval '2 hours', o[5 + mod(n, 2)],
        t + interval '1 day 2 hours', o[1 + mod(n + 1, 4)],
        t + interval '1 day 8 hours', o[1 + mod(n + 2, 4)],
-       p.facility_id, p.inmate_id, p.cell_id, p.cell_id, ''
+       p.facility_id, p.inmate_id, p.cell_id, p.cell_id, '', false, ''
 FROM bench_people p
 CROSS JOIN LATERAL generate_series(1, p.trips) n
 CROSS JOIN LATERAL (

@@ -270,9 +270,9 @@ ADMISSIONS = """
 WITH admitted AS (
     INSERT INTO custody_movement (kind, status, destination, reason, requested_at, approved_at,
                                   completed_at, facility_id, inmate_id, to_location_id,
-                                  cancel_reason)
+                                  cancel_reason, emergency, emergency_reason)
     SELECT 'admission', 'completed', '', '', i.admitted_at, i.admitted_at, i.admitted_at,
-           i.facility_id, i.id, c.id, ''
+           i.facility_id, i.id, c.id, '', false, ''
     FROM custody_inmate i
     JOIN bench_plan p ON p.booking = i.booking_number
     JOIN custody_location c ON c.facility_id = p.facility_id AND c.code = p.cell_code
@@ -282,26 +282,39 @@ INSERT INTO custody_cellassignment (started_at, ended_at, cell_id, inmate_id, st
 SELECT completed_at, NULL, to_location_id, inmate_id, id FROM admitted
 """
 
-OUTINGS = """
+# The two officers every departure needs (the database refuses one alone).
+OFFICERS = """
+INSERT INTO custody_user (password, is_superuser, username, first_name, last_name, email,
+                          is_staff, is_active, date_joined)
+VALUES ('!', false, 'bench.requester', '', '', '', false, true, %(now)s),
+       ('!', false, 'bench.approver', '', '', '', false, true, %(now)s)
+"""
+REQUESTER = "(SELECT id FROM custody_user WHERE username = 'bench.requester')"
+APPROVER = "(SELECT id FROM custody_user WHERE username = 'bench.approver')"
+
+OUTINGS = f"""
 INSERT INTO custody_movement (kind, status, destination, reason, expected_back_at, requested_at,
                               approved_at, departed_at, facility_id, inmate_id,
-                              from_location_id, cancel_reason)
+                              from_location_id, cancel_reason, emergency, emergency_reason,
+                              requested_by_id, approved_by_id)
 SELECT 'court', 'departed', 'Juzgado de turno', 'Hearing', %(now)s
        + make_interval(mins => 120 + mod(i.id, 120)::int),
        %(now)s - interval '1 day', %(now)s - interval '1 day', %(now)s - interval '1 hour',
-       i.facility_id, i.id, i.cell_id, ''
+       i.facility_id, i.id, i.cell_id, '', false, '', {REQUESTER}, {APPROVER}
 FROM custody_inmate i WHERE i.status = 'out_authorized'
 """
 
-TRANSFERS = """
+TRANSFERS = f"""
 WITH departed AS (
     INSERT INTO custody_movement (kind, status, destination, reason, expected_arrival_at,
                                   requested_at, approved_at, departed_at, facility_id,
-                                  inmate_id, from_location_id, to_facility_id, cancel_reason)
+                                  inmate_id, from_location_id, to_facility_id, cancel_reason,
+                                  emergency, emergency_reason, requested_by_id, approved_by_id)
     SELECT 'transfer', 'departed', '', 'Transfer', %(now)s + interval '3 hours',
            %(now)s - interval '1 day', %(now)s - interval '1 day', %(now)s - interval '1 hour',
            i.facility_id, i.id, a.cell_id,
-           (SELECT min(f.id) FROM custody_facility f WHERE f.id <> i.facility_id), ''
+           (SELECT min(f.id) FROM custody_facility f WHERE f.id <> i.facility_id), '', false, '',
+           {REQUESTER}, {APPROVER}
     FROM custody_inmate i
     JOIN custody_cellassignment a ON a.inmate_id = i.id AND a.ended_at IS NULL
     WHERE i.status = 'in_transit'
@@ -353,6 +366,7 @@ STATEMENTS = (
     PLAN,
     INMATES,
     ADMISSIONS,
+    OFFICERS,
     OUTINGS,
     TRANSFERS,
     CHECKINS,
