@@ -9,6 +9,35 @@ from rest_framework.exceptions import ValidationError
 from custody.services.rollcalls import MAX_ENTRIES
 
 OUTCOMES = ("accepted", "duplicate", "rejected")
+METHOD_RULE = (
+    "A person's token may post only `visual` and `manual`; `rfid` needs the request to carry "
+    "an enrolled, active tablet of the count's facility whose methods include it (the tablet "
+    "cookie of docs/api.md 'Tablets'); otherwise the item is rejected with `method_not_allowed`."
+)
+
+
+def marks_schema(*, statuses, methods, inmate: str) -> dict:
+    """The OpenAPI body of a batch of marks (count entries, recount marks)."""
+    return {
+        "type": "array",
+        "maxItems": MAX_ENTRIES,
+        "items": {
+            "type": "object",
+            "required": ["id", "inmate", "status", "observed_at"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "inmate": {"type": "string", "description": inmate},
+                "status": {"type": "string", "enum": list(statuses)},
+                "method": {
+                    "type": "string",
+                    "enum": list(methods),
+                    "default": "visual",
+                    "description": METHOD_RULE,
+                },
+                "observed_at": {"type": "string", "format": "date-time"},
+            },
+        },
+    }
 
 
 class EntryResultSerializer(serializers.Serializer):

@@ -11,10 +11,15 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from config.schema import ErrorSerializer
-from custody.api.batches import EntryBatchResultSerializer, batch_answer, batch_body
+from custody.api.batches import (
+    EntryBatchResultSerializer,
+    batch_answer,
+    batch_body,
+    marks_schema,
+)
 from custody.models import CheckInMethod, CountVerification, RecountStatus
 from custody.serializers import in_zone_isoformat
-from custody.services import recounts, rollcalls
+from custody.services import recounts
 from custody.tablet_credential import tablet_from_request
 
 
@@ -55,25 +60,11 @@ class RecountSerializer(serializers.Serializer):
     )
 
 
-RECOUNT_MARKS_SCHEMA = {
-    "type": "array",
-    "maxItems": rollcalls.MAX_ENTRIES,
-    "items": {
-        "type": "object",
-        "required": ["id", "inmate", "status", "observed_at"],
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "inmate": {"type": "string", "description": "Booking number of a sampled person."},
-            "status": {"type": "string", "enum": RecountStatus.values},
-            "method": {
-                "type": "string",
-                "enum": [CheckInMethod.VISUAL, CheckInMethod.MANUAL, CheckInMethod.RFID],
-                "default": CheckInMethod.VISUAL,
-            },
-            "observed_at": {"type": "string", "format": "date-time"},
-        },
-    },
-}
+RECOUNT_MARKS_SCHEMA = marks_schema(
+    statuses=RecountStatus.values,
+    methods=[CheckInMethod.VISUAL, CheckInMethod.MANUAL, CheckInMethod.RFID],
+    inmate="Booking number of a sampled person.",
+)
 
 _CONFLICT = OpenApiResponse(
     ErrorSerializer,

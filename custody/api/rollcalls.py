@@ -11,7 +11,12 @@ from rest_framework.response import Response
 
 from config.schema import ErrorSerializer
 from custody import selectors
-from custody.api.batches import EntryBatchResultSerializer, batch_answer, batch_body
+from custody.api.batches import (
+    EntryBatchResultSerializer,
+    batch_answer,
+    batch_body,
+    marks_schema,
+)
 from custody.api.changes import SubmitsChanges, submitted_edits
 from custody.api.recounts import RecountActions
 from custody.filters import CountScheduleFilter, RollCallFilter
@@ -214,29 +219,11 @@ class RollCallStartSerializer(serializers.Serializer):
         return attrs
 
 
-ENTRY_SCHEMA = {
-    "type": "array",
-    "maxItems": rollcalls.MAX_ENTRIES,
-    "items": {
-        "type": "object",
-        "required": ["id", "inmate", "status", "observed_at"],
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "inmate": {"type": "string", "description": "Booking number."},
-            "status": {"type": "string", "enum": EntryStatus.values},
-            "method": {
-                "type": "string",
-                "enum": ["fingerprint", "face", "iris", "rfid", "visual", "manual"],
-                "default": "visual",
-                "description": "A person's token may post only `visual` and `manual`; `rfid` "
-                "needs the request to carry an enrolled, active tablet of the count's "
-                "facility whose methods include it (the tablet cookie of docs/api.md "
-                "'Tablets'); otherwise the item is rejected with `method_not_allowed`.",
-            },
-            "observed_at": {"type": "string", "format": "date-time"},
-        },
-    },
-}
+ENTRY_SCHEMA = marks_schema(
+    statuses=EntryStatus.values,
+    methods=["fingerprint", "face", "iris", "rfid", "visual", "manual"],
+    inmate="Booking number.",
+)
 
 
 class RollCallCancelSerializer(serializers.Serializer):
