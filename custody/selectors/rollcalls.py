@@ -111,18 +111,21 @@ def _whereabouts(movement: dict | None) -> str:
     return " · ".join(p for p in parts if p)[:200]
 
 
-def latest_marks(rollcall: RollCall) -> dict[int, tuple[str, str]]:
-    """Each person's latest mark on the count and its method, by the mark's
-    own time (then arrival): a guard who taps the wrong person corrects by
-    marking again."""
-    marks = {}
-    for inmate_id, status, method in (
-        RollCallEntry.objects.filter(rollcall=rollcall)
-        .order_by("inmate_id", "observed_at", "received_at")
-        .values_list("inmate_id", "status", "method")
+def latest_by_person(marks: QuerySet, *fields: str) -> dict[int, tuple]:
+    """Each person's latest of ``marks`` (count entries, recount marks), by
+    the mark's own time, then arrival: ``fields`` of it, by inmate id. An
+    officer who taps the wrong person corrects by marking again."""
+    latest = {}
+    for inmate_id, *values in marks.order_by("inmate_id", "observed_at", "received_at").values_list(
+        "inmate_id", *fields
     ):
-        marks[inmate_id] = (status, method)
-    return marks
+        latest[inmate_id] = tuple(values)
+    return latest
+
+
+def latest_marks(rollcall: RollCall) -> dict[int, tuple[str, str]]:
+    """Each person's latest mark on the count and its method."""
+    return latest_by_person(RollCallEntry.objects.filter(rollcall=rollcall), "status", "method")
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,10 @@ from custody.models import (
     RecountMark,
     RecountStatus,
     RollCall,
-    RollCallEntry,
     RollCallExpected,
     RollCallStatus,
 )
-from custody.selectors.rollcalls import took_part
+from custody.selectors.rollcalls import latest_by_person, latest_marks, took_part
 from custody.services.evidence import PERSON_METHODS
 from custody.services.ledger import PendingEvent, actor_label, ledger_append, ledger_append_many
 from custody.services.rollcalls import (
@@ -67,13 +66,7 @@ def _require_second_officer(rollcall: RollCall, by) -> None:
 
 def _claimed_present(rollcall: RollCall) -> list[dict]:
     """The roster's people whose latest mark is present, with that mark's method."""
-    latest: dict[int, tuple[str, str]] = {}
-    for inmate_id, status, method in (
-        RollCallEntry.objects.filter(rollcall=rollcall)
-        .order_by("inmate_id", "observed_at", "received_at")
-        .values_list("inmate_id", "status", "method")
-    ):
-        latest[inmate_id] = (status, method)
+    latest = latest_marks(rollcall)
     rows = (
         RollCallExpected.objects.filter(rollcall=rollcall)
         .order_by("cell__code", "inmate__booking_number")
@@ -181,14 +174,8 @@ def hidden_from_verifier(rollcall: RollCall, user) -> set[str]:
 
 def recount_marks(verification: CountVerification) -> dict[int, str]:
     """Each sampled person's latest recount mark, by its own time."""
-    marks = {}
-    for inmate_id, status in (
-        RecountMark.objects.filter(verification=verification)
-        .order_by("inmate_id", "observed_at", "received_at")
-        .values_list("inmate_id", "status")
-    ):
-        marks[inmate_id] = status
-    return marks
+    marks = latest_by_person(RecountMark.objects.filter(verification=verification), "status")
+    return {inmate_id: status for inmate_id, (status,) in marks.items()}
 
 
 def recount_record_marks(*, rollcall: RollCall, raw_marks: list, by, device=None, now=None):
