@@ -178,6 +178,19 @@ def test_only_drawn_people_with_a_persons_methods_after_the_draw(w):
         )
 
 
+def test_a_mark_repeated_in_one_batch_is_stored_once(w):
+    rollcall = counted(w)
+    verification = recounts.recount_start(rollcall=rollcall, by=w.users["guard2"])
+    mark = entry(verification.sample[0]["inmate"])
+
+    results = recounts.recount_record_marks(
+        rollcall=rollcall, raw_marks=[mark, mark], by=w.users["guard2"]
+    )
+
+    assert [r.status for r in results] == ["accepted", "duplicate"]
+    assert RecountMark.objects.count() == 1
+
+
 def test_the_verifier_is_not_shown_the_first_marks_of_the_drawn(w, api_as):
     rollcall = counted(w, reader_marked=range(12), sight_marked=[])
     verifier = api_as(w.users["guard2"])

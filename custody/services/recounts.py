@@ -222,7 +222,9 @@ def recount_record_marks(*, rollcall: RollCall, raw_marks: list, by, device=None
             RecountMark.objects.filter(pk__in=[e.uuid for e in fresh]).values_list("pk", flat=True)
         )
         for entry in fresh:
+            # Stored before, or already in this batch (a queue replayed twice).
             entry.result.status = DUPLICATE if entry.uuid in known else ACCEPTED
+            known.add(entry.uuid)
         fresh = [e for e in fresh if e.result.status == ACCEPTED]
         RecountMark.objects.bulk_create(
             [
