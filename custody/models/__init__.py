@@ -27,6 +27,7 @@ from custody.models.movements import (
     Movement,
     MovementExtension,
     MovementKind,
+    MovementSession,
     MovementStatus,
 )
 from custody.models.records import (
@@ -106,6 +107,7 @@ __all__ = [
     "Movement",
     "MovementExtension",
     "MovementKind",
+    "MovementSession",
     "MovementStatus",
     "PendingChange",
     "QuarantinedCheckIn",
