@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from alerts.departure_rules import UnapprovedDeparture
 from alerts.models import AlertKind
+from alerts.rules_internal import UnpairedMovement
 from custody.models import Facility, InmateStatus, MovementKind, MovementStatus
 from custody.selectors import due
 
@@ -592,4 +593,5 @@ RULES = (
     ReconcilerStale(),
     LedgerBroken(),
     UnapprovedDeparture(),
+    UnpairedMovement(),
 )

@@ -42,13 +42,14 @@ def reconcile_facility(facility_id: int) -> dict:
     if facility is None:
         return {"skipped": True}
     report = services.reconcile_facility(facility=facility)
-    if report.opened or report.escalated:
+    if report.opened or report.escalated or report.paired:
         logger.info(
-            "reconciled %s: %s opened, %s resolved, %s escalated in %.0f ms",
+            "reconciled %s: %s opened, %s resolved, %s escalated, %s movements paired in %.0f ms",
             report.facility,
             len(report.opened),
             len(report.resolved),
             len(report.escalated),
+            report.paired,
             report.seconds * 1000,
         )
     return {
@@ -57,6 +58,7 @@ def reconcile_facility(facility_id: int) -> dict:
         "opened": len(report.opened),
         "resolved": len(report.resolved),
         "escalated": len(report.escalated),
+        "paired": report.paired,
     }
 
 

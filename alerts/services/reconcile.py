@@ -38,6 +38,7 @@ from alerts.services.policy import alert_policy, escalation_ladder, realert_afte
 from alerts.services.recording import record_alert_events
 from alerts.services.unit_silence import link_to_unit_silence
 from custody.models import Facility
+from custody.services.internal_movements import internal_pair_due
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class PassReport:
     opened: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     escalated: list[int] = field(default_factory=list)
+    # Internal movements paired by this pass's catch-up (the pairing report).
+    paired: int = 0
     seconds: float = 0.0
 
 
@@ -104,6 +107,9 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
         if state is None:  # another pass of this facility is running right now
             report.skipped = True
             return report
+        # Returns observed but not paired at ingestion are paired first, so
+        # unpaired_movement never fires for someone already seen back.
+        report.paired = internal_pair_due(facility=facility, now=now)
         context = _context(facility, state, now)
         unresolved = list(
             Alert.objects.select_for_update(of=("self",))

@@ -177,6 +177,30 @@ def usernames_by_id(ids) -> dict[int, str]:
     return dict(User.objects.filter(pk__in=list(ids)).values_list("pk", "username"))
 
 
+def internal_movements_unpaired(*, facility: Facility, before: datetime) -> list[dict]:
+    """Internal movements still out after ``before`` (their return, not
+    seen back home), one query on ``movement_internal_due``."""
+    return list(
+        Movement.objects.filter(
+            facility=facility,
+            status=MovementStatus.DEPARTED,
+            kind=MovementKind.INTERNAL,
+            expected_back_at__lt=before,
+        )
+        .order_by()
+        .values(
+            "id",
+            "inmate_id",
+            "expected_back_at",
+            "departed_at",
+            "from_location_id",
+            "to_location__code",
+            "session_id",
+            "departed_by__username",
+        )
+    )
+
+
 def movements_by_id(ids) -> dict[int, Movement]:
     return Movement.objects.in_bulk(list(ids))
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, timedelta
 
 import psycopg
@@ -30,11 +30,13 @@ from custody.models import (
     InmateStatus,
     Location,
     Movement,
+    MovementKind,
     MovementStatus,
     QuarantinedCheckIn,
 )
 from custody.services.checkin_items import Item, Reason, parse_item
 from custody.services.evidence import device_places, location_id_refusal
+from custody.services.internal_movements import Pairing, internal_pair
 from custody.services.ledger import PendingEvent, actor_label, ledger_append_many
 
 logger = logging.getLogger(__name__)
@@ -156,10 +158,43 @@ def _store(items: list[Item], *, sender: Sender, now) -> None:
     pending = [item for item in pending if not item.status]
     accepted = _insert(pending, context=context, sender=sender, now=now)
     _raise_last_seen(accepted, context=context)
+    # After the inmates' locks (taken just above): inmates, then movements.
+    paired = internal_pair(_pairings(accepted, context=context))
     quarantined = _quarantine(items, context=context, sender=sender, now=now)
     if sender.device is not None:
         Device.objects.filter(pk=sender.device.pk).update(last_heartbeat_at=now)
-    _append_to_ledger(items, accepted, quarantined, context=context, sender=sender, now=now)
+    _append_to_ledger(
+        items, accepted, quarantined, context=context, sender=sender, now=now, paired=paired
+    )
+
+
+def _pairings(accepted: list[Item], *, context: "_Context") -> list[Pairing]:
+    """Scans back home after an internal movement's departure: each pairs
+    (completes) it, with no query of its own (the context has the movement)."""
+    found = []
+    for item in accepted:
+        inmate = context.item_inmate[item.index]
+        if inmate.internal is None:
+            continue
+        movement_id, departed_at, to_location_id = inmate.internal
+        location_id = context.item_location[item.index]
+        if (
+            location_id in inmate.home
+            and location_id != to_location_id
+            and item.observed_at > departed_at
+        ):
+            found.append(
+                Pairing(
+                    movement_id=movement_id,
+                    facility_id=inmate.facility_id,
+                    booking=item.inmate,
+                    observed_at=item.observed_at,
+                    checkin=str(item.uuid),
+                    location=item.location,
+                    method=item.method,
+                )
+            )
+    return found
 
 
 @dataclass
@@ -169,6 +204,10 @@ class _Inmate:
     status: str
     security_level: str
     places: frozenset  # location ids where being seen is expected
+    # The cell and the unit(s) above it: where being seen is being back.
+    home: frozenset = frozenset()
+    # An open internal movement: (movement id, departed at, destination id).
+    internal: tuple | None = None
 
 
 class _Context:
@@ -203,16 +242,35 @@ class _Context:
             )
         )
         moving = defaultdict(set)
-        for inmate_id, *places in Movement.objects.filter(
+        internal = {}
+        # The same query as before the pairing: an internal movement always
+        # names its place, so it is already among these rows.
+        for inmate_id, movement_id, kind, status, departed_at, *places in Movement.objects.filter(
             inmate_id__in=[row[0] for row in rows],
             status__in=(MovementStatus.APPROVED, MovementStatus.DEPARTED),
             to_location__isnull=False,
-        ).values_list("inmate_id", "to_location_id", "to_location__parent_id"):
+        ).values_list(
+            "inmate_id",
+            "id",
+            "kind",
+            "status",
+            "departed_at",
+            "to_location_id",
+            "to_location__parent_id",
+        ):
             moving[inmate_id].update(p for p in places if p)
+            if kind == MovementKind.INTERNAL and status == MovementStatus.DEPARTED:
+                internal[inmate_id] = (movement_id, departed_at, places[0])
         for inmate_id, number, facility_id, status, level, *cell_places in rows:
-            places = {p for p in cell_places if p} | moving[inmate_id]
+            home = frozenset(p for p in cell_places if p)
             context.inmates[number] = _Inmate(
-                inmate_id, facility_id, status, level, frozenset(places)
+                inmate_id,
+                facility_id,
+                status,
+                level,
+                home | moving[inmate_id],
+                home=home,
+                internal=internal.get(inmate_id),
             )
         facility_ids = {i.facility_id for i in context.inmates.values()} & sender.facility_ids
         context.facilities = Facility.objects.in_bulk(facility_ids)
@@ -431,7 +489,7 @@ def _storable(value):
     return value
 
 
-def _append_to_ledger(items, accepted, quarantined, *, context, sender, now) -> None:
+def _append_to_ledger(items, accepted, quarantined, *, context, sender, now, paired) -> None:
     """One summary per facility and batch; its digest of the accepted scans
     ties every stored check-in to the hash chain."""
     by_facility: dict[int, list] = defaultdict(list)
@@ -447,7 +505,7 @@ def _append_to_ledger(items, accepted, quarantined, *, context, sender, now) -> 
         if row.facility_id is not None:
             rejects[row.facility_id].append(row)
     subject = sender.actor
-    for facility_id in sorted(set(by_facility) | set(rejects)):
+    for facility_id in sorted(set(by_facility) | set(rejects) | set(paired)):
         facility = context.facilities.get(facility_id) or Facility.objects.get(pk=facility_id)
         events = []
         stored = by_facility.get(facility_id, [])
@@ -481,6 +539,8 @@ def _append_to_ledger(items, accepted, quarantined, *, context, sender, now) -> 
                     },
                 )
             )
+        # Pairings are named after the batch's sender; the observation is in their data.
+        events.extend(replace(e, actor=sender.actor) for e in paired.get(facility_id, []))
         ledger_append_many(facility=facility, events=events, at=now)
 
 

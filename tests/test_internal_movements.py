@@ -1,0 +1,340 @@
+"""Internal movements paired with returns (issue 19): a person sent to the
+yard, the workshop, a visit... is completed by their next observation back in
+their cell; ``unpaired_movement`` opens when the return passes without one
+and closes by itself when it comes. Unit sessions move a unit at once."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+import time_machine
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import translation
+
+from alerts.models import Alert, AlertKind, AlertStatus
+from custody.exceptions import Conflict
+from custody.models import (
+    CheckIn,
+    InmateStatus,
+    LedgerEvent,
+    Movement,
+    MovementKind,
+    MovementSession,
+    MovementStatus,
+)
+from custody.selectors.headcount import facility_headcount
+from custody.services import count_schedules
+from custody.services.checkins import Sender, checkins_ingest
+from custody.services.internal_movements import internal_send, session_end, session_start
+from tests import factories
+from tests.alerting import reconcile
+from tests.concurrent import race
+
+pytestmark = pytest.mark.django_db
+
+K, S = MovementKind, MovementStatus
+# 10:00 in the facility (America/Guatemala, UTC-6).
+NOW = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock():
+    with translation.override("en"), time_machine.travel(NOW, tick=False) as clock:
+        yield clock
+
+
+@pytest.fixture
+def w(facility, make_user):
+    unit = factories.LocationFactory(facility=facility, code="B", name="Sector B", kind="unit")
+    other = factories.LocationFactory(facility=facility, code="C", name="Sector C", kind="unit")
+    b1 = factories.CellFactory(facility=facility, parent=unit, code="B-01")
+    b2 = factories.CellFactory(facility=facility, parent=unit, code="B-02")
+    c1 = factories.CellFactory(facility=facility, parent=other, code="C-01")
+    yard = factories.LocationFactory(facility=facility, code="PATIO", kind="yard")
+    workshop = factories.LocationFactory(facility=facility, code="TALLER", kind="workshop")
+    return SimpleNamespace(
+        facility=facility,
+        unit=unit,
+        other=other,
+        b1=b1,
+        b2=b2,
+        c1=c1,
+        yard=yard,
+        workshop=workshop,
+        ana=factories.InmateFactory(facility=facility, cell=b1, booking_number="GT-1"),
+        beto=factories.InmateFactory(facility=facility, cell=b2, booking_number="GT-2"),
+        ciro=factories.InmateFactory(facility=facility, cell=c1, booking_number="GT-3"),
+        guard=make_user("guard", facility, username="guard"),
+        sup=make_user("supervisor", facility, username="sup"),
+        auditor=make_user("auditor", facility, username="aud"),
+    )
+
+
+def send(w, inmate=None, *, to=None, hours=1, by=None):
+    return internal_send(
+        inmate=inmate or w.ana,
+        to_location=to or w.yard,
+        expected_back_at=NOW + timedelta(hours=hours),
+        by=by or w.guard,
+    )
+
+
+def seen(w, inmate, location, at, method="visual"):
+    """A guard's scan of ``inmate`` at ``location`` at ``at`` (clock there too)."""
+    sender = Sender(
+        principal=w.guard, device=None, user=w.guard, facility_ids=frozenset({w.facility.pk})
+    )
+    item = {
+        "id": str(uuid.uuid4()),
+        "inmate": inmate.booking_number,
+        "location": location.code,
+        "method": method,
+        "observed_at": at.isoformat(),
+    }
+    with time_machine.travel(at, tick=False):
+        result = checkins_ingest(raw_items=[item], sender=sender)
+    assert result.items[0].status == "accepted", result.items[0].errors
+    return item["id"]
+
+
+def alerts(w, kind=AlertKind.UNPAIRED_MOVEMENT):
+    return list(Alert.objects.filter(facility=w.facility, kind=kind).order_by("id"))
+
+
+# --- One person, over a simulated day ----------------------------------------------
+
+
+def test_sent_to_the_yard_and_seen_back_in_the_cell_completes_with_the_observation(w):
+    movement = send(w)
+    w.ana.refresh_from_db()
+    assert (movement.status, movement.kind, w.ana.status) == (S.DEPARTED, K.INTERNAL, "in_custody")
+    assert w.ana.next_due_at is not None  # still watched: missed_checkin applies
+    # Seen in the yard: where the record says, so not out of place, and a positive sighting.
+    seen(w, w.ana, w.yard, NOW + timedelta(minutes=20))
+    assert not CheckIn.objects.get(location=w.yard).out_of_place
+    movement.refresh_from_db()
+    assert movement.status == S.DEPARTED
+    back = seen(w, w.ana, w.b1, NOW + timedelta(minutes=50))
+    movement.refresh_from_db()
+    assert movement.status == S.COMPLETED
+    assert movement.completed_at == NOW + timedelta(minutes=50)
+    assert movement.paired_observation["checkin"] == back
+    event = LedgerEvent.objects.filter(action="movement.completed").get()
+    assert event.subject == "inmate:GT-1" and event.data["paired_by"]["checkin"] == back
+    assert event.actor == "user:guard"
+    assert not alerts(w)
+
+
+def test_not_seen_back_opens_unpaired_movement_which_closes_when_seen(w):
+    movement = send(w)  # due back 11:00; facility grace 300 s
+    assert not reconcile(w.facility, NOW + timedelta(hours=1, minutes=4)).opened
+    reconcile(w.facility, NOW + timedelta(hours=1, minutes=6))
+    (alert,) = alerts(w)
+    assert (alert.severity, alert.status, alert.movement_id) == ("high", "open", movement.pk)
+    assert alert.details["to_location"] == "PATIO"
+    # Seen in the yard only: still out, still open.
+    seen(w, w.ana, w.yard, NOW + timedelta(hours=1, minutes=10))
+    reconcile(w.facility, NOW + timedelta(hours=1, minutes=12))
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    seen(w, w.ana, w.b1, NOW + timedelta(hours=1, minutes=20))
+    reconcile(w.facility, NOW + timedelta(hours=1, minutes=22))
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+    assert alert.resolved_by_observation["location"] == "B-01"
+    assert len(alerts(w)) == 1  # never reopened
+
+
+def test_the_reconciler_pairs_a_return_that_ingestion_could_not_see(w):
+    """A scan stored while the movement was being created (written here
+    straight to the table) is paired by the pass before any alert fires."""
+    movement = send(w)
+    factories.CheckInFactory(inmate=w.ana, location=w.b1, observed_at=NOW + timedelta(minutes=30))
+    report = reconcile(w.facility, NOW + timedelta(hours=1, minutes=6))
+    assert report.paired == 1 and not alerts(w)
+    movement.refresh_from_db()
+    assert movement.status == S.COMPLETED
+    assert LedgerEvent.objects.filter(action="movement.completed").count() == 1
+
+
+def test_a_scan_before_the_departure_or_in_another_cell_does_not_pair(w):
+    movement = send(w)
+    seen(w, w.ana, w.b1, NOW - timedelta(minutes=5))  # buffered, from before
+    seen(w, w.ana, w.c1, NOW + timedelta(minutes=5))  # someone else's cell
+    movement.refresh_from_db()
+    assert movement.status == S.DEPARTED
+    assert CheckIn.objects.get(location=w.c1).out_of_place
+
+
+def test_undeclared_destination_scans_stay_out_of_place(w):
+    seen(w, w.beto, w.yard, NOW + timedelta(minutes=5))  # no movement for Beto
+    assert CheckIn.objects.get(inmate=w.beto).out_of_place
+    reconcile(w.facility, NOW + timedelta(minutes=10))
+    assert [a.inmate_id for a in alerts(w, AlertKind.OUT_OF_PLACE)] == [w.beto.pk]
+    # With the movement declared, a scan there is in place.
+    send(w, w.ana)
+    seen(w, w.ana, w.yard, NOW + timedelta(minutes=6))
+    reconcile(w.facility, NOW + timedelta(minutes=12))
+    assert [a.inmate_id for a in alerts(w, AlertKind.OUT_OF_PLACE)] == [w.beto.pk]
+
+
+def test_missed_checkin_still_applies_on_an_internal_movement(w):
+    send(w, hours=8)
+    w.ana.refresh_from_db()
+    due = w.ana.next_due_at + timedelta(seconds=w.facility.grace_seconds + 60)
+    reconcile(w.facility, due)
+    assert w.ana.pk in [a.inmate_id for a in alerts(w, AlertKind.MISSED_CHECKIN)]
+    # Present in the headcount only while on schedule, like anyone inside.
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
+        headcount = facility_headcount(facility=w.facility)
+    assert (headcount.expected, headcount.present, headcount.out_authorized) == (3, 3, 0)
+
+
+def test_limits_and_refusals(w):
+    w.facility.internal_movement_max_seconds = 4 * 3600
+    w.facility.save()
+    w.ana.refresh_from_db()
+    with pytest.raises(ValidationError) as exc:
+        send(w, hours=5)
+    assert "internal_movement_max_seconds" in str(exc.value.message_dict["expected_back_at"])
+    with pytest.raises(ValidationError) as exc:
+        send(w, to=w.b2)
+    assert "to_location" in exc.value.message_dict
+    with pytest.raises(PermissionDenied):
+        send(w, by=w.auditor)
+    send(w)
+    with pytest.raises(Conflict):
+        send(w, to=w.workshop)  # one open movement per person
+
+
+def test_two_tablets_sending_the_same_person_make_one_movement(w, transactional_db):
+    results = race([lambda: _try_send(w), lambda: _try_send(w)])
+    assert sorted(results) == ["conflict", "sent"]
+    assert Movement.objects.filter(inmate=w.ana, kind=K.INTERNAL).count() == 1
+
+
+def _try_send(w):
+    try:
+        send(w)
+    except Conflict:
+        return "conflict"
+    return "sent"
+
+
+# --- Unit sessions -----------------------------------------------------------------
+
+
+def start(w, *, excluded=(), hours=1, to=None, unit=None):
+    return session_start(
+        facility=w.facility,
+        unit=unit or w.unit,
+        to_location=to or w.yard,
+        ends_at=NOW + timedelta(hours=hours),
+        by=w.guard,
+        excluded=excluded,
+    )
+
+
+def test_a_session_sends_the_unit_but_the_excluded_and_the_already_moving(w):
+    other = factories.InmateFactory(facility=w.facility, cell=w.b1, booking_number="GT-4")
+    send(w, other, to=w.workshop)
+    started = start(w, excluded=["GT-2"])
+    assert [m.inmate_id for m in started.sent] == [w.ana.pk]
+    assert list(started.skipped) == ["GT-4"]
+    assert started.session.excluded == ["GT-2"]
+    movement = Movement.objects.get(session=started.session)
+    assert (movement.status, movement.to_location, movement.expected_back_at) == (
+        S.DEPARTED,
+        w.yard,
+        NOW + timedelta(hours=1),
+    )
+    event = LedgerEvent.objects.get(action="movement_session.started")
+    assert event.actor == "user:guard" and event.data["sent"] == ["GT-1"]
+    with pytest.raises(ValidationError) as exc:
+        start(w, excluded=["GT-3"])  # not in this unit
+    assert "excluded" in exc.value.message_dict
+    with pytest.raises(ValidationError) as exc:
+        start(w, unit=w.b1)
+    assert "unit" in exc.value.message_dict
+
+
+def test_ending_a_session_early_brings_the_returns_forward(w):
+    started = start(w, hours=2)
+    seen(w, w.beto, w.b2, NOW + timedelta(minutes=10))  # Beto is back already
+    with time_machine.travel(NOW + timedelta(minutes=30), tick=False):
+        session_end(session=started.session, by=w.sup)
+    ana = Movement.objects.get(inmate=w.ana, session=started.session)
+    assert ana.status == S.DEPARTED and ana.expected_back_at == NOW + timedelta(minutes=30)
+    event = LedgerEvent.objects.get(action="movement_session.ended")
+    assert event.actor == "user:sup" and event.data["still_out"] == ["GT-1"]
+    with pytest.raises(Conflict):
+        session_end(session=started.session, by=w.sup)
+    reconcile(w.facility, NOW + timedelta(minutes=36))
+    assert [a.inmate_id for a in alerts(w)] == [w.ana.pk]
+
+
+def test_a_session_is_refused_in_the_freeze_before_a_formal_count(w):
+    with time_machine.travel(NOW - timedelta(days=1), tick=False):
+        count_schedules.count_schedule_create(
+            facility=w.facility,
+            location=w.unit,
+            time_of_day=datetime.strptime("10:10", "%H:%M").time(),
+            kind="formal",
+            grace_minutes=15,
+            by=w.sup,
+        )
+    with pytest.raises(Conflict) as exc:
+        start(w)
+    assert exc.value.data["count"]["unit"] == "B"
+    assert not MovementSession.objects.exists()
+    start(w, unit=w.other)  # another unit is not frozen
+
+
+def test_a_session_of_100_people_takes_a_bounded_number_of_queries(w):
+    for n in range(98):
+        factories.InmateFactory(
+            facility=w.facility, cell=w.b1 if n % 2 else w.b2, booking_number=f"GT-B{n}"
+        )
+    with CaptureQueriesContext(connection) as queries:
+        started = start(w)
+    assert len(started.sent) == 100
+    assert len(queries) <= 16, [q["sql"][:120] for q in queries]
+    # Pairing the whole unit back is one batch, also bounded.
+    sender = Sender(
+        principal=w.guard, device=None, user=w.guard, facility_ids=frozenset({w.facility.pk})
+    )
+    back = NOW + timedelta(minutes=40)
+    items = [
+        {
+            "id": str(uuid.uuid4()),
+            "inmate": m.inmate.booking_number,
+            "location": m.inmate.cell.code,
+            "method": "visual",
+            "observed_at": back.isoformat(),
+        }
+        for m in Movement.objects.filter(session=started.session).select_related("inmate__cell")
+    ]
+    with time_machine.travel(back, tick=False), CaptureQueriesContext(connection) as queries:
+        checkins_ingest(raw_items=items, sender=sender)
+    assert len(queries) <= 20
+    assert not Movement.objects.filter(session=started.session, status=S.DEPARTED).exists()
+    assert LedgerEvent.objects.filter(action="movement.completed").count() == 100
+
+
+def test_sessions_are_never_deleted_nor_rewritten(w):
+    started = start(w)
+    from django.db import IntegrityError, InternalError, ProgrammingError, transaction
+
+    for change in (
+        lambda: MovementSession.objects.filter(pk=started.session.pk).delete(),
+        lambda: MovementSession.objects.filter(pk=started.session.pk).update(
+            ends_at=NOW + timedelta(hours=5)
+        ),
+    ):
+        with pytest.raises((IntegrityError, InternalError, ProgrammingError)):
+            with transaction.atomic():
+                change()
+    assert InmateStatus.IN_CUSTODY  # the record stands
