@@ -10,7 +10,7 @@ from alerts.api import AlertViewSet
 from alerts.escalation_api import EscalationLadderView
 from config.health import healthz
 from custody import views
-from custody.api import changes, checkins, ledger, movements, rollcalls, signin
+from custody.api import changes, checkins, internal_movements, ledger, movements, rollcalls, signin
 from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
@@ -19,6 +19,10 @@ router.register("facilities", api.FacilityViewSet, basename="facility")
 router.register("locations", api.LocationViewSet, basename="location")
 router.register("inmates", api.InmateViewSet, basename="inmate")
 router.register("movements", movements.MovementViewSet, basename="movement")
+router.register(
+    "internal-movements", internal_movements.InternalMovementViewSet, basename="internal-movement"
+)
+router.register("sessions", internal_movements.SessionViewSet, basename="movement-session")
 router.register("cell-assignments", movements.CellAssignmentViewSet, basename="cell-assignment")
 router.register("checkins", checkins.CheckInViewSet, basename="checkin")
 router.register("quarantine", checkins.QuarantineViewSet, basename="quarantine")

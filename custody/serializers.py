@@ -21,7 +21,12 @@ from custody.models import (
     SecurityLevel,
     User,
 )
-from custody.models.records import MAX_COUNT_FREEZE_SECONDS, MIN_COUNT_FREEZE_SECONDS
+from custody.models.records import (
+    MAX_COUNT_FREEZE_SECONDS,
+    MAX_INTERNAL_MOVEMENT_SECONDS,
+    MIN_COUNT_FREEZE_SECONDS,
+    MIN_INTERNAL_MOVEMENT_SECONDS,
+)
 from custody.services.evidence import device_methods, methods_canonical, methods_problem
 
 
@@ -196,6 +201,15 @@ class FacilitySerializer(serializers.ModelSerializer):
             "its formal count until the count is submitted (60 to 14400 seconds)."
         ),
     )
+    internal_movement_max_seconds = serializers.IntegerField(
+        required=False,
+        min_value=MIN_INTERNAL_MOVEMENT_SECONDS,
+        max_value=MAX_INTERNAL_MOVEMENT_SECONDS,
+        help_text=_(
+            "Longest internal movement (yard, workshop, infirmary, visit, interview): "
+            "its return is at most this long after it starts (300 to 43200 seconds)."
+        ),
+    )
     timezone = serializers.ChoiceField(
         choices=sorted(zoneinfo.available_timezones()),
         required=False,
@@ -224,6 +238,7 @@ class FacilitySerializer(serializers.ModelSerializer):
             "max_absence_seconds",
             "count_freeze_seconds",
             "recount_sample_percent",
+            "internal_movement_max_seconds",
             "created_at",
         ]
 

@@ -335,3 +335,150 @@ def test_sessions_are_never_deleted_nor_rewritten(w):
             change()
     started.session.refresh_from_db()
     assert started.session.ends_at == NOW + timedelta(hours=1)
+
+
+# --- API ----------------------------------------------------------------------------
+
+
+def test_the_api_sends_starts_ends_and_reports(w, api_as):
+    guard = api_as(w.guard)
+    answer = guard.post(
+        "/api/v1/internal-movements/",
+        {
+            "inmate": "GT-3",
+            "to_location": "TALLER",
+            "expected_back_at": "2026-11-24T12:00:00-06:00",
+        },
+        format="json",
+    )
+    assert answer.status_code == 201, answer.json()
+    body = answer.json()
+    assert (body["kind"], body["status"], body["to_location"]) == ("internal", "departed", "TALLER")
+    assert body["from_location"] == "C-01" and body["departed_by"] == "guard"
+
+    answer = guard.post(
+        "/api/v1/sessions/",
+        {
+            "facility": w.facility.code,
+            "unit": "B",
+            "to_location": "PATIO",
+            "ends_at": "2026-11-24T11:00:00-06:00",
+            "excluded": ["GT-2"],
+        },
+        format="json",
+    )
+    assert answer.status_code == 201, answer.json()
+    started = answer.json()
+    assert started["sent"] == ["GT-1"] and started["skipped"] == {}
+    assert started["session"]["out"] == ["GT-1"] and started["session"]["returned"] == 0
+    assert started["session"]["ends_at"] == "2026-11-24T11:00:00-06:00"
+    session_id = started["session"]["id"]
+    listed = guard.get("/api/v1/sessions/", {"open": "true"}).json()["results"]
+    assert [s["id"] for s in listed] == [session_id]
+
+    report = api_as(w.sup).get("/api/v1/movements/unpaired/", {"facility": w.facility.code})
+    assert report.status_code == 200
+    assert [(r["inmate"], r["overdue"]) for r in report.json()] == [
+        ("GT-1", False),
+        ("GT-3", False),
+    ]
+    with time_machine.travel(NOW + timedelta(hours=1, minutes=1), tick=False):
+        overdue = api_as(w.sup).get(
+            "/api/v1/movements/unpaired/", {"facility": w.facility.code, "overdue": "true"}
+        )
+    assert [r["inmate"] for r in overdue.json()] == ["GT-1"]
+
+    ended = guard.post(f"/api/v1/sessions/{session_id}/end/")
+    assert ended.status_code == 200 and ended.json()["ended_by"] == "guard"
+    again = guard.post(f"/api/v1/sessions/{session_id}/end/")
+    assert again.status_code == 409 and "already ended" in again.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"unit": "B-01"}, "unit"),  # a cell, not a unit
+        ({"unit": "NOPE"}, "unit"),
+        ({"to_location": "B-02"}, "to_location"),  # a cell is no destination
+        ({"ends_at": "2026-11-24T20:00:00-06:00"}, "ends_at"),  # beyond 8 h
+        ({"ends_at": "2026-11-24T09:00:00-06:00"}, "ends_at"),  # in the past
+        ({"ends_at": "tomorrow"}, "ends_at"),
+        ({"excluded": "GT-1"}, "excluded"),
+        ({"excluded": ["GT-3"]}, "excluded"),  # not in this unit
+        ({"facility": None}, "facility"),
+    ],
+)
+def test_bad_session_input_is_a_clear_400(w, api_as, body, field):
+    payload = {
+        "facility": w.facility.code,
+        "unit": "B",
+        "to_location": "PATIO",
+        "ends_at": "2026-11-24T11:00:00-06:00",
+        **body,
+    }
+    answer = api_as(w.guard).post("/api/v1/sessions/", payload, format="json")
+    assert answer.status_code == 400, answer.content
+    assert field in answer.json()["errors"], answer.json()
+    assert not MovementSession.objects.exists()
+
+
+def test_scope_and_roles(w, api_as, other_facility, make_user):
+    stranger = make_user("supervisor", other_facility, username="stranger")
+    answer = api_as(stranger).post(
+        "/api/v1/internal-movements/",
+        {"inmate": "GT-1", "to_location": "PATIO", "expected_back_at": "2026-11-24T11:00:00-06:00"},
+        format="json",
+    )
+    assert answer.status_code == 400 and "inmate" in answer.json()["errors"]
+    answer = api_as(stranger).post(
+        "/api/v1/sessions/",
+        {
+            "facility": w.facility.code,
+            "unit": "B",
+            "to_location": "PATIO",
+            "ends_at": "2026-11-24T11:00:00-06:00",
+        },
+        format="json",
+    )
+    assert answer.status_code == 400 and "facility" in answer.json()["errors"]
+    assert api_as(w.auditor).post("/api/v1/sessions/", {}, format="json").status_code == 403
+    assert (
+        api_as(stranger)
+        .get("/api/v1/movements/unpaired/", {"facility": w.facility.code})
+        .status_code
+        == 404
+    )
+    started = start(w)
+    assert api_as(stranger).post(f"/api/v1/sessions/{started.session.pk}/end/").status_code == 404
+    assert not api_as(stranger).get("/api/v1/sessions/").json()["results"]
+
+
+def test_an_internal_movement_is_not_requested_through_movements(w, api_as):
+    answer = api_as(w.sup).post(
+        "/api/v1/movements/",
+        {"inmate": "GT-1", "kind": "internal", "expected_back_at": "2026-11-24T11:00:00-06:00"},
+        format="json",
+    )
+    assert answer.status_code == 400 and "kind" in answer.json()["errors"]
+
+
+def test_an_emergency_from_the_yard_takes_over_the_internal_movement(w):
+    from custody import services
+
+    movement = send(w)
+    with pytest.raises(Conflict):
+        services.movement_request(
+            inmate=w.ana, kind=K.COURT, by=w.sup, expected_back_at=NOW + timedelta(hours=3)
+        )
+    emergency = services.movement_request(
+        inmate=w.ana,
+        kind=K.MEDICAL,
+        by=w.sup,
+        expected_back_at=NOW + timedelta(hours=3),
+        emergency=True,
+        emergency_reason="collapsed in the yard",
+    )
+    movement.refresh_from_db()
+    assert movement.status == S.COMPLETED
+    assert movement.paired_observation == {"superseded_by": "emergency"}
+    assert emergency.status == S.REQUESTED

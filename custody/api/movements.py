@@ -1,6 +1,7 @@
 """Movements API (docs/api.md "Movements") and the cell history. Thin: scope,
 resolve natural keys, call ``custody.services.movements``."""
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -10,6 +11,7 @@ from rest_framework.response import Response
 
 from config.schema import ErrorSerializer
 from custody import selectors, services
+from custody.api.facility_param import one_facility
 from custody.filters import CellAssignmentFilter, MovementFilter
 from custody.models import (
     CellAssignment,
@@ -21,6 +23,9 @@ from custody.models import (
 from custody.roles import SUPERVISING_ROLES
 from custody.serializers import FacilityTimeField, LocationCodeField, natural_key, resolve_location
 from custody.services.movements import OUT_KINDS
+
+# A facility's whole population fits; the report is never paged.
+UNPAIRED_LIMIT = 5000
 
 # --- Serializers ---------------------------------------------------------------
 
@@ -237,6 +242,36 @@ class RejectExtensionSerializer(serializers.Serializer):
     )
 
 
+class UnpairedSerializer(serializers.ModelSerializer):
+    inmate = natural_key("booking_number")
+    facility = natural_key("code")
+    from_location = natural_key("code")
+    to_location = natural_key("code")
+    departed_by = natural_key("username")
+    departed_at = FacilityTimeField(read_only=True)
+    expected_back_at = FacilityTimeField(read_only=True)
+    session = serializers.IntegerField(source="session_id", read_only=True, allow_null=True)
+    overdue = serializers.BooleanField(
+        read_only=True, help_text=_("The expected return has passed.")
+    )
+
+    class Meta:
+        model = Movement
+        fields = [
+            "id",
+            "inmate",
+            "facility",
+            "from_location",
+            "to_location",
+            "departed_by",
+            "departed_at",
+            "expected_back_at",
+            "session",
+            "overdue",
+        ]
+        read_only_fields = fields
+
+
 class CellAssignmentSerializer(serializers.ModelSerializer):
     inmate = natural_key("booking_number")
     cell = natural_key("code")
@@ -413,6 +448,32 @@ class MovementViewSet(
             reason=serializer.validated_data.get("reason", ""),
         )
         return Response(self._extension(extension))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "facility",
+                str,
+                description=_("Facility code (optional when you have exactly one)."),
+            ),
+            OpenApiParameter(
+                "overdue", bool, description=_("true: only those whose return has passed.")
+            ),
+        ],
+        responses={200: UnpairedSerializer(many=True), 400: _BAD, 404: _NOT_FOUND},
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def unpaired(self, request):
+        """The pairing report: internal movements (yard, workshop, visit...) not
+        yet paired with an observation back in the cell, most overdue first."""
+        facility = one_facility(request, missing_message=_("Name the facility (facility=CODE)."))
+        flag = request.query_params.get("overdue")
+        if flag not in (None, "true", "false"):
+            raise serializers.ValidationError({"overdue": [_("Use true or false.")]})
+        rows = selectors.internal_unpaired(
+            facilities=[facility], now=timezone.now(), overdue_only=flag == "true"
+        )[:UNPAIRED_LIMIT]
+        return Response(UnpairedSerializer(rows, many=True).data)
 
     def _pending(self, extension_id) -> MovementExtension:
         movement = self.get_object()

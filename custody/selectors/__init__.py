@@ -13,7 +13,12 @@ from custody.selectors.ledger import (
     ledger_head,
     ledger_recent,
 )
-from custody.selectors.movements import cell_assignment_list, movement_list
+from custody.selectors.movements import (
+    cell_assignment_list,
+    internal_unpaired,
+    movement_list,
+    movement_session_list,
+)
 from custody.selectors.occupancy import location_occupancy
 from custody.selectors.records import (
     device_list,
@@ -36,6 +41,7 @@ __all__ = [
     "facility_overview",
     "inmate_history",
     "inmate_list",
+    "internal_unpaired",
     "ledger_around",
     "ledger_chain",
     "ledger_chain_owners",
@@ -46,6 +52,7 @@ __all__ = [
     "location_list",
     "location_occupancy",
     "movement_list",
+    "movement_session_list",
     "quarantine_list",
     "timeline_entry",
     "user_list",

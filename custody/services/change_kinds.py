@@ -37,7 +37,7 @@ SECURITY_RANK = {SecurityLevel.MINIMUM: 0, SecurityLevel.MEDIUM: 1, SecurityLeve
 # defaults; if theirs are narrower, point this at them.)
 
 # Facility settings where a larger number watches less, and where a smaller one does.
-LONGER_IS_WEAKER = ("grace_seconds", "identity_window_seconds")
+LONGER_IS_WEAKER = ("grace_seconds", "identity_window_seconds", "internal_movement_max_seconds")
 SHORTER_IS_WEAKER = ("count_freeze_seconds", "recount_sample_percent")
 MINUTES_PER_DAY = 24 * 60
 

@@ -60,6 +60,7 @@ def _facility_state(facility: Facility) -> dict:
         "max_absence_seconds": dict(facility.max_absence_seconds),
         "count_freeze_seconds": facility.count_freeze_seconds,
         "recount_sample_percent": facility.recount_sample_percent,
+        "internal_movement_max_seconds": facility.internal_movement_max_seconds,
     }
 
 

@@ -138,7 +138,20 @@ def movement_request(
     _lock_inmate(inmate)
     require_movement_officer(by, inmate.facility)
     now = timezone.now()
+    if kind == K.INTERNAL:
+        raise ValidationError(
+            {
+                "kind": _(
+                    "An internal movement is sent, not requested: use "
+                    "/api/v1/internal-movements/ or a unit session."
+                )
+            }
+        )
     open_movement = inmate.movements.filter(status__in=OPEN_MOVEMENT_STATUSES).first()
+    if open_movement is not None and emergency and _is_internal_out(open_movement):
+        # An emergency from the yard or the infirmary does not wait for the
+        # person to be seen back in their cell: the outing takes over.
+        open_movement = _internal_superseded(open_movement, by=by, inmate=inmate, now=now)
     if open_movement is not None:
         raise Conflict(
             _("%(booking)s already has an open movement (%(kind)s, %(status)s).")
@@ -180,6 +193,22 @@ def movement_request(
     )
     _record(movement, by=by, reason=reason)
     return movement
+
+
+def _is_internal_out(movement: Movement) -> bool:
+    return movement.kind == K.INTERNAL and movement.status == S.DEPARTED
+
+
+def _internal_superseded(movement: Movement, *, by, inmate: Inmate, now) -> None:
+    """Completes an internal movement an emergency takes over (the inmate's
+    row is locked); recorded, with who and why."""
+    Movement.objects.filter(pk=movement.pk).select_for_update().get()
+    movement.status = S.COMPLETED
+    movement.completed_by, movement.completed_at = by, now
+    movement.paired_observation = {"superseded_by": "emergency"}
+    movement.save(update_fields=["status", "completed_by", "completed_at", "paired_observation"])
+    _record(movement, by=by, inmate=inmate, superseded_by="emergency")
+    return None
 
 
 def _check_inmate_can_start(inmate: Inmate, kind: str) -> None:
