@@ -482,3 +482,37 @@ def test_an_emergency_from_the_yard_takes_over_the_internal_movement(w):
     assert movement.status == S.COMPLETED
     assert movement.paired_observation == {"superseded_by": "emergency"}
     assert emergency.status == S.REQUESTED
+
+
+# --- The tablet page --------------------------------------------------------------
+
+
+def test_the_tablet_page_starts_shows_and_ends_a_session(w, client):
+    client.force_login(w.guard)
+    page = client.get("/counts/sessions/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "PATIO" in html and "TALLER" in html and 'value="60" selected' in html
+    assert 'action="/counts/sessions/start/"' in html
+    answer = client.post(
+        "/counts/sessions/start/",
+        {"unit": w.unit.pk, "to_location": w.yard.pk, "minutes": 60, "excluded": "GT-2"},
+    )
+    assert answer.status_code == 302
+    session = MovementSession.objects.get()
+    assert session.excluded == ["GT-2"] and session.ends_at == NOW + timedelta(hours=1)
+    html = client.get("/counts/sessions/").content.decode()
+    assert f'data-session="{session.pk}"' in html and "GT-1" in html
+    # Too long for the facility: a clear refusal, nothing sent.
+    refused = client.post(
+        "/counts/sessions/start/",
+        {"unit": w.other.pk, "to_location": w.workshop.pk, "minutes": 600},
+    )
+    assert refused.status_code == 400 and b"internal_movement_max_seconds" in refused.content
+    assert client.post(f"/counts/sessions/{session.pk}/end/").status_code == 302
+    session.refresh_from_db()
+    assert session.ended_by == w.guard
+    # An auditor sees, never sends.
+    client.force_login(w.auditor)
+    assert b'action="/counts/sessions/start/"' not in client.get("/counts/sessions/").content
+    assert client.post(f"/counts/sessions/{session.pk}/end/").status_code in (403, 409)

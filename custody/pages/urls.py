@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("schedules/", include("custody.pages.schedules")),
+    path("", include("custody.pages.sessions")),
     path("", include("custody.pages.recount")),
     path("", include("custody.pages.tablet")),
 ]
