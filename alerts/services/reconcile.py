@@ -107,9 +107,6 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
         if state is None:  # another pass of this facility is running right now
             report.skipped = True
             return report
-        # Returns observed but not paired at ingestion are paired first, so
-        # unpaired_movement never fires for someone already seen back.
-        report.paired = internal_pair_due(facility=facility, now=now)
         context = _context(facility, state, now)
         unresolved = list(
             Alert.objects.select_for_update(of=("self",))
@@ -117,6 +114,11 @@ def _pass(facility: Facility, now: datetime | None) -> PassReport:
             .filter(facility=facility, status__in=UNRESOLVED)
             .order_by("id")
         )
+        # Returns observed but not paired at ingestion are paired before the
+        # rules read, so unpaired_movement never fires for someone already
+        # seen back. After the alerts' locks, as every writer takes them
+        # before the ledger head (which the pairing appends to).
+        report.paired = internal_pair_due(facility=facility, now=now)
         findings, clearances = _evaluate(context, unresolved)
         opened = _open(facility, findings, unresolved, now)
         resolved = _auto_resolve(unresolved, clearances, now)
