@@ -5,7 +5,9 @@ from custody.services.movements import OUT_KINDS
 
 
 def custody_invariant_problems() -> list[str]:
-    """Every person in custody: one cell and one open assignment matching it.
+    """Every person in custody: one cell and one open assignment matching it,
+    and no departed movement but, at most, one internal one (out of the cell,
+    inside the walls).
     Out, authorised: one departed outing. In transit: one departed transfer,
     no cell. Released: no cell, no open assignment."""
     problems = []
@@ -25,7 +27,8 @@ def custody_invariant_problems() -> list[str]:
         if inmate.status == InmateStatus.IN_CUSTODY:
             if inmate.cell_id is None or cells != [inmate.cell_id]:
                 problems.append(f"{name}: cell {inmate.cell_id}, open assignments {cells}")
-            if out:
+            # Inside the walls (yard, workshop...): at most one internal movement.
+            if out and out != ["internal"]:
                 problems.append(f"{name}: in custody but departed on {out}")
             if inmate.next_due_at is None:
                 problems.append(f"{name}: no deadline")

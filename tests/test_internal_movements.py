@@ -31,6 +31,7 @@ from custody.services.internal_movements import internal_send, session_end, sess
 from tests import factories
 from tests.alerting import reconcile
 from tests.concurrent import race
+from tests.invariants import custody_invariant_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -290,6 +291,7 @@ def test_a_session_is_refused_in_the_freeze_before_a_formal_count(w):
     assert exc.value.data["count"]["unit"] == "B"
     assert not MovementSession.objects.exists()
     start(w, unit=w.other)  # another unit is not frozen
+    assert custody_invariant_problems() == []
 
 
 def test_a_session_of_100_people_takes_a_bounded_number_of_queries(w):
@@ -391,7 +393,7 @@ def test_the_api_sends_starts_ends_and_reports(w, api_as):
     ended = guard.post(f"/api/v1/sessions/{session_id}/end/")
     assert ended.status_code == 200 and ended.json()["ended_by"] == "guard"
     again = guard.post(f"/api/v1/sessions/{session_id}/end/")
-    assert again.status_code == 409 and "already ended" in again.json()["detail"]
+    assert again.status_code == 409 and "2026-11-24 10:00" in again.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -516,3 +518,15 @@ def test_the_tablet_page_starts_shows_and_ends_a_session(w, client):
     client.force_login(w.auditor)
     assert b'action="/counts/sessions/start/"' not in client.get("/counts/sessions/").content
     assert client.post(f"/counts/sessions/{session.pk}/end/").status_code in (403, 409)
+
+
+def test_a_longer_internal_movement_limit_waits_for_a_second_officer(w):
+    from custody.services.change_kinds import facility_weakens
+
+    before = {"internal_movement_max_seconds": 28800}
+    assert facility_weakens(
+        target=w.facility, before=before, after={"internal_movement_max_seconds": 36000}
+    ) == ["internal_movement_max_seconds"]
+    assert not facility_weakens(
+        target=w.facility, before=before, after={"internal_movement_max_seconds": 3600}
+    )

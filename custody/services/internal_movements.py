@@ -377,7 +377,12 @@ def session_end(*, session: MovementSession, by) -> MovementSession:
     if session.ended_at is not None:
         raise Conflict(
             _("Session %(id)s already ended at %(at)s.")
-            % {"id": session.pk, "at": session.ended_at.astimezone(session.facility.tzinfo)}
+            % {
+                "id": session.pk,
+                "at": session.ended_at.astimezone(session.facility.tzinfo).strftime(
+                    "%Y-%m-%d %H:%M"
+                ),
+            }
         )
     brought_forward = Movement.objects.filter(
         session=session, status=S.DEPARTED, inmate_id__in=ids, expected_back_at__gt=now
