@@ -31,6 +31,8 @@ from django.utils.translation import gettext as _
 from custody import selectors
 from custody.exceptions import Conflict
 from custody.models import (
+    CountKind,
+    CountSchedule,
     Facility,
     Inmate,
     InmateStatus,
@@ -112,11 +114,67 @@ def _checked(facility: Facility, to_location, until, now) -> None:
         raise ValidationError(errors)
 
 
-def _refuse_if_frozen(facility: Facility, cell_ids, to_location: Location, now) -> None:
-    # Out of the unit (the cells) or into one (a yard inside a unit): both frozen.
+def _refuse_if_frozen(facility: Facility, cell_ids, to_location: Location, now, until) -> None:
+    """Out of the unit (the cells) or into one (a yard inside a unit): both
+    frozen now; and nobody is still out when a formal count's freeze begins
+    (the count is taken with everyone in their cell)."""
+    cell_ids = [pk for pk in cell_ids if pk]
     freezes = unit_freezes(facility, [*cell_ids, to_location.pk], now)
     if freezes:
         refuse_frozen(freezes[0], facility)
+    nearest = _next_freeze(facility, cell_ids, now)
+    if nearest is not None and until > nearest[0]:
+        frozen_from, slot_at, unit = nearest
+        tz = facility.tzinfo
+        raise Conflict(
+            _(
+                "The formal count of %(unit)s at %(time)s freezes movements from %(from)s: "
+                "everyone must be back in their cell by then."
+            )
+            % {
+                "unit": unit,
+                "time": slot_at.astimezone(tz).strftime("%H:%M"),
+                "from": frozen_from.astimezone(tz).strftime("%H:%M"),
+            },
+            count={
+                "slot_at": slot_at.isoformat(),
+                "unit": unit,
+                "frozen_from": frozen_from.isoformat(),
+            },
+        )
+
+
+def _next_freeze(facility: Facility, cell_ids, now):
+    """(freeze start, slot, unit code) of the next formal count covering one
+    of ``cell_ids`` whose freeze has not begun yet (a begun one is
+    ``unit_freezes``'), or None; two queries."""
+    if not cell_ids:
+        return None
+    schedules = list(
+        CountSchedule.objects.filter(
+            facility=facility, is_active=True, kind=CountKind.FORMAL
+        ).select_related("location")
+    )
+    if not schedules:
+        return None
+    covering = set()
+    for row in Location.objects.filter(pk__in=cell_ids).values_list(
+        "pk", "parent_id", "parent__parent_id"
+    ):
+        covering.update(pk for pk in row if pk)
+    freeze = timedelta(seconds=facility.count_freeze_seconds)
+    today = timezone.localdate(now, timezone=facility.tzinfo)
+    found = []
+    for schedule in schedules:
+        if schedule.location_id is not None and schedule.location_id not in covering:
+            continue
+        for day in (today, today + timedelta(days=1)):
+            at = datetime.combine(day, schedule.time_of_day, tzinfo=facility.tzinfo)
+            if at - freeze > now and at >= schedule.created_at:
+                code = schedule.location.code if schedule.location_id else _("every unit")
+                found.append((at - freeze, at, code))
+                break
+    return min(found, default=None)
 
 
 def _departed(inmate_id, cell_id, *, facility, to_location, until, by, now, reason, session=None):
@@ -187,7 +245,7 @@ def internal_send(
             }
         )
     _checked(facility, to_location, expected_back_at, now)
-    _refuse_if_frozen(facility, [inmate.cell_id], to_location, now)
+    _refuse_if_frozen(facility, [inmate.cell_id], to_location, now, expected_back_at)
     movement = _departed(
         inmate.pk,
         inmate.cell_id,
@@ -278,7 +336,9 @@ def session_start(
                 % {"unit": unit.code, "numbers": ", ".join(unknown[:20])}
             }
         )
-    _refuse_if_frozen(facility, {cell for _i, _b, cell, _cc in people}, to_location, now)
+    _refuse_if_frozen(
+        facility, sorted({cell for _i, _b, cell, _cc in people}), to_location, now, ends_at
+    )
     busy = dict(
         Movement.objects.filter(
             inmate_id__in=[pk for pk, *_rest in people], status__in=OPEN_MOVEMENT_STATUSES
