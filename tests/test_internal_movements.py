@@ -551,3 +551,15 @@ def test_a_longer_internal_movement_limit_waits_for_a_second_officer(w):
     assert not facility_weakens(
         target=w.facility, before=before, after={"internal_movement_max_seconds": 3600}
     )
+
+
+def test_the_unpaired_query_reads_the_partial_index(w):
+    from custody.selectors import due
+
+    query = due.internal_movements_unpaired_query(facility=w.facility, before=NOW)
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "movement_internal_due" in plan, plan
