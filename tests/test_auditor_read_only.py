@@ -79,6 +79,7 @@ def _fill_api_path(path: str, w) -> str:
         "rollcalls": lambda: rollcall.pk,
         "movements": lambda: _movement(w).pk,
         "changes": lambda: _pending_change(w).pk,
+        "sessions": lambda: _session(w).pk,
     }
     collection = path.split("/")[3]
 
@@ -108,6 +109,27 @@ def _movement(w):
             expected_back_at=timezone.now() + timedelta(hours=4),
         )
     return w["movement"]
+
+
+def _session(w):
+    """A unit session (stored as the service leaves it: nobody needs to move)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from custody.models import MovementSession
+
+    if "session" not in w:
+        cell = w["cell"]
+        w["session"] = MovementSession.objects.create(
+            facility=w["facility"],
+            unit=cell.parent or cell,
+            to_location=cell,
+            started_by=w["users"]["guard"],
+            started_at=timezone.now(),
+            ends_at=timezone.now() + timedelta(hours=1),
+        )
+    return w["session"]
 
 
 def _pending_change(w):
