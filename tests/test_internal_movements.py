@@ -216,6 +216,30 @@ def test_two_tablets_sending_the_same_person_make_one_movement(w, transactional_
     assert Movement.objects.filter(inmate=w.ana, kind=K.INTERNAL).count() == 1
 
 
+def test_a_session_and_a_tablet_sending_one_of_its_people_never_make_two(w, transactional_db):
+    def session():
+        try:
+            return len(start(w).sent)
+        except Conflict:
+            return "conflict"
+
+    results = race([session, lambda: _try_send(w)])
+    assert results in ([2, "conflict"], [1, "sent"]), results
+    for inmate in (w.ana, w.beto):
+        assert Movement.objects.filter(inmate=inmate, status=S.DEPARTED).count() == 1
+
+
+def test_the_schema_describes_the_endpoints():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    assert "requestBody" in paths["/api/v1/internal-movements/"]["post"]
+    start_op = paths["/api/v1/sessions/"]["post"]
+    assert {"201", "400", "403", "409"} <= set(start_op["responses"])
+    assert "post" in paths["/api/v1/sessions/{id}/end/"]
+    assert "overdue" in str(paths["/api/v1/movements/unpaired/"]["get"]["parameters"])
+
+
 def _try_send(w):
     try:
         send(w)
