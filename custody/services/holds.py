@@ -116,7 +116,7 @@ def hold_place(
 
 def _lock(hold: LegalHold) -> LegalHold:
     hold = (
-        LegalHold.objects.select_for_update()
+        LegalHold.objects.select_for_update(of=("self",))
         .select_related("facility", "inmate", "location", "lift_requested_by")
         .get(pk=hold.pk)
     )

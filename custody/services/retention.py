@@ -258,7 +258,12 @@ def archive_month(
         exported = _export(source, month, facility, directory, now)
         if after_export is not None:
             after_export(exported.file)
-        _verify(source, exported)
+        try:
+            _verify(source, exported)
+        except ArchiveFailed:
+            # Kept for whoever investigates, under a name no restore mistakes for an archive.
+            exported.file.rename(exported.file.with_name(exported.file.name + ".failed"))
+            raise
         _commit(source, exported, month, facilities, facility, now)
         if not source.whole_partition:
             exported.removed = _remove(source, exported, facilities, facility, month, now, batch)
@@ -317,11 +322,17 @@ def _export(
 ) -> ArchivedKind:
     suffix = f"_{facility.code}" if facility else ""
     stamp = f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
-    path = directory / f"{source.kind.table}_{month:%Y_%m}{suffix}_{stamp}.csv.gz"
-    part = path.with_name(path.name + ".part")
+    stem = f"{source.kind.table}_{month:%Y_%m}{suffix}_{stamp}"
     query = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(source.select(sql.SQL("*")))
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        # Never over an earlier file (a run in the same second, a failed run's part).
+        path = directory / f"{stem}.csv.gz"
+        for again in range(2, 100):
+            if not path.exists() and not path.with_name(path.name + ".part").exists():
+                break
+            path = directory / f"{stem}-{again}.csv.gz"
+        part = path.with_name(path.name + ".part")
         with open(part, "xb") as raw:
             hashing = _Hashing(raw)
             with (
@@ -406,8 +417,15 @@ def _verify(source: _Source, exported: ArchivedKind) -> None:
     }
 
 
-def _count_locked(source: _Source, cursor) -> int:
+def _prepare_alter(cursor) -> None:
+    # ALTER TABLE refuses a table with deferred checks pending in this
+    # transaction (only a caller's transaction has any: tests, a shell).
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+
+
+def _count_locked(source: _Source, cursor) -> int:
+    _prepare_alter(cursor)
     cursor.execute(
         sql.SQL("LOCK TABLE {} IN SHARE MODE")
         .format(sql.Identifier(source.relation))
@@ -471,7 +489,7 @@ def _remove(source: _Source, exported, facilities, facility, month, now, batch: 
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             raw = cursor.cursor.connection
-            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            _prepare_alter(cursor)
             for guard in source.kind.guards:
                 cursor.execute(
                     sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}")
