@@ -78,4 +78,5 @@ class Command(BaseCommand):
                 line += f"; partition {item.dropped_partition} detached and dropped"
             elif item.removed or item.rows:
                 line += f"; {item.removed} rows removed"
-            self.stdout.write(line)
+            steps = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in item.seconds.items())
+            self.stdout.write(f"{line} ({steps})")
