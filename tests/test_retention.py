@@ -314,3 +314,25 @@ def test_csv_rows_counts_rows_not_lines():
     text = b'id,item\n1,"a\nb"\n2,"say ""hi""\n"\n3,plain\n'
     assert csv_rows(io.BytesIO(text)) == 3
     assert csv_rows(io.BytesIO(b"id,item\n")) == 0
+
+
+def test_a_hold_placed_during_the_export_still_stops_the_drop(
+    january, facility, make_user, tmp_path
+):
+    scans(facility, 2)
+    supervisor = make_user(Role.SUPERVISOR, facility)
+
+    def hold_meanwhile(path):
+        hold_place(
+            facility=facility,
+            by=supervisor,
+            period_start=datetime(2024, 1, 15, tzinfo=UTC),
+            reason="Placed while the export ran",
+        )
+
+    with pytest.raises(ArchiveRefused, match="held during the export"):
+        archive_month(
+            month=MONTH, kinds=["checkins"], directory=tmp_path, after_export=hold_meanwhile
+        )
+    assert partition_exists() and month_rows() == 2
+    assert not LedgerEvent.objects.filter(action__startswith="archive.").exists()

@@ -484,6 +484,14 @@ def _commit(source: _Source, exported, month, facilities, facility, now) -> None
                 f"{source.kind.name}: {counted} rows now, {exported.rows} exported: "
                 "rows changed during the export; run it again."
             )
+        # A hold placed (or an alert opened) during the export counts: holds
+        # wait for this transaction, so none slips in between check and drop.
+        cursor.execute("LOCK TABLE custody_legalhold IN SHARE MODE")
+        blocked = month_blockers(facilities=facilities, month=month, now=timezone.now())
+        if blocked:
+            raise ArchiveRefused(
+                f"{month:%Y-%m} was held during the export; nothing was removed:", blocked
+            )
         _record(exported, facilities, facility, month, now, "archive.exported")
         if source.whole_partition:
             parent, partition = (sql.Identifier(source.kind.table), sql.Identifier(source.relation))
