@@ -289,6 +289,8 @@ def test_a_month_younger_than_its_retention_is_refused(facility, tmp_path, setti
     settings.RETENTION_DAYS = "ledger=30"
     with pytest.raises(ImproperlyConfigured, match="kept for ever"):
         retention_days()
+    with pytest.raises(CommandError, match="RETENTION_DAYS names 'ledger'"):
+        call_command("archive_month", "2020-01", "--dir", str(tmp_path))
     settings.RETENTION_DAYS = "checkins=30, notifications=90"
     assert retention_days() == {"checkins": 30, "notifications": 90, "quarantine": 730}
 

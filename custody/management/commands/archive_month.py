@@ -9,6 +9,7 @@ fails. See ``custody.services.retention`` and docs/operations.md.
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from custody.models import Facility
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             done = archive_month(
                 month=month, facility=facility, kinds=kinds, directory=directory, batch=batch
             )
-        except (ArchiveRefused, ArchiveFailed) as exc:
+        except (ArchiveRefused, ArchiveFailed, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from None
         for item in done:
             line = (
