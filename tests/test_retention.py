@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from alerts.models import AlertStatus
 from custody.models import CheckIn, LedgerEvent, QuarantinedCheckIn, Role
@@ -338,3 +338,48 @@ def test_a_hold_placed_during_the_export_still_stops_the_drop(
         )
     assert partition_exists() and month_rows() == 2
     assert not LedgerEvent.objects.filter(action__startswith="archive.").exists()
+
+
+def test_notifications_of_one_facility_leave_while_their_alerts_stay(
+    facility, other_facility, make_user, tmp_path
+):
+    from alerts.models import Alert, Notification, NotificationChannel
+
+    def notified(where, count):
+        alert = factories.AlertFactory(
+            facility=where,
+            opened_at=datetime(2024, 1, 5, tzinfo=UTC),
+            status=AlertStatus.RESOLVED,
+            resolved_at=datetime(2024, 1, 6, tzinfo=UTC),
+            resolved_by=make_user(Role.SUPERVISOR, where),
+            resolution="Found in the infirmary",
+        )
+        channel = NotificationChannel.objects.create(
+            facility=where, level=0, name="correo", kind="email", target="jefe@fj2.gob.gt"
+        )
+        for level in range(count):
+            at = datetime(2024, 1, 5, level, tzinfo=UTC)
+            Notification.objects.create(
+                alert=alert,
+                channel=channel,
+                event="opened",
+                level=level,
+                status="sent",
+                created_at=at,
+                next_attempt_at=at,
+            )
+
+    notified(facility, 3)
+    notified(other_facility, 2)
+
+    done = archive_month(
+        month=MONTH, facility=facility, kinds=["notifications"], directory=tmp_path
+    )
+
+    assert (done[0].rows, done[0].removed) == (3, 3)
+    assert set(Notification.objects.values_list("alert__facility", flat=True)) == {
+        other_facility.pk
+    }
+    assert Alert.objects.count() == 2
+    with pytest.raises(DatabaseError, match="never deleted"):
+        Notification.objects.all().delete()
