@@ -15,3 +15,7 @@ class AlertsConfig(AppConfig):
         from alerts.services import change_kinds
 
         change_kinds.register()
+
+        from alerts.services import retention
+
+        retention.register()

@@ -233,6 +233,17 @@ LEDGER_WITNESS_EVERY_SECONDS = env_int("LEDGER_WITNESS_EVERY_SECONDS", 300)
 LEDGER_EXPORT_DIR = Path(env("LEDGER_EXPORT_DIR", "") or VAR_DIR / "exports")
 # GET /api/v1/ledger/verify/ per user (DRF rate syntax).
 LEDGER_VERIFY_THROTTLE_RATE = env("LEDGER_VERIFY_THROTTLE_RATE", "12/hour")
+# Retention (docs/operations.md "Retention and archiving"): the days each kind
+# of record stays online after its month ends, as "kind=days,..." (the kinds
+# are the registry's: custody.services.retention). A kind not named keeps
+# its default; the ledger and alerts are not kinds: they stay for ever.
+RETENTION_DAYS = env("RETENTION_DAYS", "") or ""
+# Where archive_month writes its gzip CSV files (the owner's process only).
+ARCHIVE_DIR = Path(env("ARCHIVE_DIR", "") or VAR_DIR / "archive")
+# An alert resolved less than this many days ago still holds its months.
+ARCHIVE_ALERT_RECENT_DAYS = env_int("ARCHIVE_ALERT_RECENT_DAYS", 180)
+# The evidence of an alert starts this many days before it opened.
+ARCHIVE_ALERT_LOOKBACK_DAYS = env_int("ARCHIVE_ALERT_LOOKBACK_DAYS", 31)
 CELERY_BEAT_SCHEDULE: dict = {
     # The reconciler: one task per facility every period (alerts.tasks).
     "reconcile": {

@@ -10,7 +10,16 @@ from alerts.api import AlertViewSet
 from alerts.escalation_api import EscalationLadderView
 from config.health import healthz
 from custody import views
-from custody.api import changes, checkins, internal_movements, ledger, movements, rollcalls, signin
+from custody.api import (
+    changes,
+    checkins,
+    holds,
+    internal_movements,
+    ledger,
+    movements,
+    rollcalls,
+    signin,
+)
 from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
@@ -33,6 +42,7 @@ router.register("rollcalls", rollcalls.RollCallViewSet, basename="rollcall")
 router.register("count-schedules", rollcalls.CountScheduleViewSet, basename="count-schedule")
 router.register("count-calls", rollcalls.CountCallViewSet, basename="count-call")
 router.register("changes", changes.ChangeViewSet, basename="change")
+router.register("holds", holds.HoldViewSet, basename="hold")
 router.register("alerts", AlertViewSet, basename="alert")
 
 # Swagger UI's script is its own file (the split view: no inline script under
@@ -65,6 +75,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("counts/", include("custody.pages.urls")),
     path("changes/", include("custody.pages.changes")),
+    path("holds/", include("custody.pages.holds")),
     path("audit/", include("alerts.audit.urls")),
     path("", include("alerts.urls")),
     path("", views.home, name="home"),

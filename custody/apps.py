@@ -13,7 +13,10 @@ class CustodyConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             receivers,  # noqa: F401  (connects the receivers)
         )
-        from custody.services import change_kinds
+        from custody.services import (
+            change_kinds,
+            retention,  # noqa: F401  (registers its kinds and the legal holds' blocker)
+        )
 
         change_kinds.register()
 

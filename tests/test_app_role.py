@@ -28,7 +28,7 @@ APPEND_ONLY = {
     "custody_rollcallexpected",
     "custody_rollcallentry",
 }
-NEVER_DELETED = {"custody_rollcall", "alerts_alert", "alerts_notification"}
+NEVER_DELETED = {"custody_rollcall", "alerts_alert", "alerts_notification", "custody_legalhold"}
 FAR_MONTHS = ("2091_03", "2091_04", "2091_05", "2091_06", "2092_01")
 
 
@@ -366,3 +366,25 @@ def test_a_month_detached_for_archiving_stays_read_only_for_the_app(app_role, tr
         finally:
             # Archived and dropped, as the runbook says (the test flush would trip on it).
             owner.execute(f"DROP TABLE {month}")
+
+
+def test_the_app_role_cannot_archive_a_month(as_app_role, tmp_path):
+    """Issue 19: only the owner detaches, drops or deletes an archived month;
+    the app's role is refused before anything is written."""
+    month = "custody_checkin_2023_01"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT public.custody_checkin_ensure_partitions('2023-01-15', 0, 0)")
+        cursor.execute("SELECT tableowner FROM pg_tables WHERE tablename = %s", [month])
+        owner_role = cursor.fetchone()[0]
+    try:
+        for kind in ("checkins", "quarantine", "notifications"):
+            with pytest.raises(CommandError, match="only the owner role may archive"):
+                call_command("archive_month", "2023-01", "--kind", kind, "--dir", str(tmp_path))
+        assert list(tmp_path.iterdir()) == []
+        with owner_connect(user=as_app_role) as app:
+            assert refused(app, f"ALTER TABLE custody_checkin DETACH PARTITION {month}")
+            assert refused(app, f"DROP TABLE {month}")
+            assert refused(app, "ALTER TABLE custody_checkin DISABLE TRIGGER custody_append_only")
+    finally:
+        with owner_connect(user=owner_role) as owner:
+            owner.execute(f"DROP TABLE IF EXISTS {month}")

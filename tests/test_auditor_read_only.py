@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 
 from tests import factories
-from tests.test_permissions import _count, _open_alert, _schedule, world  # noqa: F401
+from tests.test_permissions import _count, _hold, _open_alert, _schedule, world  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +80,7 @@ def _fill_api_path(path: str, w) -> str:
         "movements": lambda: _movement(w).pk,
         "changes": lambda: _pending_change(w).pk,
         "sessions": lambda: _session(w).pk,
+        "holds": lambda: _hold(w).pk,
     }
     collection = path.split("/")[3]
 

@@ -332,6 +332,29 @@ def _requests(w):
             {"reason": "No hace falta"},
             ADMIN_AND_SUPERVISOR,
         ),
+        ("hold list", "get", "/api/v1/holds/", None, OVERSIGHT),
+        ("hold detail", "get", lambda: f"/api/v1/holds/{_hold(w).pk}/", None, OVERSIGHT),
+        (
+            "hold place",
+            "post",
+            "/api/v1/holds/",
+            {"facility": f, "period_start": "2025-01-01T00:00:00Z", "reason": "Causa 12/2025"},
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "hold lift request",
+            "post",
+            lambda: f"/api/v1/holds/{_hold(w).pk}/lift-request/",
+            {"reason": "Causa cerrada"},
+            ADMIN_AND_SUPERVISOR,
+        ),
+        (
+            "hold lift approve",
+            "post",
+            lambda: f"/api/v1/holds/{_hold(w, lift_requested=True).pk}/lift-approve/",
+            None,
+            ADMIN_AND_SUPERVISOR,
+        ),
         ("escalation ladder", "get", f"/api/v1/facilities/{f}/escalation/", None, ADMIN),
         (
             "escalation ladder replace",
@@ -445,6 +468,26 @@ def _change(w):
     return change_submit(
         kind="facility", target=w["facility"], by=w["proposer"], fields={"grace_seconds": longer}
     ).change
+
+
+def _hold(w, *, lift_requested=False):
+    """A fresh legal hold of the world's facility, placed (and, if asked,
+    its lifting requested) by an admin who is none of the roles acting on it."""
+    from datetime import UTC, datetime
+
+    from custody.services.holds import hold_lift_request, hold_place
+
+    if "proposer" not in w:
+        w["proposer"] = factories.UserFactory(role="admin", facilities=[w["facility"]])
+    hold = hold_place(
+        facility=w["facility"],
+        by=w["proposer"],
+        period_start=datetime(2025, 1, 1, tzinfo=UTC),
+        reason="Causa 12/2025",
+    )
+    if lift_requested:
+        hold_lift_request(hold=hold, by=w["proposer"], reason="Causa cerrada")
+    return hold
 
 
 def _open_alert(w):

@@ -11,6 +11,7 @@ from custody.models.checkins import (
     CheckInMethod,
     QuarantinedCheckIn,
 )
+from custody.models.holds import LegalHold
 from custody.models.ledger import (
     GENESIS_HASH,
     LedgerEvent,
@@ -102,6 +103,7 @@ __all__ = [
     "LedgerJob",
     "LedgerJobKind",
     "LedgerJobStatus",
+    "LegalHold",
     "Location",
     "LocationKind",
     "Movement",
