@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         seed=args.seed,
         rate=args.worth * CHECKS_PER_FACILITY_HOUR / 3600 / args.cells,
     )
-    checks = common.django_call(url, f"{__name__}:check_stored", sent=storm.pop("sent"))
+    checks = storm.pop("checks")
 
     # The national population in a database of its own (its SQL owns every facility).
     due_url = url + "_due"
@@ -356,7 +356,7 @@ def run_storm(*, tablets: list[dict], rounds: int, seed: int, rate: float) -> di
         "answers": flat,
         "seconds": seconds,
         "cpu": cpu,
-        "sent": {"ids": sent, "attention": attention},
+        "checks": check_stored(sent={"ids": sent, "attention": attention}),
     }
 
 
