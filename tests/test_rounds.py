@@ -504,3 +504,16 @@ def test_looser_round_settings_wait_for_a_second_officer(world, api_as):
         assert answer.status_code == 202, (change, answer.content)
     world.facility.refresh_from_db()
     assert world.facility.round_intervals == stricter
+
+
+def test_a_shorter_round_interval_brings_deadlines_closer_at_once(world, api_as):
+    now = timezone.now()
+    ingest(world, [check(world, "R-01", at=now)], now=now)
+    shorter = {"standard": [900, 1800], "special": [600, 1200], "close": [300, 900]}
+    answer = api_as(world.users["admin"]).patch(
+        f"/api/v1/facilities/{world.facility.code}/", {"round_intervals": shorter}, format="json"
+    )
+    assert answer.status_code == 200, answer.content
+    cell = Location.objects.get(code="R-01")
+    assert cell.round_deadline_at == now + timedelta(minutes=30)
+    assert cell.next_round_due_at <= now + timedelta(minutes=30)

@@ -104,7 +104,8 @@ def facility_weakens(*, target: Facility, before: dict, after: dict) -> list[str
 
 def rounds_loosened(before, after) -> bool:
     """Any level allows a longer wait, or a narrower spread between its
-    shortest and longest wait (rounds easier to predict)."""
+    shortest and longest wait, relative to the longest (rounds easier to
+    predict)."""
     if not isinstance(after, dict):
         return True
     old = {**default_round_intervals(), **(before or {})}
@@ -115,7 +116,11 @@ def rounds_loosened(before, after) -> bool:
         low, high = number(new[0]), number(new[1])
         if low is None or high is None:
             return True
-        if high > bounds[1] or (high - low) < (bounds[1] - bounds[0]):
+        # Spread as a share of the longest wait: [900, 1800] is as unpredictable
+        # as [1800, 3600]; [840, 900] is nearly a fixed time.
+        if high > bounds[1] or high <= 0:
+            return True
+        if (high - low) / high < (bounds[1] - bounds[0]) / bounds[1]:
             return True
     return False
 

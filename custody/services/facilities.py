@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from custody.models import Facility, Location, LocationKind, User
 from custody.services.inmates import inmates_tighten_deadlines
 from custody.services.ledger import ledger_append, ledger_append_changes
-from custody.services.rounds_schedule import rescheduled, stricter
+from custody.services.rounds_schedule import rescheduled, rounds_tighten_deadlines, stricter
 
 # --- Facilities ------------------------------------------------------------
 
@@ -41,6 +41,8 @@ def facility_update(*, facility: Facility, by: User | None = None, **fields) -> 
     facility.save()
     if facility.check_interval_seconds != before["check_interval_seconds"]:
         inmates_tighten_deadlines(facility=facility)
+    if facility.round_intervals != before["round_intervals"]:
+        rounds_tighten_deadlines(facility=facility)
     ledger_append_changes(
         facility=facility,
         actor=by,

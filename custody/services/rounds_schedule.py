@@ -46,3 +46,25 @@ def rescheduled(
     if tighten and deadline is not None:
         return min(due or new_due, new_due), min(deadline, new_deadline)
     return new_due, new_deadline
+
+
+def rounds_tighten_deadlines(*, facility: Facility) -> None:
+    """After the facility's round intervals changed: no place or person waits
+    longer than its level now allows after its last check (a shorter wait
+    applies at once; a longer one, approved by a second officer, from the
+    next check on). Two statements per level."""
+    from django.db.models import F
+    from django.db.models.functions import Least
+
+    from custody.models import Inmate, Location
+
+    for level in WatchLevel.values:
+        _shortest, longest = facility.round_bounds(level)
+        latest = F("last_round_at") + longest
+        changes = {
+            "round_deadline_at": Least(F("round_deadline_at"), latest),
+            "next_round_due_at": Least(F("next_round_due_at"), latest),
+        }
+        watched = {"facility": facility, "last_round_at__isnull": False, "watch_level": level}
+        Location.objects.filter(**watched, round_deadline_at__isnull=False).update(**changes)
+        Inmate.objects.filter(**watched, round_deadline_at__isnull=False).update(**changes)
