@@ -31,6 +31,9 @@ class AlertKind(models.TextChoices):
     UNIT_SILENT = "unit_silent", _("Unit silent")
     UNAPPROVED_DEPARTURE = "unapproved_departure", _("Unapproved departure")
     UNPAIRED_MOVEMENT = "unpaired_movement", _("Unpaired internal movement")
+    MISSED_ROUND = "missed_round", _("Missed round check")
+    IMPLAUSIBLE_ROUND = "implausible_round", _("Implausible round")
+    ROUND_ATTENTION = "round_attention", _("Needs attention on a round")
 
 
 class Severity(models.TextChoices):
@@ -57,6 +60,10 @@ SEVERITY_OF = {
     AlertKind.UNIT_SILENT: Severity.CRITICAL,
     AlertKind.UNAPPROVED_DEPARTURE: Severity.CRITICAL,
     AlertKind.UNPAIRED_MOVEMENT: Severity.HIGH,
+    # Critical instead when the place or person is on close watch (alerts.rules_rounds).
+    AlertKind.MISSED_ROUND: Severity.HIGH,
+    AlertKind.IMPLAUSIBLE_ROUND: Severity.HIGH,
+    AlertKind.ROUND_ATTENTION: Severity.HIGH,
 }
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 
@@ -510,6 +517,15 @@ class AlertPolicy(models.Model):
         _("shortest walk between units (seconds)"),
         default=120,
         validators=[MinValueValidator(0), MaxValueValidator(3600)],
+    )
+    # Inside one unit an officer needs at least this long per cell: two tag
+    # scans closer than that (or than the walk between two units) are a
+    # round made up, or tags carried around (implausible_round).
+    round_seconds_per_cell = models.PositiveIntegerField(
+        _("shortest time per cell on a round (seconds)"),
+        default=5,
+        db_default=5,
+        validators=[MaxValueValidator(600)],
     )
     movement_grace_seconds = models.PositiveIntegerField(
         _("grace for returns and arrivals (seconds)"),

@@ -18,6 +18,7 @@ from custody.api import (
     ledger,
     movements,
     rollcalls,
+    rounds,
     signin,
 )
 from custody.api import records as api
@@ -64,6 +65,18 @@ urlpatterns = [
         name="facility-escalation",
     ),
     path("api/v1/audit/", include("alerts.audit.api.urls")),
+    path(
+        "api/v1/locations/<int:location_pk>/tags/",
+        rounds.LocationTagViewSet.as_view({"get": "list", "post": "create"}),
+        name="location-tags",
+    ),
+    path(
+        "api/v1/locations/<int:location_pk>/tags/<str:uid>/retire/",
+        rounds.LocationTagViewSet.as_view({"post": "retire"}),
+        name="location-tag-retire",
+    ),
+    path("api/v1/rounds/", rounds.RoundViewSet.as_view({"post": "create"}), name="rounds"),
+    path("api/v1/rounds/due/", rounds.RoundViewSet.as_view({"get": "due"}), name="rounds-due"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),

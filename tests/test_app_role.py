@@ -27,8 +27,16 @@ APPEND_ONLY = {
     "custody_ledgerevent",
     "custody_rollcallexpected",
     "custody_rollcallentry",
+    "custody_roundcheck",
+    "custody_roundobservation",
 }
-NEVER_DELETED = {"custody_rollcall", "alerts_alert", "alerts_notification", "custody_legalhold"}
+NEVER_DELETED = {
+    "custody_rollcall",
+    "custody_locationtag",
+    "custody_legalhold",
+    "alerts_alert",
+    "alerts_notification",
+}
 FAR_MONTHS = ("2091_03", "2091_04", "2091_05", "2091_06", "2092_01")
 
 

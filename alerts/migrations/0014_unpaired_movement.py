@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("alerts", "0011_identity_watch_since"),
+        ("alerts", "0012_round_alert_kinds"),
     ]
 
     operations = [

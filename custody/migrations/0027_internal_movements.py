@@ -10,7 +10,7 @@ from custody.migrations import _session_guards
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("custody", "0024_inmate_identity_verified_at"),
+        ("custody", "0025_rounds"),
     ]
 
     operations = [

@@ -2,11 +2,13 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from custody.models import Facility, Location, LocationKind, User
 from custody.services.inmates import inmates_tighten_deadlines
 from custody.services.ledger import ledger_append, ledger_append_changes
+from custody.services.rounds_schedule import rescheduled, rounds_tighten_deadlines, stricter
 
 # --- Facilities ------------------------------------------------------------
 
@@ -39,6 +41,8 @@ def facility_update(*, facility: Facility, by: User | None = None, **fields) -> 
     facility.save()
     if facility.check_interval_seconds != before["check_interval_seconds"]:
         inmates_tighten_deadlines(facility=facility)
+    if facility.round_intervals != before["round_intervals"]:
+        rounds_tighten_deadlines(facility=facility)
     ledger_append_changes(
         facility=facility,
         actor=by,
@@ -61,6 +65,9 @@ def _facility_state(facility: Facility) -> dict:
         "count_freeze_seconds": facility.count_freeze_seconds,
         "recount_sample_percent": facility.recount_sample_percent,
         "internal_movement_max_seconds": facility.internal_movement_max_seconds,
+        "round_intervals": dict(facility.round_intervals),
+        "round_grace_seconds": facility.round_grace_seconds,
+        "round_min_spread_percent": facility.round_min_spread_percent,
     }
 
 
@@ -111,6 +118,16 @@ def location_update(*, location: Location, by: User | None = None, **fields) -> 
         setattr(location, name, value)
     _check_location_parent(facility=location.facility, parent=location.parent, location=location)
     location.full_clean()
+    if location.watch_level != before["watch_level"] and location.round_deadline_at is not None:
+        location.next_round_due_at, location.round_deadline_at = rescheduled(
+            facility=location.facility,
+            level=location.watch_level,
+            last_round_at=location.last_round_at,
+            due=location.next_round_due_at,
+            deadline=location.round_deadline_at,
+            now=timezone.now(),
+            tighten=stricter(location.watch_level, before["watch_level"]),
+        )
     location.save()
     ledger_append_changes(
         facility=location.facility,
@@ -131,6 +148,7 @@ def _location_state(location: Location) -> dict:
         "kind": location.kind,
         "parent": location.parent.code if location.parent_id else None,
         "capacity": location.capacity,
+        "watch_level": location.watch_level,
     }
 
 
