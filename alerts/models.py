@@ -30,6 +30,9 @@ class AlertKind(models.TextChoices):
     IDENTITY_UNVERIFIED = "identity_unverified", _("Identity not verified")
     UNIT_SILENT = "unit_silent", _("Unit silent")
     UNAPPROVED_DEPARTURE = "unapproved_departure", _("Unapproved departure")
+    MISSED_ROUND = "missed_round", _("Missed round check")
+    IMPLAUSIBLE_ROUND = "implausible_round", _("Implausible round")
+    ROUND_ATTENTION = "round_attention", _("Needs attention on a round")
 
 
 class Severity(models.TextChoices):
@@ -55,6 +58,10 @@ SEVERITY_OF = {
     AlertKind.IDENTITY_UNVERIFIED: Severity.HIGH,
     AlertKind.UNIT_SILENT: Severity.CRITICAL,
     AlertKind.UNAPPROVED_DEPARTURE: Severity.CRITICAL,
+    # Critical instead when the place or person is on close watch (alerts.rules_rounds).
+    AlertKind.MISSED_ROUND: Severity.HIGH,
+    AlertKind.IMPLAUSIBLE_ROUND: Severity.HIGH,
+    AlertKind.ROUND_ATTENTION: Severity.HIGH,
 }
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 
@@ -508,6 +515,14 @@ class AlertPolicy(models.Model):
         _("shortest walk between units (seconds)"),
         default=120,
         validators=[MinValueValidator(0), MaxValueValidator(3600)],
+    )
+    # Inside one unit an officer needs at least this long per cell: two tag
+    # scans closer than that (or than the walk between two units) are a
+    # round made up, or tags carried around (implausible_round).
+    round_seconds_per_cell = models.PositiveIntegerField(
+        _("shortest time per cell on a round (seconds)"),
+        default=5,
+        validators=[MaxValueValidator(600)],
     )
     movement_grace_seconds = models.PositiveIntegerField(
         _("grace for returns and arrivals (seconds)"),

@@ -27,8 +27,15 @@ APPEND_ONLY = {
     "custody_ledgerevent",
     "custody_rollcallexpected",
     "custody_rollcallentry",
+    "custody_roundcheck",
+    "custody_roundobservation",
 }
-NEVER_DELETED = {"custody_rollcall", "alerts_alert", "alerts_notification"}
+NEVER_DELETED = {
+    "custody_rollcall",
+    "custody_locationtag",
+    "alerts_alert",
+    "alerts_notification",
+}
 FAR_MONTHS = ("2091_03", "2091_04", "2091_05", "2091_06", "2092_01")
 
 

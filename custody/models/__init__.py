@@ -10,6 +10,7 @@ from custody.models.checkins import (
     CheckIn,
     CheckInMethod,
     QuarantinedCheckIn,
+    QuarantineSource,
 )
 from custody.models.ledger import (
     GENESIS_HASH,
@@ -66,11 +67,26 @@ from custody.models.rollcalls import (
     RollCallExpected,
     RollCallStatus,
 )
+from custody.models.rounds import (
+    LocationTag,
+    ObservationState,
+    RoundCheck,
+    RoundObservation,
+    TagKind,
+)
+from custody.models.watch_levels import (
+    DEFAULT_ROUND_INTERVALS,
+    WATCH_RANK,
+    WatchLevel,
+    default_round_intervals,
+    validate_round_intervals,
+)
 
 __all__ = [
     "CLOCK_SKEW",
     "CODE_VALIDATOR",
     "DEFAULT_CHECK_INTERVAL_SECONDS",
+    "DEFAULT_ROUND_INTERVALS",
     "DEPARTURE_KINDS",
     "DEVICE_KEY_PREFIX",
     "EMERGENCY_APPROVAL_WITHIN",
@@ -81,6 +97,7 @@ __all__ = [
     "MAX_GRACE_SECONDS",
     "MIN_CHECK_INTERVAL_SECONDS",
     "NATIONAL_CODE",
+    "WATCH_RANK",
     "CellAssignment",
     "ChangeStatus",
     "CheckIn",
@@ -103,11 +120,14 @@ __all__ = [
     "LedgerJobStatus",
     "Location",
     "LocationKind",
+    "LocationTag",
     "Movement",
     "MovementExtension",
     "MovementKind",
     "MovementStatus",
+    "ObservationState",
     "PendingChange",
+    "QuarantineSource",
     "QuarantinedCheckIn",
     "RecountMark",
     "RecountStatus",
@@ -116,11 +136,17 @@ __all__ = [
     "RollCallEntry",
     "RollCallExpected",
     "RollCallStatus",
+    "RoundCheck",
+    "RoundObservation",
     "SecurityLevel",
+    "TagKind",
     "User",
+    "WatchLevel",
     "default_check_intervals",
+    "default_round_intervals",
     "hash_device_key",
     "role_of",
     "validate_check_intervals",
+    "validate_round_intervals",
     "validate_timezone",
 ]

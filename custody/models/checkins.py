@@ -108,6 +108,11 @@ class CheckIn(models.Model):
         return f"{self.id} {self.method} @ {self.observed_at:%Y-%m-%d %H:%M}"
 
 
+class QuarantineSource(models.TextChoices):
+    CHECKINS = "checkins", _("Check-ins")
+    ROUNDS = "rounds", _("Round checks")
+
+
 class QuarantinedCheckIn(models.Model):
     """A scan that could not be accepted, kept as it arrived with the reasons.
 
@@ -130,6 +135,15 @@ class QuarantinedCheckIn(models.Model):
         related_name="+",
     )
     item_id = models.CharField(_("item id"), max_length=64, blank=True)
+    # Which batch API refused it: check-ins, or round checks (same rules:
+    # never lost, kept as received, one copy per sender and item).
+    source = models.CharField(
+        _("source"),
+        max_length=16,
+        choices=QuarantineSource.choices,
+        default=QuarantineSource.CHECKINS,
+        db_default=QuarantineSource.CHECKINS,
+    )
     reason = models.CharField(_("reason"), max_length=32)
     errors = models.JSONField(_("errors"))
     raw = models.JSONField(_("item as received"))

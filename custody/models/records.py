@@ -18,6 +18,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from custody.models.watch_levels import (
+    MAX_ROUND_GRACE_SECONDS,
+    WatchLevel,
+    default_round_intervals,
+    validate_round_intervals,
+)
+
 CODE_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
     _("Use letters, digits, dots, dashes or underscores, starting with a letter or digit."),
@@ -171,6 +178,25 @@ class Facility(models.Model):
         default=10,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
     )
+    # Observation rounds (custody.services.rounds): [shortest, longest]
+    # seconds between two checks per watch level; the next is drawn between.
+    round_intervals = models.JSONField(
+        _("round interval per watch level (seconds)"),
+        default=default_round_intervals,
+        validators=[validate_round_intervals],
+    )
+    round_grace_seconds = models.PositiveIntegerField(
+        _("round grace (seconds)"),
+        default=120,
+        validators=[MaxValueValidator(MAX_ROUND_GRACE_SECONDS)],
+    )
+    # A place's intervals over a shift whose spread (standard deviation over
+    # mean) falls below this are too regular: someone could predict them.
+    round_min_spread_percent = models.PositiveSmallIntegerField(
+        _("least spread of round intervals (percent)"),
+        default=10,
+        validators=[MaxValueValidator(100)],
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # True only for the reserved row that owns the national ledger chain
     # (accounts with no facility: superusers, national staff). Created by
@@ -212,6 +238,13 @@ class Facility(models.Model):
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
+    def round_bounds(self, watch_level: str) -> tuple[timedelta, timedelta]:
+        """The shortest and longest wait between two checks at ``watch_level``."""
+        low, high = (self.round_intervals or {}).get(watch_level) or default_round_intervals()[
+            watch_level
+        ]
+        return timedelta(seconds=low), timedelta(seconds=high)
+
     def check_interval(self, security_level: str) -> timedelta:
         seconds = self.check_interval_seconds.get(
             security_level, DEFAULT_CHECK_INTERVAL_SECONDS[security_level]
@@ -244,6 +277,20 @@ class Location(models.Model):
         verbose_name=_("inside"),
     )
     capacity = models.PositiveIntegerField(_("capacity"), null=True, blank=True)
+    # Observation rounds. The level of the place (a person's own level
+    # overrides it). The three times are kept by round ingestion
+    # (custody.services.rounds); null until the place can be checked (its
+    # first tag) or is checked.
+    watch_level = models.CharField(
+        _("watch level"), max_length=16, choices=WatchLevel.choices, default=WatchLevel.STANDARD
+    )
+    last_round_at = models.DateTimeField(_("last round check at"), null=True, blank=True)
+    # Drawn at random between the level's shortest and longest wait: the
+    # tablet shows "due within N minutes", never this time.
+    next_round_due_at = models.DateTimeField(_("next round due at"), null=True, blank=True)
+    # The last check plus the level's longest wait: missed_round past it
+    # (plus the facility's round grace).
+    round_deadline_at = models.DateTimeField(_("round deadline"), null=True, blank=True)
 
     class Meta:
         ordering = ["facility__code", "code"]
@@ -258,6 +305,15 @@ class Location(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(parent=models.F("id")), name="location_not_own_parent"
+            ),
+        ]
+        indexes = [
+            # missed_round's due query (alerts.rules_rounds, through
+            # custody.selectors.rounds.locations_round_overdue).
+            models.Index(
+                fields=["facility", "round_deadline_at"],
+                name="location_round_due",
+                condition=Q(round_deadline_at__isnull=False),
             ),
         ]
 
@@ -315,6 +371,15 @@ class Inmate(models.Model):
     # manual): moved forward by check-in ingestion, in the same statement as
     # last_seen_at. Null: never proven by biometrics.
     identity_verified_at = models.DateTimeField(_("identity verified at"), null=True, blank=True)
+    # Observation rounds: empty inherits the cell's level. A level of one's
+    # own moves with the person (suicide watch), and only then are the round
+    # times below kept (custody.services.rounds), as on Location.
+    watch_level = models.CharField(
+        _("watch level"), max_length=16, choices=WatchLevel.choices, blank=True, default=""
+    )
+    last_round_at = models.DateTimeField(_("last round check at"), null=True, blank=True)
+    next_round_due_at = models.DateTimeField(_("next round due at"), null=True, blank=True)
+    round_deadline_at = models.DateTimeField(_("round deadline"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -342,6 +407,13 @@ class Inmate(models.Model):
                 name="inmate_identity_due",
                 condition=Q(status="in_custody"),
             ),
+            # missed_round's due query for people on a level of their own
+            # (custody.selectors.rounds.inmates_round_overdue): few rows.
+            models.Index(
+                fields=["facility", "round_deadline_at"],
+                name="inmate_round_due",
+                condition=Q(status="in_custody", round_deadline_at__isnull=False),
+            ),
         ]
         constraints = [
             # Invariant 1 (the cell half): a person in custody has a cell.
@@ -353,6 +425,11 @@ class Inmate(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="in_custody") | Q(next_due_at__isnull=False),
                 name="in_custody_has_next_due_at",
+            ),
+            # A person on a level of their own always has a round deadline.
+            models.CheckConstraint(
+                condition=Q(watch_level="") | Q(round_deadline_at__isnull=False),
+                name="own_watch_level_has_round_deadline",
             ),
         ]
 

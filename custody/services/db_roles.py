@@ -12,9 +12,10 @@ after every migration:
 - On every table and partition in ``public``: SELECT and INSERT, and also
   - UPDATE, unless a trigger refuses every update there (one calling
     ``custody_refuse_change``: check-ins and their partitions, quarantine,
-    ledger, roll-call rosters and entries);
+    ledger, roll-call rosters and entries, round checks and observations);
   - DELETE, unless a BEFORE DELETE row trigger guards the rows (history is
-    never deleted: the same tables, roll calls, alerts, deliveries).
+    never deleted: the same tables, roll calls, location tags, alerts,
+    deliveries).
   Triggers of a partitioned table count for its partitions. Never TRUNCATE,
   REFERENCES or TRIGGER. ``django_migrations`` is SELECT only.
 - USAGE and SELECT on every sequence; EXECUTE on every SECURITY DEFINER
