@@ -152,7 +152,8 @@ def test_the_pdf_says_the_same(world):
     )
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     text = "".join(
-        "".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(response.content)).pages
+        "".join(page.extract_text().split())
+        for page in PdfReader(io.BytesIO(response.content)).pages
     )
     assert "55.6%" in text and "C1" in text and "g2" in text
     assert LedgerEvent.objects.filter(action="export.created", data__format="pdf").count() == 1

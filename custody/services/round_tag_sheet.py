@@ -44,9 +44,7 @@ def sheet_labels(unit: Location) -> list[SheetLabel]:
     cells = Location.objects.filter(parent=unit, kind=LocationKind.CELL).order_by("code")
     tags = {}
     for location_id, uid in (
-        LocationTag.objects.filter(
-            location__parent=unit, kind=TagKind.QR, retired_at__isnull=True
-        )
+        LocationTag.objects.filter(location__parent=unit, kind=TagKind.QR, retired_at__isnull=True)
         .order_by("registered_at", "id")
         .values_list("location_id", "uid")
     ):
@@ -89,7 +87,9 @@ def _render(unit: Location, labels: list[SheetLabel], *, by) -> bytes:
     box_w = (width - 2 * MARGIN) / COLUMNS
     box_h = (height - 2 * MARGIN - 16 * mm) / ROWS
     per_page = COLUMNS * ROWS
-    printed = date_format(timezone.localtime(timezone.now(), unit.facility.tzinfo), "DATETIME_FORMAT")
+    printed = date_format(
+        timezone.localtime(timezone.now(), unit.facility.tzinfo), "DATETIME_FORMAT"
+    )
     pages = max((len(labels) + per_page - 1) // per_page, 1)
     for page in range(pages):
         canvas.setFont("Helvetica-Bold", 12)

@@ -14,8 +14,8 @@ from alerts.audit.period import period_from
 from alerts.audit.rounds_report import rounds_report, standard_from
 from custody.api.facility_param import one_facility
 from custody.permissions import IsStaffUser
-from custody.round_standards import DEFAULT_STANDARD, STANDARDS
 from custody.roles import OVERSIGHT_ROLES
+from custody.round_standards import DEFAULT_STANDARD, STANDARDS
 from custody.serializers import FacilityTimeField
 
 
@@ -134,7 +134,9 @@ class RoundsReportView(APIView):
             OpenApiParameter(
                 "until",
                 OpenApiTypes.STR,
-                description=gettext_lazy("Up to the end of this day, or this time; now if left out."),
+                description=gettext_lazy(
+                    "Up to the end of this day, or this time; now if left out."
+                ),
             ),
             OpenApiParameter(
                 "standard",

@@ -64,9 +64,7 @@ def rounds_page(request, facility):
         regular_columns=regular_columns(),
         regular_rows=regular_rows(report),
         figure=gaps_figure(report),
-        exports=[
-            (fmt.upper(), f"{request.path}export.{fmt}?{query}") for fmt in FORMATS
-        ],
+        exports=[(fmt.upper(), f"{request.path}export.{fmt}?{query}") for fmt in FORMATS],
     )
     return render(request, TEMPLATE, context)
 
@@ -84,8 +82,7 @@ def rounds_export(request, facility, fmt):
         fmt=fmt,
         by=request.user,
         filename=(
-            f"rounds-{facility.code}-{report.compliance.standard.key}-"
-            f"{since:%Y%m%d}-{until:%Y%m%d}"
+            f"rounds-{facility.code}-{report.compliance.standard.key}-{since:%Y%m%d}-{until:%Y%m%d}"
         ),
     )
 
