@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("schedules/", include("custody.pages.schedules")),
+    path("rounds/tags/", include("custody.pages.round_tags")),
     path("", include("custody.pages.recount")),
     path("", include("custody.pages.tablet")),
 ]
