@@ -412,6 +412,9 @@ SPECTACULAR_SETTINGS = {
         "RollCallStatusEnum": "custody.models.RollCallStatus",
         "EntryStatusEnum": "custody.models.EntryStatus",
         "CheckInMethodEnum": "custody.models.CheckInMethod",
+        "TagKindEnum": "custody.models.TagKind",
+        "WatchLevelEnum": "custody.models.WatchLevel",
+        "ObservationStateEnum": "custody.models.ObservationState",
         "ItemResultEnum": ["accepted", "duplicate", "rejected"],
     },
 }

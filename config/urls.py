@@ -10,7 +10,7 @@ from alerts.api import AlertViewSet
 from alerts.escalation_api import EscalationLadderView
 from config.health import healthz
 from custody import views
-from custody.api import changes, checkins, ledger, movements, rollcalls, signin
+from custody.api import changes, checkins, ledger, movements, rollcalls, rounds, signin
 from custody.api import records as api
 
 router = DefaultRouter(trailing_slash=True)
@@ -50,6 +50,18 @@ urlpatterns = [
         name="facility-escalation",
     ),
     path("api/v1/audit/", include("alerts.audit.api.urls")),
+    path(
+        "api/v1/locations/<int:location_pk>/tags/",
+        rounds.LocationTagViewSet.as_view({"get": "list", "post": "create"}),
+        name="location-tags",
+    ),
+    path(
+        "api/v1/locations/<int:location_pk>/tags/<str:uid>/retire/",
+        rounds.LocationTagViewSet.as_view({"post": "retire"}),
+        name="location-tag-retire",
+    ),
+    path("api/v1/rounds/", rounds.RoundViewSet.as_view({"post": "create"}), name="rounds"),
+    path("api/v1/rounds/due/", rounds.RoundViewSet.as_view({"get": "due"}), name="rounds-due"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),

@@ -20,6 +20,7 @@ from custody.models import (
     Role,
     SecurityLevel,
     User,
+    WatchLevel,
 )
 from custody.models.records import MAX_COUNT_FREEZE_SECONDS, MIN_COUNT_FREEZE_SECONDS
 from custody.services.evidence import device_methods, methods_canonical, methods_problem
@@ -210,6 +211,14 @@ class FacilitySerializer(serializers.ModelSerializer):
             '{"court": 57600, "medical": 259200, "temporary_release": 259200}.'
         ),
     )
+    round_intervals = serializers.JSONField(
+        required=False,
+        help_text=_(
+            "Observation rounds: [shortest, longest] seconds between two checks per watch "
+            'level; the next check is drawn at random in between, e.g. {"standard": [1800, '
+            '3600], "special": [900, 1800], "close": [300, 900]}.'
+        ),
+    )
     created_at = FacilityTimeField(read_only=True)
 
     class Meta:
@@ -224,6 +233,9 @@ class FacilitySerializer(serializers.ModelSerializer):
             "max_absence_seconds",
             "count_freeze_seconds",
             "recount_sample_percent",
+            "round_intervals",
+            "round_grace_seconds",
+            "round_min_spread_percent",
             "created_at",
         ]
 
@@ -234,7 +246,7 @@ class LocationSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
 
     class Meta:
         model = Location
-        fields = ["id", "facility", "code", "name", "kind", "parent", "capacity"]
+        fields = ["id", "facility", "code", "name", "kind", "parent", "capacity", "watch_level"]
 
     location_fields = {"parent": None}
 
@@ -246,6 +258,16 @@ class InmateSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     last_seen_at = FacilityTimeField(read_only=True, allow_null=True)
     next_due_at = FacilityTimeField(read_only=True, allow_null=True)
     admitted_at = FacilityTimeField(required=False)
+    watch_level = serializers.ChoiceField(
+        choices=[("", _("The cell's level")), *WatchLevel.choices],
+        required=False,
+        allow_blank=True,
+        help_text=_(
+            "Observation rounds: a level of the person's own, which overrides the cell's "
+            "and moves with them (suicide watch); empty inherits the cell's. Lowering it "
+            "waits for a second officer."
+        ),
+    )
 
     class Meta:
         model = Inmate
@@ -260,6 +282,7 @@ class InmateSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
             "admitted_at",
             "last_seen_at",
             "next_due_at",
+            "watch_level",
         ]
         read_only_fields = ["status"]
 

@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from custody.models import (
     DEFAULT_CHECK_INTERVAL_SECONDS,
+    WATCH_RANK,
     CountKind,
     CountSchedule,
     Device,
@@ -19,6 +20,7 @@ from custody.models import (
     Location,
     LocationKind,
     SecurityLevel,
+    default_round_intervals,
 )
 from custody.models.records import DEFAULT_MAX_ABSENCE_SECONDS
 from custody.services.access import device_update
@@ -27,6 +29,7 @@ from custody.services.count_schedules import count_schedule_update
 from custody.services.evidence import KIND_DEFAULT_METHODS
 from custody.services.facilities import facility_update, location_update
 from custody.services.inmates import inmate_update
+from custody.services.rounds_schedule import effective_level
 
 # Stricter levels are watched more often.
 SECURITY_RANK = {SecurityLevel.MINIMUM: 0, SecurityLevel.MEDIUM: 1, SecurityLevel.MAXIMUM: 2}
@@ -37,8 +40,8 @@ SECURITY_RANK = {SecurityLevel.MINIMUM: 0, SecurityLevel.MEDIUM: 1, SecurityLeve
 # defaults; if theirs are narrower, point this at them.)
 
 # Facility settings where a larger number watches less, and where a smaller one does.
-LONGER_IS_WEAKER = ("grace_seconds", "identity_window_seconds")
-SHORTER_IS_WEAKER = ("count_freeze_seconds", "recount_sample_percent")
+LONGER_IS_WEAKER = ("grace_seconds", "identity_window_seconds", "round_grace_seconds")
+SHORTER_IS_WEAKER = ("count_freeze_seconds", "recount_sample_percent", "round_min_spread_percent")
 MINUTES_PER_DAY = 24 * 60
 
 
@@ -93,7 +96,28 @@ def facility_weakens(*, target: Facility, before: dict, after: dict) -> list[str
         for name, default in defaults.items()
         if name in after and any_longer(before[name], after[name], default)
     ]
+    rounds = "round_intervals"
+    if rounds in after and rounds_loosened(before[rounds], after[rounds]):
+        weakened.append(rounds)
     return sorted(weakened)
+
+
+def rounds_loosened(before, after) -> bool:
+    """Any level allows a longer wait, or a narrower spread between its
+    shortest and longest wait (rounds easier to predict)."""
+    if not isinstance(after, dict):
+        return True
+    old = {**default_round_intervals(), **(before or {})}
+    for level, bounds in old.items():
+        new = after.get(level, bounds)
+        if not isinstance(new, list | tuple) or len(new) != 2:
+            return True
+        low, high = number(new[0]), number(new[1])
+        if low is None or high is None:
+            return True
+        if high > bounds[1] or (high - low) < (bounds[1] - bounds[0]):
+            return True
+    return False
 
 
 def _facility_apply(*, target, fields, by):
@@ -104,10 +128,18 @@ def _facility_apply(*, target, fields, by):
 
 
 def inmate_weakens(*, target: Inmate, before: dict, after: dict) -> list[str]:
-    if "security_level" not in after:
-        return []
-    old = SECURITY_RANK.get(before["security_level"], 0)
-    return ["security_level"] if SECURITY_RANK.get(after["security_level"], 0) < old else []
+    weakened = []
+    if "security_level" in after:
+        old = SECURITY_RANK.get(before["security_level"], 0)
+        if SECURITY_RANK.get(after["security_level"], 0) < old:
+            weakened.append("security_level")
+    if "watch_level" in after:
+        # Compared as watched: the person's own level, else the cell's.
+        cell = target.cell.watch_level if target.cell_id else ""
+        old = WATCH_RANK.get(effective_level(before["watch_level"] or "", cell), 0)
+        if WATCH_RANK.get(effective_level(after["watch_level"] or "", cell), 0) < old:
+            weakened.append("watch_level")
+    return weakened
 
 
 def _inmate_apply(*, target, fields, by):
@@ -120,10 +152,15 @@ def _inmate_apply(*, target, fields, by):
 def location_weakens(*, target: Location, before: dict, after: dict) -> list[str]:
     """A cell (or a place holding cells) moved under another parent leaves
     its unit's counts, its pager and its readers' reach at once."""
+    weakened = []
+    if "watch_level" in after and WATCH_RANK.get(after["watch_level"], 0) < WATCH_RANK.get(
+        before["watch_level"], 0
+    ):
+        weakened.append("watch_level")
     if "parent" not in after:
-        return []
+        return weakened
     holds_people = target.kind == LocationKind.CELL or target.children.exists()
-    return ["parent"] if holds_people else []
+    return ["parent", *weakened] if holds_people else weakened
 
 
 def _location_apply(*, target, fields, by):

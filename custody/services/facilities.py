@@ -2,11 +2,13 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from custody.models import Facility, Location, LocationKind, User
 from custody.services.inmates import inmates_tighten_deadlines
 from custody.services.ledger import ledger_append, ledger_append_changes
+from custody.services.rounds_schedule import rescheduled, stricter
 
 # --- Facilities ------------------------------------------------------------
 
@@ -60,6 +62,9 @@ def _facility_state(facility: Facility) -> dict:
         "max_absence_seconds": dict(facility.max_absence_seconds),
         "count_freeze_seconds": facility.count_freeze_seconds,
         "recount_sample_percent": facility.recount_sample_percent,
+        "round_intervals": dict(facility.round_intervals),
+        "round_grace_seconds": facility.round_grace_seconds,
+        "round_min_spread_percent": facility.round_min_spread_percent,
     }
 
 
@@ -110,6 +115,16 @@ def location_update(*, location: Location, by: User | None = None, **fields) -> 
         setattr(location, name, value)
     _check_location_parent(facility=location.facility, parent=location.parent, location=location)
     location.full_clean()
+    if location.watch_level != before["watch_level"] and location.round_deadline_at is not None:
+        location.next_round_due_at, location.round_deadline_at = rescheduled(
+            facility=location.facility,
+            level=location.watch_level,
+            last_round_at=location.last_round_at,
+            due=location.next_round_due_at,
+            deadline=location.round_deadline_at,
+            now=timezone.now(),
+            tighten=stricter(location.watch_level, before["watch_level"]),
+        )
     location.save()
     ledger_append_changes(
         facility=location.facility,
@@ -130,6 +145,7 @@ def _location_state(location: Location) -> dict:
         "kind": location.kind,
         "parent": location.parent.code if location.parent_id else None,
         "capacity": location.capacity,
+        "watch_level": location.watch_level,
     }
 
 

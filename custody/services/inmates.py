@@ -33,6 +33,12 @@ from custody.services.placement import (
     inmate_subject,
     movement_event_data,
 )
+from custody.services.rounds_schedule import (
+    draw_next_due,
+    effective_level,
+    rescheduled,
+    stricter,
+)
 
 
 def next_due_after(*, facility: Facility, security_level: str, seen_at):
@@ -73,6 +79,7 @@ def inmate_admit(
     cell: Location,
     admitted_at=None,
     by=None,
+    watch_level: str = "",
 ) -> Inmate:
     """Admission puts a person in custody in a cell with a first deadline.
 
@@ -94,7 +101,13 @@ def inmate_admit(
         next_due_at=next_due_after(
             facility=facility, security_level=security_level, seen_at=admitted_at
         ),
+        watch_level=watch_level,
     )
+    if watch_level:
+        # Seen face to face at admission: the first round is due from then.
+        inmate.next_round_due_at, inmate.round_deadline_at = draw_next_due(
+            facility=facility, level=watch_level, after=admitted_at
+        )
     inmate.full_clean()
     inmate.save()
     movement = _admission_movement(inmate, by=by)
@@ -260,6 +273,7 @@ def inmate_update(*, inmate: Inmate, by=None, **fields) -> Inmate:
             raise ValidationError({frozen: _("This cannot be changed once booked.")})
         fields.pop(frozen, None)
     old_cell = inmate.cell if inmate.cell_id else None
+    before_level = inmate.watch_level
     plain = {name: value for name, value in fields.items() if name != "cell"}
     changes = ledger_changes({name: getattr(inmate, name) for name in plain}, plain)
     for name, value in fields.items():
@@ -271,6 +285,8 @@ def inmate_update(*, inmate: Inmate, by=None, **fields) -> Inmate:
             seen_at=inmate.last_seen_at or inmate.admitted_at,
         )
         inmate.next_due_at = min(inmate.next_due_at, due) if inmate.next_due_at else due
+    if "watch_level" in plain:
+        _watch_level_applied(inmate, before=before_level)
     inmate.full_clean()
     moved = "cell" in fields and inmate.cell_id != getattr(old_cell, "pk", None)
     if moved:
@@ -298,6 +314,28 @@ def inmate_update(*, inmate: Inmate, by=None, **fields) -> Inmate:
         )
     ledger_append_many(facility=inmate.facility, events=events)
     return inmate
+
+
+def _watch_level_applied(inmate: Inmate, *, before: str) -> None:
+    """A level of one's own is watched on the person's row from now on
+    (stricter: at once, never later than before); back to the cell's
+    level (empty), the person's own schedule ends."""
+    if inmate.watch_level == before:
+        return
+    if not inmate.watch_level:
+        inmate.next_round_due_at = inmate.round_deadline_at = None
+        return
+    cell_level = inmate.cell.watch_level if inmate.cell_id else ""
+    inmate.next_round_due_at, inmate.round_deadline_at = rescheduled(
+        facility=inmate.facility,
+        level=inmate.watch_level,
+        # Without a level of their own, their rounds were the cell's: count from now.
+        last_round_at=inmate.last_round_at if before else None,
+        due=inmate.next_round_due_at,
+        deadline=inmate.round_deadline_at,
+        now=timezone.now(),
+        tighten=stricter(inmate.watch_level, effective_level(before, cell_level)),
+    )
 
 
 def _check_can_change_cell(inmate: Inmate) -> None:
