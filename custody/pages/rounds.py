@@ -26,11 +26,8 @@ from custody.pages.tablet import _facility_clock, _plural_forms, _script_strings
 from custody.pages.tablet_enrol import tablet_status
 from custody.roles import CUSTODIAL_ROLES
 from custody.selectors import location_list
-from custody.selectors.round_screen import LATER, OVERDUE, UNSCHEDULED, round_screen
+from custody.selectors.round_screen import ScreenCell, round_screen
 from custody.tablet_credential import renew_tablet
-
-# The core's batch endpoint (custody/api/rounds.py).
-ROUNDS_API = "/api/v1/rounds/"
 
 
 def _require_rounds_officer(user) -> None:
@@ -39,14 +36,18 @@ def _require_rounds_officer(user) -> None:
         raise PermissionDenied
 
 
-def urgency_text(urgency: int) -> str:
-    if urgency == OVERDUE:
+def urgency_text(cell: ScreenCell) -> str:
+    if cell.due_within is None:
+        return _("No tag yet: cannot be checked")
+    if cell.overdue:
+        return _("Overdue")
+    if cell.due_within == 0:
         return _("Due now")
-    if urgency == LATER:
-        return _("Later")
-    if urgency == UNSCHEDULED:
-        return _("No round yet")
-    return ngettext("Within %(n)s minute", "Within %(n)s minutes", urgency) % {"n": urgency}
+    if cell.due_within > 60:
+        hours = cell.due_within // 60
+        return ngettext("Within %(n)s hour", "Within %(n)s hours", hours) % {"n": hours}
+    minutes = cell.due_within
+    return ngettext("Within %(n)s minute", "Within %(n)s minutes", minutes) % {"n": minutes}
 
 
 def _strings() -> dict:
@@ -98,10 +99,9 @@ def rounds_screen(request, pk):
             "unit": unit,
             "facility": unit.facility,
             "clock": _facility_clock(unit.facility),
-            "cells": [(cell, urgency_text(cell.urgency)) for cell in cells],
+            "cells": [(cell, urgency_text(cell)) for cell in cells],
             "states": ObservationState.choices,
             "close": WatchLevel.CLOSE,
-            "rounds_api": ROUNDS_API,
             "script_strings": _strings(),
             **tablet_status(request, unit.facility),
         },
@@ -111,6 +111,6 @@ def rounds_screen(request, pk):
 
 
 urlpatterns = [
-    path("", rounds_board, name="rounds"),
+    path("", rounds_board, name="rounds-board"),
     path("<int:pk>/", rounds_screen, name="rounds-screen"),
 ]

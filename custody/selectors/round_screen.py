@@ -1,21 +1,18 @@
-"""What the tablet's rounds screen shows of a unit: its cells by urgency and
-the people in each, with the watch level that applies.
+"""What the tablet's rounds screen shows of a unit: the core's list of what
+is due (``custody.selectors.rounds.rounds_due``, most urgent first) as cells
+with their people and the watch level that applies to each.
 
-Never the time a check falls due: the tablet says "within N minutes" in
-coarse steps (``URGENCY_STEPS``), so the schedule drawn at random
-(custody.services.rounds_schedule) stays unpredictable to anyone reading
-the screen.
+Never the time a check falls due: "within N minutes" in the core's coarse
+buckets (``due_within_minutes``), so the schedule drawn at random stays
+unpredictable to anyone reading the screen.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from custody.models import Inmate, InmateStatus, Location, LocationKind, WatchLevel
+from custody.models import Location, WatchLevel
 from custody.models.watch_levels import WATCH_RANK
-
-# The steps a due time is rounded up to, in minutes; past the last, "later".
-URGENCY_STEPS = (5, 15, 30, 60)
-OVERDUE, LATER, UNSCHEDULED = -1, 10_000, 20_000
+from custody.selectors.rounds import due_within_minutes, rounds_due
 
 
 @dataclass
@@ -32,7 +29,9 @@ class ScreenCell:
     code: str
     name: str
     level: str  # the strictest of the cell and its people
-    urgency: int  # OVERDUE, a step of URGENCY_STEPS, LATER or UNSCHEDULED
+    due_within: int | None  # minutes (0: now); None: not under the rounds watch (no tag)
+    overdue: bool
+    checkable: bool
     people: list[ScreenPerson] = field(default_factory=list)
 
     @property
@@ -40,56 +39,21 @@ class ScreenCell:
         return self.level == WatchLevel.CLOSE
 
 
-def urgency_of(due: datetime | None, now: datetime) -> int:
-    if due is None:
-        return UNSCHEDULED
-    if due <= now:
-        return OVERDUE
-    left = due - now
-    for step in URGENCY_STEPS:
-        if left <= timedelta(minutes=step):
-            return step
-    return LATER
-
-
 def round_screen(*, unit: Location, now: datetime) -> list[ScreenCell]:
-    """The unit's cells, most urgent first (then by code); two queries."""
-    cells = {
-        cell.pk: (cell, cell.next_round_due_at)
-        for cell in Location.objects.filter(parent=unit, kind=LocationKind.CELL).only(
-            "pk", "code", "name", "watch_level", "next_round_due_at"
-        )
-    }
-    people: dict[int, list] = {}
-    due = {pk: at for pk, (_cell, at) in cells.items()}
-    for person in (
-        Inmate.objects.filter(cell_id__in=cells, status=InmateStatus.IN_CUSTODY)
-        .order_by("last_name", "first_name", "booking_number")
-        .values(
-            "booking_number",
-            "first_name",
-            "last_name",
-            "cell_id",
-            "watch_level",
-            "next_round_due_at",
-        )
-    ):
-        people.setdefault(person["cell_id"], []).append(person)
-        own = person["next_round_due_at"] if person["watch_level"] else None
-        if own is not None and (due[person["cell_id"]] is None or own < due[person["cell_id"]]):
-            due[person["cell_id"]] = own  # someone on close watch makes the cell urgent
     screen = []
-    for pk, (cell, _at) in cells.items():
-        line = ScreenCell(
-            pk=pk,
-            code=cell.code,
-            name=cell.name,
-            level=cell.watch_level,
-            urgency=urgency_of(due[pk], now),
+    for row in rounds_due(facility=unit.facility, unit=unit, now=now):
+        cell = ScreenCell(
+            pk=row["id"],
+            code=row["code"],
+            name=row["name"],
+            level=row["watch_level"],
+            due_within=due_within_minutes(row["due_at"], now=now),
+            overdue=row["overdue"],
+            checkable=row["tagged"],
         )
-        for person in people.get(pk, []):
-            level = person["watch_level"] or cell.watch_level
-            line.people.append(
+        for person in row["people"]:
+            level = person["watch_level"] or row["watch_level"]
+            cell.people.append(
                 ScreenPerson(
                     booking_number=person["booking_number"],
                     name=f"{person['first_name']} {person['last_name']}",
@@ -97,7 +61,7 @@ def round_screen(*, unit: Location, now: datetime) -> list[ScreenCell]:
                     own_level=bool(person["watch_level"]),
                 )
             )
-            if WATCH_RANK[level] > WATCH_RANK[line.level]:
-                line.level = level
-        screen.append(line)
-    return sorted(screen, key=lambda c: (c.urgency, -WATCH_RANK[c.level], c.code))
+            if WATCH_RANK[level] > WATCH_RANK[cell.level]:
+                cell.level = level
+        screen.append(cell)
+    return screen
