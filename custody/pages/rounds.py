@@ -37,8 +37,10 @@ def _require_rounds_officer(user) -> None:
 
 
 def urgency_text(cell: ScreenCell) -> str:
-    if cell.due_within is None:
+    if not cell.checkable:
         return _("No tag yet: cannot be checked")
+    if cell.due_within is None:
+        return _("No round yet")
     if cell.overdue:
         return _("Overdue")
     if cell.due_within == 0:
@@ -48,6 +50,14 @@ def urgency_text(cell: ScreenCell) -> str:
         return ngettext("Within %(n)s hour", "Within %(n)s hours", hours) % {"n": hours}
     minutes = cell.due_within
     return ngettext("Within %(n)s minute", "Within %(n)s minutes", minutes) % {"n": minutes}
+
+
+def _state_labels() -> dict:
+    return {
+        ObservationState.SEEN_ALIVE: _("Seen alive"),
+        ObservationState.NEEDS_ATTENTION: _("Needs attention"),
+        ObservationState.VIEW_OBSTRUCTED: _("View obstructed"),
+    }
 
 
 def _strings() -> dict:
@@ -62,11 +72,7 @@ def _strings() -> dict:
         tag_read=_("Tag read"),
         saved=_("Check of %(cell)s kept; it is sent as soon as there is a network."),
         refused=_("The server refused the check of %(cell)s: %(detail)s"),
-        states={
-            ObservationState.SEEN_ALIVE: _("Seen alive"),
-            ObservationState.NEEDS_ATTENTION: _("Needs attention"),
-            ObservationState.VIEW_OBSTRUCTED: _("View obstructed"),
-        },
+        states=_state_labels(),
     )
     return strings
 
@@ -100,7 +106,7 @@ def rounds_screen(request, pk):
             "facility": unit.facility,
             "clock": _facility_clock(unit.facility),
             "cells": [(cell, urgency_text(cell)) for cell in cells],
-            "states": ObservationState.choices,
+            "states": list(_state_labels().items()),
             "close": WatchLevel.CLOSE,
             "script_strings": _strings(),
             **tablet_status(request, unit.facility),
