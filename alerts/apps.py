@@ -12,6 +12,13 @@ class AlertsConfig(AppConfig):
 
         ledger_found_broken.connect(on_ledger_found_broken, dispatch_uid="alerts.ledger_broken")
 
+        from alerts.rules_rounds import on_round_attention_observed
+        from custody.signals import round_attention_observed
+
+        round_attention_observed.connect(
+            on_round_attention_observed, dispatch_uid="alerts.round_attention"
+        )
+
         from alerts.services import change_kinds
 
         change_kinds.register()

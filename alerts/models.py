@@ -522,6 +522,7 @@ class AlertPolicy(models.Model):
     round_seconds_per_cell = models.PositiveIntegerField(
         _("shortest time per cell on a round (seconds)"),
         default=5,
+        db_default=5,
         validators=[MaxValueValidator(600)],
     )
     movement_grace_seconds = models.PositiveIntegerField(

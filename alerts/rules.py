@@ -38,6 +38,8 @@ class Finding:
     details: dict = field(default_factory=dict, compare=False, hash=False)
     # The lowest rung the alert must stand on (a failed recount climbs at once).
     min_rung: int = field(default=0, compare=False, hash=False)
+    # The kind's severity unless given (missed_round on close watch is critical).
+    severity: str | None = field(default=None, compare=False, hash=False)
 
     @property
     def dedup_key(self) -> str:
@@ -69,6 +71,9 @@ class PassContext:
     counts_since: datetime
     # No identity window counts from before this (None: from admission).
     identity_watch_since: datetime | None = None
+    # Observation rounds (alerts.rules_rounds).
+    round_grace: timedelta = timedelta(minutes=2)
+    round_seconds_per_cell: timedelta = timedelta(seconds=5)
     _zones: dict | None = None
     _new_checkins: list | None = None
     _overdue_movements: list | None = None

@@ -81,6 +81,8 @@ class LocationAdmin(RecordAdmin):
     list_filter = ["facility", "kind"]
     search_fields = ["code", "name"]
     raw_id_fields = ["parent"]
+    # Round times move with round checks, never by hand.
+    readonly_fields = ["last_round_at", "next_round_due_at", "round_deadline_at"]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -105,7 +107,15 @@ class InmateAdmin(RecordAdmin):
     list_filter = ["facility", "status", "security_level"]
     search_fields = ["booking_number", "last_name", "first_name"]
     raw_id_fields = ["cell"]
-    readonly_fields = ["status", "last_seen_at", "next_due_at"]
+    # Deadlines move with observations, never by hand.
+    readonly_fields = [
+        "status",
+        "last_seen_at",
+        "next_due_at",
+        "last_round_at",
+        "next_round_due_at",
+        "round_deadline_at",
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

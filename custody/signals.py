@@ -8,6 +8,7 @@ from django.dispatch import Signal
 ledger_found_broken = Signal()
 
 # Round checks reported someone who needs attention, or whose view was
-# obstructed: sent on commit with ``facility``. The alerts app reconciles that
-# facility at once, so its round_attention alert does not wait for beat.
+# obstructed: sent on commit with ``facility``, ``observation_ids`` and ``now``.
+# The alerts app opens round_attention at once, not at the next pass (which
+# reads the same observations again, should this signal be lost).
 round_attention_observed = Signal()

@@ -112,6 +112,9 @@ def test_admin_edits_reach_the_ledger(root_client, facility):
             "max_absence_seconds": json.dumps(facility.max_absence_seconds),
             "count_freeze_seconds": facility.count_freeze_seconds,
             "recount_sample_percent": facility.recount_sample_percent,
+            "round_intervals": json.dumps(facility.round_intervals),
+            "round_grace_seconds": facility.round_grace_seconds,
+            "round_min_spread_percent": facility.round_min_spread_percent,
         },
     )
     assert response.status_code == 302, response.content[:3000]

@@ -544,6 +544,9 @@ def test_the_admin_form_goes_through_the_same_gate(w, client):
             "max_absence_seconds": json.dumps(ABSENCE),
             "count_freeze_seconds": 900,
             "recount_sample_percent": 10,
+            "round_intervals": json.dumps(facility.round_intervals),
+            "round_grace_seconds": 120,
+            "round_min_spread_percent": 10,
         },
     )
     assert answer.status_code == 302, answer.content[:2000]

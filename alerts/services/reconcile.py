@@ -27,6 +27,7 @@ from alerts.models import (
     ReconcilerState,
 )
 from alerts.rules_identity import IdentityUnverified
+from alerts.rules_rounds import ROUND_RULES
 from alerts.rules_unit_silent import UnitSilent
 from alerts.services.escalation import (
     escalate_demanded,
@@ -51,7 +52,7 @@ FIRST_LOOK_BACK = timedelta(minutes=10)
 COUNT_SETTLE = timedelta(seconds=60)
 FIRST_COUNT_LOOK_BACK = timedelta(hours=1)
 # Rules kept in modules of their own (alerts.rules is long enough).
-EVIDENCE_RULES = (IdentityUnverified(), UnitSilent())
+EVIDENCE_RULES = (IdentityUnverified(), UnitSilent(), *ROUND_RULES)
 
 
 @dataclass
@@ -167,6 +168,8 @@ def _context(facility: Facility, state: ReconcilerState, now: datetime) -> rules
         checkins_until=until,
         counts_since=(state.last_pass_at or now - FIRST_COUNT_LOOK_BACK) - COUNT_SETTLE,
         identity_watch_since=state.identity_watch_since,
+        round_grace=timedelta(seconds=facility.round_grace_seconds),
+        round_seconds_per_cell=timedelta(seconds=policy.round_seconds_per_cell),
     )
 
 
@@ -197,11 +200,12 @@ def alert_build(*, facility: Facility, finding: rules.Finding, ladder, now: date
     """An unsaved alert for ``finding``, on the first rung of ``ladder`` (or
     higher, where the finding demands it)."""
     rung = rung_at_least(ladder, finding.min_rung)
+    severity = finding.severity or SEVERITY_OF[finding.kind]
     return Alert(
         facility=facility,
         kind=finding.kind,
-        severity=SEVERITY_OF[finding.kind],
-        severity_rank=SEVERITY_RANK[SEVERITY_OF[finding.kind]],
+        severity=severity,
+        severity_rank=SEVERITY_RANK[severity],
         dedup_key=finding.dedup_key,
         inmate_id=finding.inmate_id,
         location_id=finding.location_id,

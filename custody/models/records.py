@@ -183,11 +183,14 @@ class Facility(models.Model):
     round_intervals = models.JSONField(
         _("round interval per watch level (seconds)"),
         default=default_round_intervals,
+        # Also in the database: rows written in SQL (bulk loads, benchmarks) get them.
+        db_default=default_round_intervals(),
         validators=[validate_round_intervals],
     )
     round_grace_seconds = models.PositiveIntegerField(
         _("round grace (seconds)"),
         default=120,
+        db_default=120,
         validators=[MaxValueValidator(MAX_ROUND_GRACE_SECONDS)],
     )
     # A place's intervals over a shift whose spread (standard deviation over
@@ -195,6 +198,7 @@ class Facility(models.Model):
     round_min_spread_percent = models.PositiveSmallIntegerField(
         _("least spread of round intervals (percent)"),
         default=10,
+        db_default=10,
         validators=[MaxValueValidator(100)],
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -282,7 +286,11 @@ class Location(models.Model):
     # (custody.services.rounds); null until the place can be checked (its
     # first tag) or is checked.
     watch_level = models.CharField(
-        _("watch level"), max_length=16, choices=WatchLevel.choices, default=WatchLevel.STANDARD
+        _("watch level"),
+        max_length=16,
+        choices=WatchLevel.choices,
+        default=WatchLevel.STANDARD,
+        db_default=WatchLevel.STANDARD,
     )
     last_round_at = models.DateTimeField(_("last round check at"), null=True, blank=True)
     # Drawn at random between the level's shortest and longest wait: the
@@ -375,7 +383,12 @@ class Inmate(models.Model):
     # own moves with the person (suicide watch), and only then are the round
     # times below kept (custody.services.rounds), as on Location.
     watch_level = models.CharField(
-        _("watch level"), max_length=16, choices=WatchLevel.choices, blank=True, default=""
+        _("watch level"),
+        max_length=16,
+        choices=WatchLevel.choices,
+        blank=True,
+        default="",
+        db_default="",
     )
     last_round_at = models.DateTimeField(_("last round check at"), null=True, blank=True)
     next_round_due_at = models.DateTimeField(_("next round due at"), null=True, blank=True)

@@ -38,11 +38,9 @@ def _occupied():
     return Exists(Inmate.objects.filter(cell_id=OuterRef("pk"), status=InmateStatus.IN_CUSTODY))
 
 
-def locations_round_overdue(*, facility: Facility, deadline_before: datetime) -> list[tuple]:
-    """(id, code, watch_level, round_deadline_at, last_round_at) of the
-    facility's occupied places whose round deadline is before
-    ``deadline_before`` (``location_round_due``; missed_round)."""
-    return list(
+def locations_round_overdue_query(*, facility: Facility, deadline_before: datetime):
+    """The query of ``locations_round_overdue`` (its EXPLAIN is tested)."""
+    return (
         Location.objects.filter(facility=facility, round_deadline_at__lt=deadline_before)
         .filter(_occupied())
         .order_by()
@@ -50,11 +48,16 @@ def locations_round_overdue(*, facility: Facility, deadline_before: datetime) ->
     )
 
 
-def inmates_round_overdue(*, facility: Facility, deadline_before: datetime) -> list[tuple]:
-    """(id, cell_id, watch_level, round_deadline_at, last_round_at) of people
-    in custody on a level of their own past their round deadline
-    (``inmate_round_due``; missed_round)."""
-    return list(
+def locations_round_overdue(*, facility: Facility, deadline_before: datetime) -> list[tuple]:
+    """(id, code, watch_level, round_deadline_at, last_round_at) of the
+    facility's occupied places whose round deadline is before
+    ``deadline_before`` (``location_round_due``; missed_round)."""
+    return list(locations_round_overdue_query(facility=facility, deadline_before=deadline_before))
+
+
+def inmates_round_overdue_query(*, facility: Facility, deadline_before: datetime):
+    """The query of ``inmates_round_overdue`` (its EXPLAIN is tested)."""
+    return (
         Inmate.objects.filter(
             facility=facility,
             status=InmateStatus.IN_CUSTODY,
@@ -64,6 +67,13 @@ def inmates_round_overdue(*, facility: Facility, deadline_before: datetime) -> l
         .order_by()
         .values_list("id", "cell_id", "watch_level", "round_deadline_at", "last_round_at")
     )
+
+
+def inmates_round_overdue(*, facility: Facility, deadline_before: datetime) -> list[tuple]:
+    """(id, cell_id, watch_level, round_deadline_at, last_round_at) of people
+    in custody on a level of their own past their round deadline
+    (``inmate_round_due``; missed_round)."""
+    return list(inmates_round_overdue_query(facility=facility, deadline_before=deadline_before))
 
 
 def round_times(*, location_ids=(), inmate_ids=()) -> tuple[dict, dict]:
@@ -101,8 +111,22 @@ def officer_scans_around(*, officer_ids, since: datetime, until: datetime) -> li
             officer_id__in=list(officer_ids), scanned_at__gte=since, scanned_at__lte=until
         )
         .order_by("officer_id", "scanned_at", "id")
-        .values("id", "officer_id", "location_id", "location__code", "scanned_at")
+        .values(
+            "id", "officer_id", "officer__username", "location_id", "location__code", "scanned_at"
+        )
     )
+
+
+ATTENTION_FIELDS = (
+    "id",
+    "inmate_id",
+    "state",
+    "observed_at",
+    "round_check_id",
+    "round_check__location_id",
+    "round_check__location__code",
+    "round_check__officer__username",
+)
 
 
 def round_attention_received(*, facility: Facility, since: datetime, until: datetime) -> list:
@@ -117,16 +141,26 @@ def round_attention_received(*, facility: Facility, since: datetime, until: date
         )
         .exclude(state=ObservationState.SEEN_ALIVE)
         .order_by("observed_at", "id")
-        .values(
-            "id",
-            "inmate_id",
-            "state",
-            "observed_at",
-            "round_check_id",
-            "round_check__location_id",
-            "round_check__location__code",
-            "round_check__officer__username",
-        )
+        .values(*ATTENTION_FIELDS)
+    )
+
+
+def round_attention_by_id(*, facility: Facility, observation_ids) -> list[dict]:
+    """These observations, if they are of ``facility`` and not "seen alive"."""
+    return list(
+        RoundObservation.objects.filter(facility=facility, pk__in=list(observation_ids))
+        .exclude(state=ObservationState.SEEN_ALIVE)
+        .order_by("observed_at", "id")
+        .values(*ATTENTION_FIELDS)
+    )
+
+
+def unoccupied(*, location_ids) -> list[int]:
+    """Those of these places where nobody is in custody now."""
+    return list(
+        Location.objects.filter(pk__in=list(location_ids))
+        .exclude(_occupied())
+        .values_list("pk", flat=True)
     )
 
 

@@ -124,12 +124,12 @@ def rounds_ingest(*, raw_items: list, officer, device: Device | None, now=None) 
         _ledger(items, stored, quarantined, facility=facility, officer=officer, now=now)
         if stored:
             Device.objects.filter(pk=device.pk).update(last_heartbeat_at=now)
-        if any(
-            state in ObservationState.raising() for s in stored for _b, state in s.item.observations
-        ):
+        if attention := _attention_ids(stored):
             # The unit's supervisor hears at once, not at the next pass.
             transaction.on_commit(
-                lambda: signals.round_attention_observed.send(sender=None, facility=facility)
+                lambda: signals.round_attention_observed.send(
+                    sender=None, facility=facility, observation_ids=attention, now=now
+                )
             )
     return items
 
@@ -423,6 +423,19 @@ def _schedule(fresh: list[RoundItem], *, facility) -> list[_Stored]:
         )
         stored.append(_Stored(item, location.watch_level, due, deadline, interval))
     return stored
+
+
+def _attention_ids(stored: list[_Stored]) -> list[int]:
+    """The observations just stored that need the unit's supervisor."""
+    raising = ObservationState.raising()
+    checks = [s.item.uuid for s in stored if any(st in raising for _b, st in s.item.observations)]
+    if not checks:
+        return []
+    return list(
+        RoundObservation.objects.filter(round_check_id__in=checks, state__in=raising).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def _advance_places(stored: list[_Stored]) -> None:
