@@ -158,12 +158,12 @@ def regular_rows(report: RoundsReport) -> list[list]:
 
 
 def hour_columns() -> list[str]:
-    return [_("Hour"), _("Gaps"), _("Median gap"), _("Longest gap")]
+    return [_("Hour"), _("Gaps"), _("Average gap"), _("Longest gap")]
 
 
 def hour_rows(report: RoundsReport) -> list[list]:
     return [
-        [f"{hour.hour:02d}:00", hour.gaps, wait_text(hour.median), wait_text(hour.longest)]
+        [f"{hour.hour:02d}:00", hour.gaps, wait_text(hour.mean), wait_text(hour.longest)]
         for hour in report.compliance.hours
     ]
 
@@ -172,7 +172,7 @@ def hour_rows(report: RoundsReport) -> list[list]:
 
 
 def gaps_figure(report: RoundsReport) -> Figure:
-    """Median and longest gap by the hour of the day (minutes): nights that
+    """Average and longest gap by the hour of the day (minutes): nights that
     stretch, shift changes nobody covers."""
     by_hour = {hour.hour: hour for hour in report.compliance.hours}
     hours = range(24)
@@ -186,14 +186,14 @@ def gaps_figure(report: RoundsReport) -> Figure:
         chart_id="round-gaps",
         title=_("Gaps between checks of a cell, by hour of the day"),
         description=_(
-            "For each hour of the day (facility time), the median and the longest time a "
+            "For each hour of the day (facility time), the average and the longest time a "
             "cell waited for its check, in minutes; the standard's limit for a standard "
             "watch is %(limit)s minutes."
         )
         % {"limit": limit},
         categories=[f"{hour:02d}" for hour in hours],
         series=[
-            Series(_("Median gap"), [minutes(h, "median") for h in hours], PALETTE[0]),
+            Series(_("Average gap"), [minutes(h, "mean") for h in hours], PALETTE[0]),
             Series(_("Longest gap"), [minutes(h, "longest") for h in hours], PALETTE[3]),
         ],
         unit_label=_("minutes"),

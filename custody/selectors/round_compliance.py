@@ -4,7 +4,8 @@ against a written standard (custody/round_standards.py).
 Set-based: each figure is one SQL pass of window functions over the period's
 round checks (``lag``/``lead`` per cell and per officer), never a Python loop
 per check, so a facility-month reads in well under the 5 s budget
-(tests/bench/rounds_compliance.py).
+(tests/bench/rounds_compliance.py): one statement, whose window pass is
+materialised once and read by its three aggregates.
 
 What is counted, per unit, per officer and per standard:
 - a *gap* is the time between two consecutive checks of one cell; the first
@@ -26,10 +27,11 @@ What is counted, per unit, per officer and per standard:
   scans that fast.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from custody.models import Facility
@@ -39,6 +41,7 @@ from custody.round_standards import (
     SHIFT_FIRST_HOUR,
     SHIFT_HOURS,
     STANDARDS,
+    WATCH_LEVELS,
     RoundStandard,
 )
 
@@ -46,12 +49,15 @@ from custody.round_standards import (
 # far back; a cell unchecked for longer starts the period ungraded.
 LOOKBACK = timedelta(days=1)
 
-# Every round check of the facility in the window, with its cell's previous
-# and next check and its officer's previous check. ``%(...)s`` are query
-# parameters; the table and column names are the core's (custody/models).
-CHECKS_SQL = """
+# One statement: the window pass (each check with its cell's previous and
+# next check and its officer's previous one) is made once, materialised, and
+# read by the three aggregates, which come back as JSON. ``%(...)s`` are
+# query parameters; ``{graded}`` is built from ``STANDARDS`` (code, not
+# input). Grading against every standard at once is a pair of conditional
+# aggregates per standard on one pass, not a join that multiplies the rows.
+REPORT_SQL = """
 WITH checks AS (
-  SELECT c.id, c.location_id AS cell_id, cell.parent_id AS unit_id, c.officer_id,
+  SELECT c.location_id AS cell_id, cell.parent_id AS unit_id, c.officer_id,
          c.scanned_at AS observed_at, c.watch_level,
          lag(c.scanned_at) OVER cell_order AS prev_at,
          lead(c.scanned_at) OVER cell_order AS next_at,
@@ -61,93 +67,88 @@ WITH checks AS (
   JOIN custody_location cell ON cell.id = c.location_id
   WHERE c.facility_id = %(facility)s
     AND c.scanned_at >= %(lookback)s AND c.scanned_at < %(until)s
-  WINDOW cell_order AS (PARTITION BY c.location_id ORDER BY c.scanned_at, c.id),
-         officer_order AS (PARTITION BY c.officer_id ORDER BY c.scanned_at, c.id)
+  WINDOW cell_order AS (PARTITION BY c.location_id ORDER BY c.scanned_at),
+         officer_order AS (PARTITION BY c.officer_id ORDER BY c.scanned_at)
 ),
-in_period AS (
-  SELECT ch.*,
-         EXTRACT(EPOCH FROM ch.observed_at - ch.prev_at) AS gap_s,
+p AS MATERIALIZED (
+  SELECT ch.cell_id, ch.unit_id, ch.officer_id, ch.observed_at, ch.watch_level,
+         EXTRACT(EPOCH FROM ch.observed_at - ch.prev_at)::float8 AS gap_s,
          CASE WHEN ch.next_at IS NULL
-              THEN EXTRACT(EPOCH FROM %(end)s - ch.observed_at) END AS open_s,
-         (ch.officer_prev_cell <> ch.cell_id
-          AND ch.observed_at - ch.officer_prev_at < %(implausible)s) AS implausible
+              THEN EXTRACT(EPOCH FROM %(end)s - ch.observed_at)::float8 END AS open_s,
+         COALESCE(ch.officer_prev_cell <> ch.cell_id
+                  AND ch.observed_at - ch.officer_prev_at < %(implausible)s, false)
+           AS implausible
   FROM checks ch
   WHERE ch.observed_at >= %(since)s
-)
-"""
-
-# The standards' limits as rows: (standard, watch level, seconds).
-LIMITS_SQL = """
-limits AS (
-  SELECT * FROM unnest(%(std_keys)s::text[], %(std_levels)s::text[], %(std_limits)s::int[])
-    AS l (standard, level, limit_s)
 ),
-graded AS (
-  SELECT l.standard, p.unit_id, p.officer_id, p.gap_s, p.open_s, p.implausible, l.limit_s,
-         (p.gap_s IS NOT NULL AND p.gap_s <= l.limit_s) AS on_time,
-         CASE WHEN p.gap_s > l.limit_s THEN CEIL(p.gap_s / l.limit_s) - 1 ELSE 0 END
-         + CASE WHEN p.open_s > l.limit_s THEN FLOOR(p.open_s / l.limit_s) ELSE 0 END
-           AS missed
-  FROM in_period p JOIN limits l ON l.level = p.watch_level
+totals AS (
+  -- By unit and officer together (hashed, a few rows); the code adds them
+  -- up by unit, by officer and in all (every figure is a sum or a maximum).
+  SELECT COALESCE(json_agg(t), '[]') AS rows FROM (
+    SELECT unit_id, officer_id,
+           COUNT(*) AS checks, COUNT(gap_s) AS measured,
+           COALESCE(MAX(GREATEST(gap_s, open_s)), 0) AS longest_s,
+           COUNT(*) FILTER (WHERE implausible) AS implausible
+           {graded}
+    FROM p
+    GROUP BY unit_id, officer_id
+  ) t
+),
+regular AS (
+  SELECT COALESCE(json_agg(r ORDER BY r.first_at, r.code), '[]') AS rows FROM (
+    SELECT g.*, cell.code, cell.parent_id AS unit_id,
+           CASE WHEN g.first_officer = g.last_officer THEN g.first_officer END AS officer_id
+    FROM (
+      -- Hashed, no sort: plain aggregates only (the officer when one made
+      -- every check of the cell in the shift).
+      SELECT s.cell_id, s.shift_no, COUNT(*) AS intervals,
+             STDDEV_POP(s.gap_s) AS spread_s, AVG(s.gap_s) AS mean_s,
+             MIN(s.officer_id) AS first_officer, MAX(s.officer_id) AS last_officer,
+             MIN(s.observed_at) AS first_at
+      FROM (
+        SELECT p.cell_id, p.officer_id, p.observed_at, p.gap_s, FLOOR(
+                 EXTRACT(EPOCH FROM (p.observed_at AT TIME ZONE %(tz)s) - %(shift_offset)s)
+                 / %(shift_s)s) AS shift_no
+        FROM p WHERE p.gap_s IS NOT NULL
+      ) s
+      GROUP BY s.cell_id, s.shift_no
+      HAVING COUNT(*) >= %(min_intervals)s
+         AND STDDEV_POP(s.gap_s) < AVG(s.gap_s) * %(max_spread)s
+    ) g JOIN custody_location cell ON cell.id = g.cell_id
+  ) r
+),
+hours AS (
+  SELECT COALESCE(json_agg(h ORDER BY h.hour), '[]') AS rows FROM (
+    SELECT EXTRACT(HOUR FROM p.observed_at AT TIME ZONE %(tz)s)::int AS hour,
+           COUNT(*) AS gaps, AVG(p.gap_s) AS mean_s, MAX(p.gap_s) AS longest_s
+    FROM p WHERE p.gap_s IS NOT NULL
+    GROUP BY 1
+  ) h
 )
+SELECT (SELECT rows FROM totals), (SELECT rows FROM regular), (SELECT rows FROM hours)
 """
 
-TOTALS_SQL = (
-    CHECKS_SQL
-    + ","
-    + LIMITS_SQL
-    + """
-SELECT standard, unit_id, officer_id,
-       GROUPING(unit_id) AS all_units, GROUPING(officer_id) AS all_officers,
-       COUNT(*) AS checks,
-       COUNT(*) FILTER (WHERE on_time) AS on_time,
-       COUNT(*) FILTER (WHERE gap_s IS NOT NULL) AS measured,
-       COALESCE(SUM(missed), 0)::bigint AS missed,
-       COALESCE(MAX(GREATEST(gap_s, open_s)), 0) AS longest_s,
-       COUNT(*) FILTER (WHERE implausible) AS implausible
-FROM graded
-GROUP BY GROUPING SETS ((standard), (standard, unit_id), (standard, officer_id))
-"""
+# Per standard (its position ``n`` in ``STANDARDS``): the limit of the
+# check's watch level, then on-time checks and missed ones under it.
+LIMIT_SQL = (
+    "(CASE p.watch_level WHEN 'special' THEN %(lim_{n}_special)s "
+    "WHEN 'close' THEN %(lim_{n}_close)s ELSE %(lim_{n}_standard)s END)"
 )
+GRADED_SQL = """,
+           COUNT(*) FILTER (WHERE gap_s <= {limit}) AS on_time_{n},
+           COALESCE(SUM(
+             CASE WHEN gap_s > {limit} THEN CEIL(gap_s / {limit}) - 1 ELSE 0 END
+             + CASE WHEN open_s > {limit} THEN FLOOR(open_s / {limit}) ELSE 0 END
+           ), 0) AS missed_{n}"""
+# Sorting a month of checks in memory rather than on disk (this statement only).
+WORK_MEM = "64MB"
 
-# Shifts of SHIFT_HOURS from SHIFT_FIRST_HOUR, facility time: the shift's
-# number since the epoch, and its start. (Constant text joined, no input: S608.)
-REGULAR_SQL = (
-    CHECKS_SQL  # noqa: S608
-    + """,
-shifts AS (
-  SELECT p.*, FLOOR(
-           EXTRACT(EPOCH FROM (p.observed_at AT TIME ZONE %(tz)s) - %(shift_offset)s)
-           / %(shift_s)s) AS shift_no
-  FROM in_period p
-  WHERE p.gap_s IS NOT NULL
-)
-SELECT s.cell_id, cell.code, cell.parent_id, s.shift_no,
-       COUNT(*) AS intervals, STDDEV_POP(s.gap_s) AS spread_s, AVG(s.gap_s) AS mean_s,
-       MODE() WITHIN GROUP (ORDER BY s.officer_id) AS officer_id,
-       MIN(s.observed_at), MAX(s.observed_at)
-FROM shifts s JOIN custody_location cell ON cell.id = s.cell_id
-GROUP BY s.cell_id, cell.code, cell.parent_id, s.shift_no
-HAVING COUNT(*) >= %(min_intervals)s
-   AND STDDEV_POP(s.gap_s) < AVG(s.gap_s) * %(max_spread)s
-ORDER BY MIN(s.observed_at), cell.code
-"""
-)
 
-# Gaps by the hour of the day (facility time) their closing check was made.
-HOURS_SQL = (
-    CHECKS_SQL
-    + """
-SELECT EXTRACT(HOUR FROM p.observed_at AT TIME ZONE %(tz)s)::int AS hour,
-       COUNT(*) AS gaps,
-       PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY p.gap_s) AS median_s,
-       MAX(p.gap_s) AS longest_s
-FROM in_period p
-WHERE p.gap_s IS NOT NULL
-GROUP BY 1
-ORDER BY 1
-"""
-)
+def _report_sql() -> str:
+    graded = "".join(
+        GRADED_SQL.format(limit=LIMIT_SQL.format(n=n), n=n) for n in range(len(STANDARDS))
+    )
+    return REPORT_SQL.replace("{graded}", graded)
 
 
 @dataclass
@@ -161,6 +162,15 @@ class Figures:
     longest: timedelta = timedelta(0)
     implausible: int = 0
     too_regular: int = 0  # cell-shifts flagged
+
+    def add(self, other: "Figures") -> None:
+        self.checks += other.checks
+        self.on_time += other.on_time
+        self.measured += other.measured
+        self.missed += other.missed
+        self.longest = max(self.longest, other.longest)
+        self.implausible += other.implausible
+        self.too_regular += other.too_regular
 
     @property
     def expected(self) -> int:
@@ -188,7 +198,7 @@ class RegularShift:
 class HourGaps:
     hour: int
     gaps: int
-    median: timedelta
+    mean: timedelta
     longest: timedelta
 
 
@@ -210,53 +220,46 @@ def round_compliance(
     *, facility: Facility, since: datetime, until: datetime, standard: str, now=None
 ) -> ComplianceReport:
     """The report of ``facility``'s rounds in ``[since, until)`` graded by
-    ``standard`` (a key of ``STANDARDS``); three queries."""
+    ``standard`` (a key of ``STANDARDS``), and the total under every standard:
+    one statement."""
     chosen = STANDARDS[standard]
     params = _params(facility, since, until, now or timezone.now())
-    keys, levels, limits = [], [], []
-    for key, one in STANDARDS.items():
-        for level, seconds in one.limits.items():
-            keys.append(key)
-            levels.append(level)
-            limits.append(seconds)
-    params.update(std_keys=keys, std_levels=levels, std_limits=limits)
-    by_standard = {key: Figures() for key in STANDARDS}
+    keys = list(STANDARDS)
+    for n, key in enumerate(keys):
+        for level in WATCH_LEVELS:
+            params[f"lim_{n}_{level}"] = STANDARDS[key].limit(level)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [WORK_MEM])
+        cursor.execute(_report_sql(), params)
+        totals, regular_rows, hour_rows = (_json(value) for value in cursor.fetchone())
+    chosen_n = keys.index(chosen.key)
+    by_standard = {key: Figures() for key in keys}
     by_unit: dict[int, Figures] = {}
     by_officer: dict[int, Figures] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(TOTALS_SQL, params)
-        for key, unit_id, officer_id, all_units, all_officers, *numbers in cursor.fetchall():
-            figures = _figures(*numbers)
-            if all_units and all_officers:
-                by_standard[key] = figures
-            elif key != chosen.key:
-                continue
-            elif not all_units:
-                by_unit[unit_id] = figures
-            else:
-                by_officer[officer_id] = figures
-        cursor.execute(REGULAR_SQL, params)
-        regular = [_regular(row, facility) for row in cursor.fetchall()]
-        cursor.execute(HOURS_SQL, params)
-        hours = [
-            HourGaps(hour, gaps, _seconds(median), _seconds(longest))
-            for hour, gaps, median, longest in cursor.fetchall()
-        ]
-    total = by_standard[chosen.key]
+    for row in totals:
+        for n, key in enumerate(keys):
+            by_standard[key].add(_figures(row, n))
+        for found, pk in ((by_unit, row["unit_id"]), (by_officer, row["officer_id"])):
+            found.setdefault(pk, Figures()).add(_figures(row, chosen_n))
+    regular = [_regular(row, facility) for row in regular_rows]
+    hours = [
+        HourGaps(row["hour"], row["gaps"], _seconds(row["mean_s"]), _seconds(row["longest_s"]))
+        for row in hour_rows
+    ]
     for shift in regular:
-        total.too_regular += 1
-        for figures in (by_unit.get(shift.unit_id), by_officer.get(shift.officer_id)):
+        for figures in (
+            *by_standard.values(),
+            by_unit.get(shift.unit_id),
+            by_officer.get(shift.officer_id),
+        ):
             if figures is not None:
                 figures.too_regular += 1
-    for key, figures in by_standard.items():
-        if key != chosen.key:
-            figures.too_regular = total.too_regular
     return ComplianceReport(
         facility=facility,
         since=since,
         until=until,
         standard=chosen,
-        total=total,
+        total=by_standard[chosen.key],
         by_standard=by_standard,
         by_unit=by_unit,
         by_officer=by_officer,
@@ -284,31 +287,37 @@ def _params(facility, since, until, now) -> dict:
     }
 
 
-def _figures(checks, on_time, measured, missed, longest_s, implausible) -> Figures:
+def _json(value):
+    # psycopg decodes json; a driver that does not hands over text.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _figures(row: dict, n: int) -> Figures:
     return Figures(
-        checks=checks,
-        on_time=on_time,
-        measured=measured,
-        missed=int(missed),
-        longest=_seconds(longest_s),
-        implausible=implausible,
+        checks=row["checks"],
+        on_time=row[f"on_time_{n}"],
+        measured=row["measured"],
+        missed=int(row[f"missed_{n}"]),
+        longest=_seconds(row["longest_s"]),
+        implausible=row["implausible"],
     )
 
 
-def _regular(row, facility) -> RegularShift:
-    cell_id, code, unit_id, shift_no, intervals, spread, mean, officer_id, _first, _last = row
+def _regular(row: dict, facility) -> RegularShift:
     # The shift's start: its number of SHIFT_HOURS blocks after the epoch,
     # plus the first shift's hour, as a wall-clock time of the facility.
-    wall = datetime(1970, 1, 1) + timedelta(hours=int(shift_no) * SHIFT_HOURS + SHIFT_FIRST_HOUR)
+    wall = datetime(1970, 1, 1) + timedelta(
+        hours=int(row["shift_no"]) * SHIFT_HOURS + SHIFT_FIRST_HOUR
+    )
     return RegularShift(
-        cell_id=cell_id,
-        cell_code=code,
-        unit_id=unit_id,
+        cell_id=row["cell_id"],
+        cell_code=row["code"],
+        unit_id=row["unit_id"],
         shift_start=timezone.make_aware(wall, facility.tzinfo),
-        intervals=intervals,
-        spread=_seconds(spread),
-        mean=_seconds(mean),
-        officer_id=officer_id,
+        intervals=row["intervals"],
+        spread=_seconds(row["spread_s"]),
+        mean=_seconds(row["mean_s"]),
+        officer_id=row["officer_id"],
     )
 
 

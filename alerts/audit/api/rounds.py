@@ -76,11 +76,11 @@ class RegularShiftSerializer(serializers.Serializer):
 class HourSerializer(serializers.Serializer):
     hour = serializers.IntegerField(help_text=gettext_lazy("Hour of the day, facility time."))
     gaps = serializers.IntegerField()
-    median_seconds = serializers.SerializerMethodField()
+    mean_seconds = serializers.SerializerMethodField()
     longest_seconds = serializers.SerializerMethodField()
 
-    def get_median_seconds(self, hour) -> int:
-        return int(hour.median.total_seconds())
+    def get_mean_seconds(self, hour) -> int:
+        return int(hour.mean.total_seconds())
 
     def get_longest_seconds(self, hour) -> int:
         return int(hour.longest.total_seconds())
