@@ -76,7 +76,8 @@ messages: $(STAMP)
 
 # Benchmarks (tests/bench/): figures printed and written to var/bench/, a
 # scratch database of their own (BENCH_DATABASE_URL; default custody_bench,
-# custody_bench_reconcile, custody_bench_lag, custody_bench_audit), dropped and recreated each run.
+# custody_bench_reconcile, custody_bench_lag, custody_bench_rounds(_due), custody_bench_audit),
+# dropped and recreated each run.
 # One only, with its options: make bench BENCH_ARGS="ingest --checkins 50000".
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)

@@ -136,6 +136,7 @@ class InmateAdmin(RecordAdmin):
                 cell=obj.cell,
                 admitted_at=obj.admitted_at,
                 by=request.user,
+                watch_level=obj.watch_level,
             )
             obj.pk = admitted.pk
 

@@ -15,6 +15,7 @@ from custody.models import (
     Movement,
     PendingChange,
     QuarantinedCheckIn,
+    QuarantineSource,
     Role,
     RollCall,
     User,
@@ -142,13 +143,29 @@ class QuarantineFilter(StrictFilterSet):
     reason = django_filters.CharFilter(
         help_text=gettext_lazy(
             "Why they were refused, e.g. method_not_allowed, wrong_location, clock_past, "
-            "clock_future, unknown_inmate, unknown_location, visual_needs_guard, invalid."
+            "clock_future, unknown_inmate, unknown_location, visual_needs_guard, invalid; "
+            "for round checks also tag_required, unknown_tag, tag_other_facility, "
+            "tag_retired, before_tag_registered, not_in_cell, tablet_required, "
+            "not_your_facility."
         )
+    )
+    source = django_filters.ChoiceFilter(
+        choices=QuarantineSource.choices,
+        help_text=gettext_lazy("checkins or rounds."),
     )
 
     class Meta:
         model = QuarantinedCheckIn
-        fields = ["facility", "reason", "item_id", "since", "until", "device", "submitted_by"]
+        fields = [
+            "facility",
+            "reason",
+            "item_id",
+            "since",
+            "until",
+            "device",
+            "submitted_by",
+            "source",
+        ]
 
 
 class MovementFilter(StrictFilterSet):

@@ -262,7 +262,7 @@ def test_a_forty_cell_batch_costs_a_fixed_number_of_queries(facility, make_user)
     with CaptureQueriesContext(connection) as queries:
         items = ingest(world, batch, now=now)
     assert all(i.status == "accepted" for i in items)
-    assert len(queries) <= 16, [q["sql"][:80] for q in queries]
+    assert len(queries) <= 11, [q["sql"][:80] for q in queries]
 
 
 def test_rounds_are_append_only_in_the_database(world):
@@ -443,3 +443,46 @@ def test_the_unique_uid_constraint_holds_in_the_database(world):
             registered_by=world.users["admin"],
         )
     assert uuid.UUID(str(RoundCheck._meta.pk.default()))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tablets_racing_on_one_cell_and_one_retried_id_store_each_check_once(
+    facility, make_user
+):
+    from tests.concurrent import race
+
+    world = rounds_world(facility, make_user, cells=1, per_cell=1)
+    second, _key = factories.device(world.facility, kind="tablet", name="ronda-2")
+    now = timezone.now()
+    same = check(world, "R-01", at=now)
+    other = check(world, "R-01", at=now + timedelta(seconds=3))
+
+    def post(item, officer, device):
+        return lambda: [
+            i.status
+            for i in rounds_ingest(raw_items=[item], officer=officer, device=device, now=now)
+        ]
+
+    answers = race(
+        [
+            post(same, world.users["guard"], world.tablet),
+            post(same, world.users["guard"], world.tablet),
+            post(other, world.users["guard2"], second),
+        ]
+    )
+    assert sorted(a[0] for a in answers[:2]) == ["accepted", "duplicate"]
+    assert answers[2] == ["accepted"]
+    assert RoundCheck.objects.count() == 2
+    assert Location.objects.get(code="R-01").last_round_at == now + timedelta(seconds=3)
+
+
+def test_an_admission_on_close_watch_is_due_within_fifteen_minutes(world):
+    admitted = factories.InmateFactory(
+        facility=world.facility, cell=world.cells[0], booking_number="R-NEW", watch_level="close"
+    )
+    assert admitted.round_deadline_at == admitted.admitted_at + timedelta(minutes=15)
+    assert (
+        admitted.admitted_at + timedelta(minutes=5)
+        <= admitted.next_round_due_at
+        <= admitted.round_deadline_at
+    )

@@ -5,6 +5,7 @@ gaps over the day, and the same tables for the CSV, the PDF and the API."""
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from alerts.audit.charts import PALETTE, Series, grouped_bar_chart
 from alerts.audit.exports import Report, Table
@@ -217,7 +218,7 @@ def export_report(report: RoundsReport) -> Report:
         tables=[
             Table(
                 _("By standard"),
-                figure_columns(_("Standard")),
+                figure_columns(pgettext("written standard", "Standard")),
                 [figure_row(line) for line in report.standards],
             ),
             Table(

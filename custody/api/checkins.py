@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from custody import selectors
 from custody.filters import CheckInFilter, QuarantineFilter
-from custody.models import CheckInMethod, Device
+from custody.models import CheckInMethod, Device, QuarantineSource
 from custody.permissions import IsDevice, IsDeviceOrStaffUser, is_device
 from custody.roles import ALL_ROLES, CUSTODIAL_ROLES, OVERSIGHT_ROLES
 from custody.serializers import FacilityTimeField
@@ -99,6 +99,10 @@ class QuarantinedCheckInSerializer(serializers.Serializer):
     device = serializers.UUIDField(source="device_id", allow_null=True)
     submitted_by = serializers.CharField(source="submitted_by.username", allow_null=True)
     item_id = serializers.CharField()
+    source = serializers.ChoiceField(
+        choices=QuarantineSource.choices,
+        help_text=gettext_lazy("The batch API that refused it: check-ins or round checks."),
+    )
     reason = serializers.CharField()
     errors = serializers.JSONField()
     raw = serializers.JSONField()

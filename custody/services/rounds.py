@@ -36,7 +36,6 @@ from custody.models import (
     ObservationState,
     QuarantinedCheckIn,
     QuarantineSource,
-    RoundCheck,
     RoundObservation,
 )
 from custody.services.checkin_items import MAX_CODE_LENGTH, clock_problem, parse_aware_time
@@ -80,6 +79,8 @@ class RoundItem:
     tag: LocationTag | None = None
     # booking number -> inmate id, resolved against the place's people.
     people: dict[str, int] = field(default_factory=dict)
+    # inmate id -> their own watch level, for those who have one.
+    own_levels: dict[int, str] = field(default_factory=dict)
     errors: dict = field(default_factory=dict)
     reason: str = ""
     status: str = ""
@@ -299,12 +300,15 @@ def _resolve(items: list[RoundItem], *, facility: Facility) -> None:
     live = [i for i in live if not i.errors]
     places = {i.tag.location_id for i in live}
     people = defaultdict(dict)
+    own_levels = {}
     if places:
         rows = Inmate.objects.filter(
             cell_id__in=places, status=InmateStatus.IN_CUSTODY
-        ).values_list("cell_id", "booking_number", "id")
-        for cell_id, booking, pk in rows:
+        ).values_list("cell_id", "booking_number", "id", "watch_level")
+        for cell_id, booking, pk, level in rows:
             people[cell_id][booking] = pk
+            if level:
+                own_levels[pk] = level
     for item in live:
         here = people.get(item.tag.location_id, {})
         strangers = [b for b, _s in item.observations if b not in here]
@@ -317,6 +321,7 @@ def _resolve(items: list[RoundItem], *, facility: Facility) -> None:
             )
             continue
         item.people = {b: here[b] for b, _s in item.observations}
+        item.own_levels = {pk: own_levels[pk] for pk in item.people.values() if pk in own_levels}
 
 
 # --- Storing ---------------------------------------------------------------------------
@@ -346,18 +351,11 @@ WHERE t.id = v.id AND (t.last_round_at IS NULL OR t.last_round_at < v.at)
 
 
 def _store(items, *, facility, officer, device, now) -> list[_Stored]:
+    # Repeats already stored are told apart by the insert itself (ON CONFLICT).
     live = sorted((i for i in items if not i.errors), key=lambda i: str(i.uuid))
-    known = set()
-    if live:
-        known = {
-            str(pk)
-            for pk in RoundCheck.objects.filter(id__in=[i.uuid for i in live]).values_list(
-                "id", flat=True
-            )
-        }
     fresh, ids = [], set()
     for item in live:
-        if item.id in known or item.id in ids:
+        if item.id in ids:
             item.status = DUPLICATE
         else:
             ids.add(item.id)
@@ -461,18 +459,13 @@ def _advance_people(stored: list[_Stored], *, facility) -> None:
     """People on a level of their own keep their own schedule: one face-to-face
     observation (any state: the officer looked) moves it forward."""
     seen: dict[int, datetime] = {}
+    own: dict[int, str] = {}
     for s in stored:
+        own.update(s.item.own_levels)
         for booking, _state in s.item.observations:
             pk = s.item.people[booking]
             if pk not in seen or s.item.scanned_at > seen[pk]:
                 seen[pk] = s.item.scanned_at
-    if not seen:
-        return
-    own = dict(
-        Inmate.objects.filter(pk__in=list(seen))
-        .exclude(watch_level="")
-        .values_list("pk", "watch_level")
-    )
     if not own:
         return
     ids = sorted(own)

@@ -7,7 +7,7 @@ its name to ``BENCHMARKS`` and ``make bench`` runs it too.
 import importlib
 import sys
 
-BENCHMARKS = ["ingest", "reconcile", "lag", "rollcalls", "audit", "rounds_compliance"]
+BENCHMARKS = ["ingest", "reconcile", "lag", "rollcalls", "rounds", "audit", "rounds_compliance"]
 
 
 def main(argv: list[str]) -> int:

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django.shortcuts import render
 from django.urls import path
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from alerts.audit.access import audit_page
@@ -55,7 +56,7 @@ def rounds_page(request, facility):
         report=report,
         standard=report.compliance.standard,
         total=report.compliance.total,
-        columns=figure_columns(_("Standard")),
+        columns=figure_columns(pgettext("written standard", "Standard")),
         standard_rows=[figure_row(line) for line in report.standards],
         unit_columns=figure_columns(_("Unit")),
         unit_rows=[figure_row(line) for line in report.units],
