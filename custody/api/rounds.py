@@ -95,7 +95,7 @@ class LocationTagViewSet(viewsets.ViewSet):
     read_roles = TAG_READERS
     write_roles = ADMIN_ROLES
 
-    @extend_schema(responses={200: LocationTagSerializer(many=True)})
+    @extend_schema(responses={200: LocationTagSerializer(many=True), 404: ErrorSerializer})
     def list(self, request, location_pk=None):
         """The place's tags and those of the places under it (a unit's cells,
         for its printed sheet), retired ones too, oldest first."""
@@ -110,7 +110,7 @@ class LocationTagViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request=TagRegisterSerializer,
-        responses={201: LocationTagSerializer, 400: ErrorSerializer},
+        responses={201: LocationTagSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
     )
     def create(self, request, location_pk=None):
         """Register a tag at this place (administrators). A uid once
