@@ -140,6 +140,5 @@ def _label(canvas, label: SheetLabel, left, top, box_w, box_h) -> None:
     canvas.drawCentredString(centre, top - 13 * mm - QR_SIZE, label.code)
     canvas.setFont("Helvetica", 8)
     canvas.drawCentredString(centre, top - 18 * mm - QR_SIZE, label.name[:48])
-    if label.uid:
-        canvas.setFont("Courier", 7)
-        canvas.drawCentredString(centre, top - 22 * mm - QR_SIZE, label.uid)
+    # The uid is not printed in letters: read off a photograph, it could be
+    # typed from anywhere. Only a scanner reads it, at the door.
