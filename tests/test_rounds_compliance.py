@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from alerts.audit.period import Period
 from alerts.audit.rounds_report import rounds_report
-from custody.models import LedgerEvent
+from custody.models import LedgerEvent, LocationTag
 from custody.selectors.round_compliance import round_compliance
 from tests import factories
 from tests.rounds_report_world import SINCE, TZ, UNTIL, plant_checks, rounds_world
@@ -204,8 +204,20 @@ def test_the_api_gives_the_figures(world, api_as):
     assert {line["key"] for line in body["by_officer"]} == {"g1", "g2"}
 
 
-def test_the_report_reads_a_period_through_the_workspace_period(world):
+def test_the_report_names_the_cells_no_check_reached(world):
+    quiet = factories.CellFactory(facility=world.facility, parent=world.unit, code="C4")
+    LocationTag.objects.create(
+        facility=world.facility,
+        location=quiet,
+        uid="QRC4",
+        kind="qr",
+        registered_at=SINCE - timedelta(days=1),
+        registered_by=world.users["admin"],
+    )
+    bare = factories.CellFactory(facility=world.facility, parent=world.unit, code="C5")
+    factories.InmateFactory(facility=world.facility, cell=bare)
     period = Period(since=SINCE, until=UNTIL, tz=TZ)
     report = rounds_report(facility=world.facility, period=period, standard="texas")
     assert [line.key for line in report.officers] == ["g1", "g2"]
     assert report.units[0].name == "U — Sector U"
+    assert (report.unchecked, report.untagged) == (["C4"], ["C5"])

@@ -13,7 +13,13 @@ from alerts.audit.pages.charts import Figure, wait_text
 from alerts.audit.period import Period
 from custody.models import Facility, Location, User
 from custody.round_standards import DEFAULT_STANDARD, STANDARDS
-from custody.selectors.round_compliance import ComplianceReport, Figures, round_compliance
+from custody.selectors.round_compliance import (
+    ComplianceReport,
+    Figures,
+    cells_unchecked,
+    round_compliance,
+)
+from custody.selectors.rounds import cells_without_tag
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -37,6 +43,8 @@ class RoundsReport:
     officers: list[Line]
     officer_names: dict[int, str]
     unit_names: dict[int, str]
+    unchecked: list[str]  # codes of tagged cells no check reached in the period
+    untagged: list[str]  # codes of occupied cells with no active tag (now)
 
 
 def standard_from(raw: str | None) -> str | None:
@@ -81,6 +89,13 @@ def rounds_report(*, facility: Facility, period: Period, standard: str) -> Round
         ),
         officer_names=officer_names,
         unit_names=unit_names,
+        unchecked=[
+            code
+            for _pk, code in cells_unchecked(
+                facility=facility, since=period.since, until=period.until
+            )
+        ],
+        untagged=[code for _pk, code in cells_without_tag(facility=facility)],
     )
 
 
@@ -233,6 +248,12 @@ def export_report(report: RoundsReport) -> Report:
             ),
             Table(_("Too regular"), regular_columns(), regular_rows(report)),
             Table(_("Gaps by hour of the day"), hour_columns(), hour_rows(report)),
+            Table(
+                _("Cells not reached"),
+                [_("Cell"), _("Why")],
+                [[code, _("tagged, not checked in the period")] for code in report.unchecked]
+                + [[code, _("occupied, no tag to scan (now)")] for code in report.untagged],
+            ),
         ],
         notes=[
             _("Graded against: %(standard)s. Times in %(zone)s.")

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from custody.models import Facility
+from custody.models import Facility, Location, LocationKind, LocationTag, RoundCheck
 from custody.round_standards import (
     IMPLAUSIBLE_SECONDS,
     REGULARITY_MIN_INTERVALS,
@@ -323,3 +324,20 @@ def _regular(row: dict, facility) -> RegularShift:
 
 def _seconds(value) -> timedelta:
     return timedelta(seconds=round(float(value or 0)))
+
+
+def cells_unchecked(*, facility: Facility, since: datetime, until: datetime) -> list[tuple]:
+    """(id, code) of cells with a tag registered before ``until`` that no
+    round check reached in [since, until): the gaps the figures above cannot
+    show, since they are measured between checks (``round_location_time``)."""
+    tagged = LocationTag.objects.filter(location_id=OuterRef("pk"), registered_at__lt=until)
+    checked = RoundCheck.objects.filter(
+        location_id=OuterRef("pk"), scanned_at__gte=since, scanned_at__lt=until
+    )
+    return list(
+        Location.objects.filter(facility=facility, kind=LocationKind.CELL)
+        .filter(Exists(tagged))
+        .exclude(Exists(checked))
+        .order_by("code")
+        .values_list("id", "code")
+    )

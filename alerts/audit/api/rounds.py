@@ -97,6 +97,18 @@ class RoundsReportSerializer(serializers.Serializer):
     by_officer = LineSerializer(source="officers", many=True)
     too_regular = serializers.SerializerMethodField()
     hours = HourSerializer(source="compliance.hours", many=True)
+    unchecked_cells = serializers.ListField(
+        source="unchecked",
+        child=serializers.CharField(),
+        help_text=gettext_lazy("Codes of tagged cells that no round check reached in the period."),
+    )
+    untagged_cells = serializers.ListField(
+        source="untagged",
+        child=serializers.CharField(),
+        help_text=gettext_lazy(
+            "Codes of occupied cells with no active tag now: nobody can check them."
+        ),
+    )
 
     @extend_schema_field(RegularShiftSerializer(many=True))
     def get_too_regular(self, report) -> list:
