@@ -87,13 +87,15 @@ class MissedRound:
         for alert in alerts:
             if alert.inmate_id is None:
                 last, deadline = places.get(alert.location_id, (None, None))
-                if deadline and alert.due_at and deadline > alert.due_at:
+                if _checked_since(alert, last):
                     result[alert.pk] = _checked(last)
                 elif alert.location_id in empty:
                     result[alert.pk] = Clearance(_("Nobody in custody there any more."), {})
+                elif _rescheduled(alert, deadline, ctx):
+                    result[alert.pk] = _level_changed(deadline)
                 continue
             last, deadline, status, level = people.get(alert.inmate_id, (None, None, None, ""))
-            if deadline and alert.due_at and deadline > alert.due_at:
+            if _checked_since(alert, last):
                 result[alert.pk] = _checked(last)
             elif status != InmateStatus.IN_CUSTODY:
                 result[alert.pk] = Clearance(_("Left custody on a recorded movement."), {})
@@ -101,7 +103,29 @@ class MissedRound:
                 result[alert.pk] = Clearance(
                     _("Back on the cell's watch level (approved by a second officer)."), {}
                 )
+            elif _rescheduled(alert, deadline, ctx):
+                result[alert.pk] = _level_changed(deadline)
         return result
+
+
+def _checked_since(alert, last: datetime | None) -> bool:
+    """A round check newer than the one the alert was opened after."""
+    before = alert.details.get("last_round_at")
+    return last is not None and (before is None or last > datetime.fromisoformat(before))
+
+
+def _rescheduled(alert, deadline: datetime | None, ctx: PassContext) -> bool:
+    """No check, but the deadline moved past now (a weaker level, approved
+    by a second officer): the place or person is no longer late."""
+    return deadline is not None and deadline > ctx.now
+
+
+def _level_changed(deadline: datetime) -> Clearance:
+    return Clearance(
+        _("The watch level changed (approved by a second officer); next deadline %(at)s.")
+        % {"at": deadline.isoformat()},
+        {"round_deadline_at": deadline.isoformat()},
+    )
 
 
 def _checked(last: datetime | None) -> Clearance:

@@ -24,6 +24,11 @@ CUSTODIAL_ROLES = frozenset({Role.GUARD, Role.SUPERVISOR, Role.ADMIN})
 # guards are the people these read about.
 OVERSIGHT_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
 
+# Those who may list a place's tags (custody.api.rounds): whoever prints or
+# audits them, never guards, since a uid read off a list could be typed
+# instead of scanned.
+TAG_READER_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
+
 # Roles that read and never write, whatever a view's ``write_roles`` say: an
 # auditor's word must not be able to change the record it audits.
 READ_ONLY_ROLES = frozenset({Role.AUDITOR})

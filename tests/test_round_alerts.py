@@ -161,3 +161,26 @@ def test_a_round_alert_reaches_the_unit_channel(world):
     assert alert_unit_id(missed) == world.unit.pk
     assert missed.notifications.exists()
     assert Location.objects.get(code="R-01").round_deadline_at == now + timedelta(minutes=60)
+
+
+def test_a_lower_level_approved_by_a_second_officer_closes_the_missed_round(world):
+    from custody.services.changes import change_approve, change_submit
+
+    now = timezone.now()
+    cell = Location.objects.get(code="R-01")
+    cell.watch_level = "close"
+    cell.save()
+    ingest(world, [check(world, c.code, at=now) for c in world.cells], now=now)
+    late = now + timedelta(minutes=20)
+    reconcile(world.facility, late)
+    missed = Alert.objects.get(kind=AlertKind.MISSED_ROUND, location=cell)
+    assert missed.severity == "critical"
+    supervisor = world.users["supervisor"]
+    lower = {"watch_level": "standard"}
+    outcome = change_submit(kind="location", target=cell, fields=lower, by=supervisor)
+    assert outcome.change is not None  # waits for a second officer
+    change_approve(change=outcome.change, by=world.users["supervisor2"])
+    reconcile(world.facility, late + timedelta(seconds=10))
+    missed.refresh_from_db()
+    assert missed.status == AlertStatus.RESOLVED
+    assert "watch level changed" in missed.resolution

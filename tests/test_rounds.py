@@ -487,3 +487,20 @@ def test_an_admission_on_close_watch_is_due_within_fifteen_minutes(world):
         <= admitted.next_round_due_at
         <= admitted.round_deadline_at
     )
+
+
+def test_looser_round_settings_wait_for_a_second_officer(world, api_as):
+    client = api_as(world.users["admin"])
+    url = f"/api/v1/facilities/{world.facility.code}/"
+    stricter = {"standard": [1200, 3000], "special": [600, 1500], "close": [240, 840]}
+    assert client.patch(url, {"round_intervals": stricter}, format="json").status_code == 200
+    for change in (
+        {"round_intervals": {**stricter, "close": [240, 1200]}},  # a longer wait
+        {"round_intervals": {**stricter, "close": [800, 840]}},  # nearly predictable
+        {"round_grace_seconds": 600},
+        {"round_min_spread_percent": 1},
+    ):
+        answer = client.patch(url, change, format="json")
+        assert answer.status_code == 202, (change, answer.content)
+    world.facility.refresh_from_db()
+    assert world.facility.round_intervals == stricter

@@ -19,20 +19,15 @@ from custody.models import (
     LocationKind,
     LocationTag,
     ObservationState,
-    Role,
     TagKind,
     WatchLevel,
 )
 from custody.permissions import IsStaffUser
-from custody.roles import ADMIN_ROLES, CUSTODIAL_ROLES
+from custody.roles import ADMIN_ROLES, CUSTODIAL_ROLES, TAG_READER_ROLES
 from custody.selectors.rounds import DUE_BUCKETS_MINUTES, due_within_minutes, rounds_due
 from custody.services import round_tags
 from custody.services.rounds import MAX_OBSERVATIONS, MAX_ROUND_BATCH, RoundReason, rounds_ingest
 from custody.tablet_credential import tablet_from_request
-
-# Tags are read by whoever prints or audits them, never by guards: a uid
-# read off a list can be typed instead of scanned.
-TAG_READERS = frozenset({Role.ADMIN, Role.AUDITOR})
 
 # --- Tags ---------------------------------------------------------------------------
 
@@ -92,7 +87,7 @@ class LocationTagViewSet(viewsets.ViewSet):
     """``/api/v1/locations/{id}/tags/``: list, register, retire."""
 
     permission_classes = [IsStaffUser]
-    read_roles = TAG_READERS
+    read_roles = TAG_READER_ROLES
     write_roles = ADMIN_ROLES
 
     @extend_schema(responses={200: LocationTagSerializer(many=True), 404: ErrorSerializer})
