@@ -26,7 +26,12 @@ PAGES_OPEN_TO_EVERYONE = {"login", "logout", "set_language"}
 # The documented exception: exports change no record, but each writes the
 # ledger event that says who took which file, so they are POSTs an auditor may
 # make (``custody.permissions.records_a_read``). Exactly these, nothing else.
-EXPORTS = {"audit-inmate-export", "audit-unit-counts-export", "audit-integrity-export"}
+EXPORTS = {
+    "audit-inmate-export",
+    "audit-unit-counts-export",
+    "audit-integrity-export",
+    "audit-rounds-export",
+}
 # The ledger itself: the one place an export may write.
 LEDGER_TABLES = {"custody.LedgerEvent", "custody.LedgerHead"}
 # An auditor may ask for a ledger verification or a chain export: that writes a
@@ -250,6 +255,7 @@ def test_an_auditors_export_writes_its_ledger_event_and_nothing_else(world, clie
         f"/audit/{code}/people/{world['inmate'].booking_number}/export.csv",
         f"/audit/{code}/units/{unit.pk}/counts/export.csv",
         f"/audit/{code}/integrity/export.pdf",
+        f"/audit/{code}/rounds/export.csv",
     ]
     client.force_login(world["users"]["auditor"])
     before = database_fingerprint(leave_out=LEDGER_TABLES)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", index.audit_index, name="audit"),
     path("<str:code>/ledger/", include("alerts.audit.pages.ledger")),
     path("<str:code>/integrity/", include("alerts.audit.pages.integrity")),
+    path("<str:code>/rounds/", include("alerts.audit.pages.rounds")),
     path("<str:code>/", include("alerts.audit.pages.timelines")),
     path("<str:code>/", include("alerts.audit.pages.charts")),
 ]

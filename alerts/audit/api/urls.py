@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("alerts.audit.api.timelines")),
     path("", include("alerts.audit.api.integrity")),
+    path("", include("alerts.audit.api.rounds")),
 ]

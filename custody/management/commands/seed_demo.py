@@ -25,6 +25,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from custody import services
+from custody.demo_rounds import rounds_demo_ensure
 from custody.management.demo_command import DemoCommand
 from custody.models import (
     CountSchedule,
@@ -137,6 +138,7 @@ class Outcome:
     inmates_created: int = 0
     devices: list = field(default_factory=list)  # (device, key, or None if it existed)
     users: list = field(default_factory=list)  # (username, role, password, or None if kept)
+    rounds: dict = field(default_factory=dict)  # custody.demo_rounds: tags and checks made
 
 
 class Command(DemoCommand):
@@ -207,6 +209,10 @@ class Command(DemoCommand):
             f"  In custody: {sum(by_level.values())} ({levels}); "
             f"{outcome.inmates_created} admitted now"
         )
+        self.stdout.write(
+            f"  Rounds: {outcome.rounds.get('tags', 0)} cell tags and "
+            f"{outcome.rounds.get('checks', 0)} round checks of last night planted now"
+        )
 
     def report_devices(self, devices):
         self.stdout.write(self.style.MIGRATE_HEADING("Devices"))
@@ -259,6 +265,8 @@ def seed(*, inmates: int, now: datetime) -> Outcome:
     last_sightings_post(facility, placed, now)
     outcome.users = users_ensure(facility)
     count_schedules_ensure(facility)
+    # Its own draw: the rounds never shift the people's draws above.
+    outcome.rounds = rounds_demo_ensure(facility, now=now, rng=random.Random(SEED + 1))  # noqa: S311
     return outcome
 
 

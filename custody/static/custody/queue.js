@@ -13,7 +13,8 @@
 // twice (a resend is a duplicate).
 //
 // A mark is of a count (``kind`` "count", or none: marks queued before
-// recounts existed) or of a recount ("recount"); each kind goes to its own
+// recounts existed), of a recount ("recount") or a round check ("round",
+// rounds.js, its item in ``payload``); each kind goes to its own
 // endpoint, one kind and one count per batch, so every page that holds the
 // queue sends whatever the tablet still keeps.
 (function () {
@@ -318,6 +319,8 @@
   MarkQueue.prototype.post = function (batch) {
     var url = this.urlTemplates[kindOf(batch[0])].replace(NIL_UUID, batch[0].rollcall);
     var body = batch.map(function (r) {
+      // A round check (rounds.js) carries its own item: tag, scan time, people.
+      if (r.payload) return Object.assign({ id: r.id }, r.payload);
       return { id: r.id, inmate: r.inmate, status: r.status, method: r.method, observed_at: r.observed_at };
     });
     return send(url, {
@@ -443,6 +446,7 @@
       var queue = new MarkQueue(store, {
         count: root.dataset.entriesUrlTemplate,
         recount: root.dataset.recountEntriesUrlTemplate,
+        round: root.dataset.roundsUrl,
       }, root.dataset.user);
       queue.onChange(function () {
         show(document.getElementById("others-waiting"),
