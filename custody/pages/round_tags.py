@@ -1,4 +1,4 @@
-"""``/counts/rounds/tags/``: a supervisor prints a unit's cell tags as a sheet
+"""``/counts/rounds/tags/``: an administrator prints a unit's cell tags as a sheet
 of QR codes (custody.services.round_tag_sheet), for places without RFID."""
 
 from django.contrib.auth.decorators import login_required
@@ -10,7 +10,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from custody.models import LocationKind, TagKind
-from custody.roles import SUPERVISING_ROLES
+from custody.roles import ADMIN_ROLES
 from custody.selectors import location_list
 from custody.services.round_tag_sheet import round_tag_sheet
 
@@ -35,23 +35,23 @@ def _units(user):
     )
 
 
-def _require_supervising(user) -> None:
+def _require_admin(user) -> None:
     # The service checks the facility too; this keeps guards off the list.
-    if not (user.is_superuser or user.role in SUPERVISING_ROLES):
+    if not (user.is_superuser or user.role in ADMIN_ROLES):
         raise PermissionDenied
 
 
 @login_required
 @require_GET
 def tag_sheets_page(request):
-    _require_supervising(request.user)
+    _require_admin(request.user)
     return render(request, "custody/rounds/tag_sheets.html", {"units": _units(request.user)})
 
 
 @login_required
 @require_POST
 def tag_sheet_pdf(request, pk):
-    _require_supervising(request.user)
+    _require_admin(request.user)
     unit = get_object_or_404(location_list(user=request.user), pk=pk, kind=LocationKind.UNIT)
     body = round_tag_sheet(unit=unit, by=request.user)
     response = HttpResponse(body, content_type="application/pdf")

@@ -13,6 +13,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -24,8 +25,9 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from custody.models import Location, LocationKind, LocationTag, TagKind
+from custody.roles import ADMIN_ROLES
 from custody.services.ledger import ledger_append
-from custody.services.rollcalls import require_supervisor
+from custody.services.rollcalls import require_counter
 
 COLUMNS, ROWS = 3, 4  # labels per A4 page
 MARGIN = 12 * mm
@@ -55,10 +57,14 @@ def sheet_labels(unit: Location) -> list[SheetLabel]:
 def round_tag_sheet(*, unit: Location, by) -> bytes:
     """The PDF of ``unit``'s cell tags, after its export is in the ledger.
 
-    Refused (PermissionDenied) to anyone but a supervisor or an administrator
-    assigned to the unit's facility."""
+    Refused (PermissionDenied) to anyone but an administrator assigned to the
+    unit's facility: whoever holds a cell's QR code can "check" that cell
+    from a desk, so the codes go only to those who register tags, as their
+    uids do (``TAG_READER_ROLES``), and each print names its printer."""
     facility = unit.facility
-    require_supervisor(by, facility)
+    require_counter(by, facility)
+    if by.role not in ADMIN_ROLES:
+        raise PermissionDenied(_("Only an administrator may print tag sheets."))
     labels = sheet_labels(unit)
     body = _render(unit, labels, by=by)
     ledger_append(
