@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from custody.models import Facility, Location, LocationKind, User
+from custody.models import PLACEMENT_KINDS, Facility, Location, User
 from custody.services.inmates import inmates_tighten_deadlines
 from custody.services.ledger import ledger_append, ledger_append_changes
 
@@ -60,6 +60,7 @@ def _facility_state(facility: Facility) -> dict:
         "max_absence_seconds": dict(facility.max_absence_seconds),
         "count_freeze_seconds": facility.count_freeze_seconds,
         "recount_sample_percent": facility.recount_sample_percent,
+        "reception_deadline_seconds": facility.reception_deadline_seconds,
     }
 
 
@@ -77,8 +78,10 @@ def _check_location_parent(*, facility: Facility, parent: Location | None, locat
         return
     if parent.facility_id != facility.pk:
         raise ValidationError({"parent": _("The parent must be in the same facility.")})
-    if parent.kind == LocationKind.CELL:
-        raise ValidationError({"parent": _("A cell cannot contain other locations.")})
+    if parent.kind in PLACEMENT_KINDS:
+        raise ValidationError(
+            {"parent": _("A cell or reception area cannot contain other locations.")}
+        )
     node = parent
     while node is not None and location is not None:
         if node.pk == location.pk:
@@ -104,8 +107,10 @@ def location_update(*, location: Location, by: User | None = None, **fields) -> 
     if "facility" in fields and fields["facility"].pk != location.facility_id:
         raise ValidationError({"facility": _("A location cannot move to another facility.")})
     fields.pop("facility", None)
-    if fields.get("kind", location.kind) != LocationKind.CELL and location.inmates.exists():
-        raise ValidationError({"kind": _("People are assigned here; it must stay a cell.")})
+    new_kind = fields.get("kind", location.kind)
+    if new_kind != location.kind and location.inmates.exists():
+        # Their place would change meaning under them (cell to reception too).
+        raise ValidationError({"kind": _("People are assigned here; its kind cannot change.")})
     for name, value in fields.items():
         setattr(location, name, value)
     _check_location_parent(facility=location.facility, parent=location.parent, location=location)
@@ -130,6 +135,7 @@ def _location_state(location: Location) -> dict:
         "kind": location.kind,
         "parent": location.parent.code if location.parent_id else None,
         "capacity": location.capacity,
+        "operational_capacity": location.operational_capacity,
     }
 
 
