@@ -30,6 +30,7 @@ class AlertKind(models.TextChoices):
     IDENTITY_UNVERIFIED = "identity_unverified", _("Identity not verified")
     UNIT_SILENT = "unit_silent", _("Unit silent")
     UNAPPROVED_DEPARTURE = "unapproved_departure", _("Unapproved departure")
+    UNPAIRED_MOVEMENT = "unpaired_movement", _("Unpaired internal movement")
 
 
 class Severity(models.TextChoices):
@@ -55,6 +56,7 @@ SEVERITY_OF = {
     AlertKind.IDENTITY_UNVERIFIED: Severity.HIGH,
     AlertKind.UNIT_SILENT: Severity.CRITICAL,
     AlertKind.UNAPPROVED_DEPARTURE: Severity.CRITICAL,
+    AlertKind.UNPAIRED_MOVEMENT: Severity.HIGH,
 }
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 

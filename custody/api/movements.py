@@ -12,8 +12,8 @@ from config.schema import ErrorSerializer
 from custody import selectors, services
 from custody.filters import CellAssignmentFilter, MovementFilter
 from custody.models import (
-    CellAssignment,
     PLACEMENT_KINDS,
+    CellAssignment,
     Movement,
     MovementExtension,
     MovementKind,

@@ -9,7 +9,7 @@ from custody.migrations import _placement_guards
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('custody', '0024_inmate_identity_verified_at'),
+        ("custody", "0027_internal_movements"),
     ]
 
     operations = [
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='location',
             name='kind',
-            field=models.CharField(choices=[('unit', 'Unit'), ('cell', 'Cell'), ('yard', 'Yard'), ('workshop', 'Workshop'), ('infirmary', 'Infirmary'), ('other', 'Other'), ('reception', 'Reception')], max_length=16, verbose_name='kind'),
+            field=models.CharField(choices=[('unit', 'Unit'), ('cell', 'Cell'), ('yard', 'Yard'), ('workshop', 'Workshop'), ('infirmary', 'Infirmary'), ('visit', 'Visit room'), ('interview', 'Interview room'), ('other', 'Other'), ('reception', 'Reception')], max_length=16, verbose_name='kind'),
         ),
         migrations.AddIndex(
             model_name='cellassignment',

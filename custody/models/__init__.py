@@ -27,6 +27,7 @@ from custody.models.movements import (
     Movement,
     MovementExtension,
     MovementKind,
+    MovementSession,
     MovementStatus,
 )
 from custody.models.records import (
@@ -108,6 +109,7 @@ __all__ = [
     "Movement",
     "MovementExtension",
     "MovementKind",
+    "MovementSession",
     "MovementStatus",
     "PendingChange",
     "QuarantinedCheckIn",

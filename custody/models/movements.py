@@ -19,6 +19,9 @@ class MovementKind(models.TextChoices):
     TEMPORARY_RELEASE = "temporary_release", _("Temporary release")
     RELEASE = "release", _("Release")
     RETURN = "return", _("Return to custody")
+    # Inside the walls (yard, workshop, infirmary, visit, interview) and back
+    # to the cell: not a departure from custody (custody.services.internal_movements).
+    INTERNAL = "internal", _("Internal movement")
 
 
 class MovementStatus(models.TextChoices):
@@ -41,11 +44,64 @@ DEPARTURE_KINDS = (
 # must approve it within this long or ``unapproved_departure`` opens.
 EMERGENCY_APPROVAL_WITHIN = timedelta(minutes=30)
 
+# Where an internal movement may take someone (all inside the walls).
+INTERNAL_DESTINATION_KINDS = ("yard", "workshop", "infirmary", "visit", "interview")
+
 OPEN_MOVEMENT_STATUSES = (
     MovementStatus.REQUESTED,
     MovementStatus.APPROVED,
     MovementStatus.DEPARTED,
 )
+
+
+class MovementSession(models.Model):
+    """A unit-level session ("yard, B block, 10:00-11:00"): one internal
+    movement per person of the unit, started together and ended together
+    (early, by an officer, or paired one by one as people are seen back)."""
+
+    facility = models.ForeignKey(
+        Facility,
+        on_delete=models.PROTECT,
+        related_name="movement_sessions",
+        verbose_name=_("facility"),
+    )
+    unit = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="+", verbose_name=_("unit")
+    )
+    to_location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="+", verbose_name=_("destination")
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(_("started at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    # Booking numbers left in their cells (ill, kept apart, refused).
+    excluded = models.JSONField(_("left out"), default=list, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("movement session")
+        verbose_name_plural = _("movement sessions")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("started_at")), name="session_ends_after_start"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["facility", "unit"],
+                name="session_open_per_unit",
+                condition=Q(ended_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.unit_id} -> {self.to_location_id} until {self.ends_at:%Y-%m-%d %H:%M}"
 
 
 class Movement(models.Model):
@@ -132,6 +188,18 @@ class Movement(models.Model):
     # the database refuses a change, see migration ``_departure_guards``).
     emergency = models.BooleanField(_("emergency"), default=False)
     emergency_reason = models.TextField(_("emergency reason"), blank=True)
+    # Internal movements: the unit session that started it, if any, and the
+    # observation back in the person's cell that completed it (a check-in or
+    # a roll-call mark; check-ins live in a partitioned table, so no FK).
+    session = models.ForeignKey(
+        MovementSession,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="movements",
+        verbose_name=_("session"),
+    )
+    paired_observation = models.JSONField(_("pairing observation"), null=True, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -145,6 +213,13 @@ class Movement(models.Model):
                 name="one_open_movement_per_inmate",
             ),
             # Invariant 7: maker-checker, in the database too.
+            # An internal movement always has a bounded return (no open-ended
+            # "in the yard" to hide an escape behind).
+            models.CheckConstraint(
+                condition=~Q(kind="internal")
+                | Q(expected_back_at__isnull=False, to_location__isnull=False),
+                name="internal_movement_has_return_and_place",
+            ),
             models.CheckConstraint(
                 condition=~Q(kind__in=["release", "transfer"])
                 | Q(approved_by__isnull=True)
@@ -184,6 +259,13 @@ class Movement(models.Model):
                 fields=["facility", "completed_at"],
                 name="movement_completed_time",
                 condition=Q(departed_at__isnull=False),
+            ),
+            # The reconciler's unpaired_movement query: internal movements
+            # whose return is due, one facility at a time (O(what is due)).
+            models.Index(
+                fields=["facility", "expected_back_at"],
+                name="movement_internal_due",
+                condition=Q(status="departed", kind="internal"),
             ),
         ]
 

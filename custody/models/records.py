@@ -58,6 +58,10 @@ def default_max_absence() -> dict[str, int]:
 
 # Sane bounds: a minute at least, thirty days at most (longer needs extensions).
 MIN_ABSENCE_SECONDS, MAX_ABSENCE_SECONDS = 60, 30 * 86_400
+# An internal movement (yard, workshop, visit...) comes back within this long;
+# a facility may shorten it, never lengthen it beyond the hard maximum.
+DEFAULT_INTERNAL_MOVEMENT_SECONDS = 8 * 3600
+MIN_INTERNAL_MOVEMENT_SECONDS, MAX_INTERNAL_MOVEMENT_SECONDS = 300, 12 * 3600
 # The freeze before a formal count: always some, at most four hours.
 MIN_COUNT_FREEZE_SECONDS, MAX_COUNT_FREEZE_SECONDS = 60, 4 * 3600
 # How long a person admitted to reception may wait for a cell (``uncelled``).
@@ -160,6 +164,14 @@ class Facility(models.Model):
         default=default_max_absence,
         validators=[validate_max_absence],
     )
+    internal_movement_max_seconds = models.PositiveIntegerField(
+        _("longest internal movement (seconds)"),
+        default=DEFAULT_INTERNAL_MOVEMENT_SECONDS,
+        validators=[
+            MinValueValidator(MIN_INTERNAL_MOVEMENT_SECONDS),
+            MaxValueValidator(MAX_INTERNAL_MOVEMENT_SECONDS),
+        ],
+    )
     # Movements in or out of a unit are frozen this long before its formal count.
     count_freeze_seconds = models.PositiveIntegerField(
         _("count freeze (seconds)"),
@@ -237,6 +249,8 @@ class LocationKind(models.TextChoices):
     YARD = "yard", _("Yard")
     WORKSHOP = "workshop", _("Workshop")
     INFIRMARY = "infirmary", _("Infirmary")
+    VISIT = "visit", _("Visit room")
+    INTERVIEW = "interview", _("Interview room")
     OTHER = "other", _("Other")
     # Where a person admitted waits for a cell: a real place on the roll,
     # watched by the ``uncelled`` deadline.

@@ -43,9 +43,7 @@ from custody.models import PLACEMENT_KINDS, Facility, LocationKind, MovementKind
 # Movements that take someone away from their place for a while and back.
 OUTING_KINDS = (MovementKind.COURT, MovementKind.MEDICAL, MovementKind.TEMPORARY_RELEASE)
 # Movements inside the walls (never off the roll), whatever their destination.
-INSIDE_KINDS: tuple[str, ...] = tuple(
-    kind for kind in ("internal",) if kind in MovementKind.values
-)
+INSIDE_KINDS: tuple[str, ...] = tuple(kind for kind in ("internal",) if kind in MovementKind.values)
 AWAY_KINDS = (*OUTING_KINDS, *INSIDE_KINDS)
 
 
@@ -257,7 +255,11 @@ def establishment_roll(*, facility: Facility, at: datetime | None = None) -> Rol
     for place_id, people in sorted(occupied.items(), key=lambda item: places[item[0]].code):
         place = places[place_id]
         if place.kind == LocationKind.CELL and people > _usable(place):
-            crowded = {"cell": place.code, "occupancy": people, "operational_capacity": _usable(place)}
+            crowded = {
+                "cell": place.code,
+                "occupancy": people,
+                "operational_capacity": _usable(place),
+            }
             row_of(place_id).overcrowded_cells.append(crowded)
             total.overcrowded_cells.append(crowded)
     units = sorted(rows.values(), key=lambda r: (r.code is None, r.code or ""))

@@ -282,7 +282,9 @@ def inmate_update(*, inmate: Inmate, by=None, **fields) -> Inmate:
     if moved:
         _check_can_change_cell(inmate)
         if inmate.cell.kind != LocationKind.CELL:
-            raise ValidationError({"cell": _("A move goes to a cell; reception is for admissions.")})
+            raise ValidationError(
+                {"cell": _("A move goes to a cell; reception is for admissions.")}
+            )
         place_reserve(place=inmate.cell, inmate_id=inmate.pk)
     inmate.save()
     events = []

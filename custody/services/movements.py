@@ -43,8 +43,8 @@ from custody.models import (
     MovementKind,
     MovementStatus,
 )
-from custody.models.records import PLACEMENT_KINDS
 from custody.models.movements import OPEN_MOVEMENT_STATUSES
+from custody.models.records import PLACEMENT_KINDS
 from custody.roles import SUPERVISING_ROLES
 from custody.services.capacity import place_reserve
 from custody.services.departure_rules import (
