@@ -31,6 +31,7 @@ class AlertKind(models.TextChoices):
     UNIT_SILENT = "unit_silent", _("Unit silent")
     UNAPPROVED_DEPARTURE = "unapproved_departure", _("Unapproved departure")
     UNPAIRED_MOVEMENT = "unpaired_movement", _("Unpaired internal movement")
+    UNCELLED = "uncelled", _("Waiting in reception for a cell")
 
 
 class Severity(models.TextChoices):
@@ -57,6 +58,7 @@ SEVERITY_OF = {
     AlertKind.UNIT_SILENT: Severity.CRITICAL,
     AlertKind.UNAPPROVED_DEPARTURE: Severity.CRITICAL,
     AlertKind.UNPAIRED_MOVEMENT: Severity.HIGH,
+    AlertKind.UNCELLED: Severity.HIGH,
 }
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 

@@ -42,6 +42,7 @@ PALETTE = (
     "#117733",
     "#AA4499",
     "#332288",
+    "#DDCC77",
 )
 # Past this many points a series is drawn as a line only: a marker with its
 # own tooltip for each of thousands of counts would weigh the page down.

@@ -157,14 +157,14 @@ def _events_between(facility_id: int, since: datetime, until: datetime) -> list[
         WHERE c.facility_id = %(f)s AND a.ended_at > %(s)s AND a.ended_at <= %(u)s
         GROUP BY 1, 2, 3, 4, 5
         UNION ALL
-        SELECT 'out', m.from_location_id, m.kind, false, NULL, count(*)
+        SELECT 'out', m.from_location_id, m.kind, false, NULL::bigint, count(*)
         FROM custody_movement m
         LEFT JOIN custody_location d ON d.id = m.to_location_id
         WHERE m.facility_id = %(f)s AND m.departed_at > %(s)s AND m.departed_at <= %(u)s
           AND m.kind = ANY(%(outings)s) AND d.facility_id IS DISTINCT FROM %(f)s
         GROUP BY 1, 2, 3, 4, 5
         UNION ALL
-        SELECT 'in', m.from_location_id, m.kind, false, NULL, count(*)
+        SELECT 'in', m.from_location_id, m.kind, false, NULL::bigint, count(*)
         FROM custody_movement m
         LEFT JOIN custody_location d ON d.id = m.to_location_id
         WHERE m.facility_id = %(f)s AND m.departed_at IS NOT NULL
