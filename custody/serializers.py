@@ -250,6 +250,7 @@ class LocationSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
             "parent",
             "capacity",
             "operational_capacity",
+            "over_capacity_reason",
         ]
         extra_kwargs = {
             "capacity": {
@@ -263,6 +264,12 @@ class LocationSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
                     "How many it may hold now; null: the certified capacity. Placements "
                     "past it are refused (409). Above the certified capacity only with a "
                     "second officer's approval."
+                )
+            },
+            "over_capacity_reason": {
+                "help_text": _(
+                    "Why the operational capacity stands above the certified one; required "
+                    "then (at least 5 characters), cleared otherwise."
                 )
             },
         }

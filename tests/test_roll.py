@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from custody import services
-from custody.models import Inmate, InmateStatus, LocationKind, Movement, MovementKind
+from custody.models import Inmate, LocationKind, Movement, MovementKind
 from custody.selectors.headcount import EXPECTED_STATUSES
 from custody.selectors.roll import establishment_roll
 from tests import factories
@@ -222,9 +222,8 @@ def test_capacity_sums_its_cells_and_names_the_overcrowded_ones(w):
 
 
 def test_the_roll_takes_a_fixed_number_of_queries_whatever_the_day(w):
-    with time_machine.travel(local(12), tick=False):
-        with CaptureQueriesContext(connection) as queries:
-            establishment_roll(facility=w.facility)
+    with time_machine.travel(local(12), tick=False), CaptureQueriesContext(connection) as queries:
+        establishment_roll(facility=w.facility)
     assert len(queries) == 4
 
 

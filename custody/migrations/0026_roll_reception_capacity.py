@@ -40,6 +40,11 @@ class Migration(migrations.Migration):
             model_name='movement',
             index=models.Index(condition=models.Q(('departed_at__isnull', False)), fields=['facility', 'completed_at'], name='movement_completed_time'),
         ),
+        migrations.AddField(
+            model_name="location",
+            name="over_capacity_reason",
+            field=models.TextField(blank=True, verbose_name="reason for exceeding capacity"),
+        ),
         migrations.RunPython(
             _placement_guards.install, _placement_guards.remove, elidable=False
         ),

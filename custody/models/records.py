@@ -285,6 +285,9 @@ class Location(models.Model):
     operational_capacity = models.PositiveIntegerField(
         _("operational capacity"), null=True, blank=True
     )
+    # Why the operational capacity stands above the certified one (an
+    # override a second officer approved; custody.services.capacity).
+    over_capacity_reason = models.TextField(_("reason for exceeding capacity"), blank=True)
 
     class Meta:
         ordering = ["facility__code", "code"]
@@ -311,6 +314,15 @@ class Location(models.Model):
         if self.operational_capacity is not None and self.capacity is None:
             raise ValidationError(
                 {"operational_capacity": _("Give the certified capacity (capacity) first.")}
+            )
+        over = self.capacity is not None and (self.usable_capacity or 0) > self.capacity
+        if over and len(self.over_capacity_reason.strip()) < 5:
+            raise ValidationError(
+                {
+                    "over_capacity_reason": _(
+                        "Say why the place must hold more than its certified capacity."
+                    )
+                }
             )
 
     @property

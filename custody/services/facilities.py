@@ -113,6 +113,8 @@ def location_update(*, location: Location, by: User | None = None, **fields) -> 
         raise ValidationError({"kind": _("People are assigned here; its kind cannot change.")})
     for name, value in fields.items():
         setattr(location, name, value)
+    if location.capacity is None or (location.usable_capacity or 0) <= location.capacity:
+        location.over_capacity_reason = ""  # no override stands any more
     _check_location_parent(facility=location.facility, parent=location.parent, location=location)
     location.full_clean()
     location.save()
@@ -136,6 +138,7 @@ def _location_state(location: Location) -> dict:
         "parent": location.parent.code if location.parent_id else None,
         "capacity": location.capacity,
         "operational_capacity": location.operational_capacity,
+        "over_capacity_reason": location.over_capacity_reason,
     }
 
 
