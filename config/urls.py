@@ -61,6 +61,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("counts/", include("custody.pages.urls")),
     path("changes/", include("custody.pages.changes")),
+    path("roll/", include("custody.pages.roll")),
     path("audit/", include("alerts.audit.urls")),
     path("", include("alerts.urls")),
     path("", views.home, name="home"),

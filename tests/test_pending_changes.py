@@ -544,6 +544,8 @@ def test_the_admin_form_goes_through_the_same_gate(w, client):
             "max_absence_seconds": json.dumps(ABSENCE),
             "count_freeze_seconds": 900,
             "recount_sample_percent": 10,
+            "reception_deadline_seconds": 14400,
+            "internal_movement_max_seconds": facility.internal_movement_max_seconds,
         },
     )
     assert answer.status_code == 302, answer.content[:2000]
