@@ -269,3 +269,37 @@ def test_the_roll_refuses_a_bad_time_with_a_400(w, api_as, query):
 def test_another_facility_s_roll_is_not_found(w, api_as):
     answer = api_as(w.osup).get(f"/api/v1/facilities/{w.facility.code}/roll/")
     assert answer.status_code == 404
+
+
+def test_the_roll_page_shows_now_and_a_past_local_time_and_refuses_a_bad_one(w, client, make_user):
+    from tests.second_factor import sign_in
+
+    sign_in(client, w.sup)
+    page = f"/roll/{w.facility.code}/"
+    with time_machine.travel(local(12), tick=False):
+        now = client.get(page, HTTP_ACCEPT_LANGUAGE="es")
+        past = client.get(page, {"at": "2026-11-23T20:00"})
+        bad = client.get(page, {"at": "ayer"})
+        future = client.get(page, {"at": "2026-12-30T08:00"})
+    assert now.status_code == 200
+    text = now.content.decode()
+    assert "Recuento al desbloqueo" in text and "Plazas libres netas" in text
+    assert past.status_code == 200 and 'value="2026-11-23T20:00"' in past.content.decode()
+    assert bad.status_code == 400 and future.status_code == 400
+    sign_in(client, make_user("guard", w.facility))
+    assert client.get(page).status_code == 403
+
+
+def test_the_dashboard_warns_of_an_overcrowded_cell_and_unit(w, client):
+    from tests.second_factor import sign_in
+
+    Inmate.objects.filter(booking_number="p3").update(cell=w.a1)  # 3 in a cell for 2
+    type(w.a2).objects.filter(pk=w.a2.pk).update(operational_capacity=0)  # unit A: 3 for 2
+    sign_in(client, w.sup)
+    live = f"/dashboard/{w.facility.code}/live/"
+    text = client.get(live, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Cell A-01: 3 people for 2 places" in text
+    assert "Unit A: 3 people for 2 places" in text
+    Inmate.objects.filter(booking_number="p3").update(cell=w.a2)
+    type(w.a2).objects.filter(pk=w.a2.pk).update(operational_capacity=None)
+    assert "crowding" not in client.get(live).content.decode()

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 
-from custody.models import PLACEMENT_KINDS, Facility, LocationKind, MovementKind
+from custody.models import PLACEMENT_KINDS, Facility, Inmate, LocationKind, MovementKind
 
 # Movements that take someone away from their place for a while and back.
 OUTING_KINDS = (MovementKind.COURT, MovementKind.MEDICAL, MovementKind.TEMPORARY_RELEASE)
@@ -310,15 +311,32 @@ def _count_event(figures: RollFigures, direction: str, kind: str, people: int) -
         figures.out_by_kind[kind] = figures.out_by_kind.get(kind, 0) + people
 
 
-def roll_cells_overcrowded(facility: Facility) -> list[dict]:
-    """The cells holding more people than their operational capacity now
-    (the dashboard's warning); one query."""
-    held = defaultdict(int)
-    places, _ = _places(facility)
-    for place_id, *_rest, people in _held_at(facility.pk, timezone.now()):
-        held[place_id] += people
-    return [
-        {"cell": places[pk].code, "occupancy": n, "operational_capacity": _usable(places[pk])}
-        for pk, n in sorted(held.items(), key=lambda item: places[item[0]].code)
-        if places[pk].kind == LocationKind.CELL and n > _usable(places[pk])
+def crowding_now(facility: Facility) -> dict[str, list[dict]]:
+    """The cells, and the units, holding more people than their operational
+    capacity now, from the live record (``Inmate.cell``: the dashboard's
+    warning, read every few seconds); two queries."""
+    places, names = _places(facility)
+    held = Counter(
+        dict(
+            Inmate.objects.filter(facility=facility, cell__isnull=False)
+            .values("cell_id")
+            .annotate(n=Count("id"))
+            .order_by()
+            .values_list("cell_id", "n")
+        )
+    )
+    cells, units = [], defaultdict(lambda: [0, 0])
+    for place in sorted(places.values(), key=lambda p: p.code):
+        if place.kind != LocationKind.CELL:
+            continue
+        n, limit = held.get(place.id, 0), _usable(place)
+        units[place.unit_id][0] += n
+        units[place.unit_id][1] += limit
+        if n > limit:
+            cells.append({"cell": place.code, "occupancy": n, "operational_capacity": limit})
+    crowded_units = [
+        {"unit": names[pk][0], "occupancy": n, "operational_capacity": limit}
+        for pk, (n, limit) in sorted(units.items(), key=lambda item: names[item[0]][0])
+        if n > limit
     ]
+    return {"cells": cells, "units": crowded_units}
