@@ -303,3 +303,29 @@ def test_the_dashboard_warns_of_an_overcrowded_cell_and_unit(w, client):
     Inmate.objects.filter(booking_number="p3").update(cell=w.a2)
     type(w.a2).objects.filter(pk=w.a2.pk).update(operational_capacity=None)
     assert "crowding" not in client.get(live).content.decode()
+
+
+def test_the_roll_s_queries_have_indexes_to_use_at_any_time(w):
+    """The state at a time and the day's events each have an index to read
+    (the planner picks sequential scans on a table this small; without them
+    it must show an index, or there is none to use)."""
+    from custody.selectors import roll
+
+    params = {"f": w.facility.pk, "t": local(12), "away": list(roll.AWAY_KINDS)}
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("EXPLAIN " + roll.HELD_AT_SQL, params)
+        state = "\n".join(row[0] for row in cursor.fetchall())
+        day = {"f": w.facility.pk, "s": local(0), "u": local(12), "outings": ["court"]}
+        cursor.execute("EXPLAIN " + roll.EVENTS_SQL, day)
+        events = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    assert "assignment_cell_ended" in state or "assignment_cell_time" in state, state
+    assert "movement_completed_time" in state or "movement_departed_time" in state, state
+    assert "Seq Scan on custody_cellassignment" not in state
+    assert "Seq Scan on custody_movement" not in state
+    for index in ("assignment_cell_time", "assignment_cell_ended"):
+        assert index in events, events
+    assert "movement_completed_time" in events or "movement_departed_time" in events, events
+    assert "Seq Scan on custody_cellassignment" not in events
+    assert "Seq Scan on custody_movement" not in events

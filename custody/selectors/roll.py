@@ -102,34 +102,75 @@ class _Place:
     operational: int | None
 
 
+# Who held a place of the facility at %(t)s and, if away then, on what
+# (tests/bench/roll.py EXPLAINs it).
+HELD_AT_SQL = """
+    WITH away AS (
+        SELECT DISTINCT ON (m.inmate_id) m.inmate_id, m.kind, d.kind AS dest_kind,
+               COALESCE(d.facility_id = %(f)s, false) AS inside
+        FROM custody_movement m
+        LEFT JOIN custody_location d ON d.id = m.to_location_id
+        WHERE m.facility_id = %(f)s AND m.departed_at IS NOT NULL
+          AND m.departed_at <= %(t)s
+          AND (m.completed_at IS NULL OR m.completed_at > %(t)s)
+          AND m.kind = ANY(%(away)s)
+        ORDER BY m.inmate_id, m.departed_at DESC
+    )
+    SELECT a.cell_id, w.kind, w.dest_kind, w.inside, count(*)
+    FROM custody_cellassignment a
+    JOIN custody_location c ON c.id = a.cell_id
+    LEFT JOIN away w ON w.inmate_id = a.inmate_id
+    WHERE c.facility_id = %(f)s AND a.started_at <= %(t)s
+      AND (a.ended_at IS NULL OR a.ended_at > %(t)s)
+    GROUP BY 1, 2, 3, 4
+"""
+
+
 def _held_at(facility_id: int, at: datetime) -> list[tuple]:
     """(place, away kind, destination kind, destination inside, people) for
     everyone assigned to a place of the facility at ``at``. The assignments
     on ``assignment_cell_ended`` (open, or ended after ``at``); the away
     movements on ``movement_completed_time``."""
-    sql = """
-        WITH away AS (
-            SELECT DISTINCT ON (m.inmate_id) m.inmate_id, m.kind, d.kind AS dest_kind,
-                   COALESCE(d.facility_id = %(f)s, false) AS inside
-            FROM custody_movement m
-            LEFT JOIN custody_location d ON d.id = m.to_location_id
-            WHERE m.facility_id = %(f)s AND m.departed_at IS NOT NULL
-              AND m.departed_at <= %(t)s
-              AND (m.completed_at IS NULL OR m.completed_at > %(t)s)
-              AND m.kind = ANY(%(away)s)
-            ORDER BY m.inmate_id, m.departed_at DESC
-        )
-        SELECT a.cell_id, w.kind, w.dest_kind, w.inside, count(*)
-        FROM custody_cellassignment a
-        JOIN custody_location c ON c.id = a.cell_id
-        LEFT JOIN away w ON w.inmate_id = a.inmate_id
-        WHERE c.facility_id = %(f)s AND a.started_at <= %(t)s
-          AND (a.ended_at IS NULL OR a.ended_at > %(t)s)
-        GROUP BY 1, 2, 3, 4
-    """
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"f": facility_id, "t": at, "away": list(AWAY_KINDS)})
+        cursor.execute(HELD_AT_SQL, {"f": facility_id, "t": at, "away": list(AWAY_KINDS)})
         return cursor.fetchall()
+
+
+# The roll-changing events in (%(s)s, %(u)s] (tests/test_roll.py EXPLAINs it).
+EVENTS_SQL = """
+    SELECT 'in', a.cell_id, COALESCE(m.kind, 'other'),
+           COALESCE(o.facility_id = %(f)s, false), COALESCE(o.parent_id, o.id), count(*)
+    FROM custody_cellassignment a
+    JOIN custody_location c ON c.id = a.cell_id
+    LEFT JOIN custody_movement m ON m.id = a.started_by_id
+    LEFT JOIN custody_location o ON o.id = m.from_location_id
+    WHERE c.facility_id = %(f)s AND a.started_at > %(s)s AND a.started_at <= %(u)s
+    GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    SELECT 'out', a.cell_id, COALESCE(m.kind, 'other'),
+           COALESCE(o.facility_id = %(f)s, false), COALESCE(o.parent_id, o.id), count(*)
+    FROM custody_cellassignment a
+    JOIN custody_location c ON c.id = a.cell_id
+    LEFT JOIN custody_movement m ON m.id = a.ended_by_id
+    LEFT JOIN custody_location o ON o.id = m.to_location_id
+    WHERE c.facility_id = %(f)s AND a.ended_at > %(s)s AND a.ended_at <= %(u)s
+    GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    SELECT 'out', m.from_location_id, m.kind, false, NULL::bigint, count(*)
+    FROM custody_movement m
+    LEFT JOIN custody_location d ON d.id = m.to_location_id
+    WHERE m.facility_id = %(f)s AND m.departed_at > %(s)s AND m.departed_at <= %(u)s
+      AND m.kind = ANY(%(outings)s) AND d.facility_id IS DISTINCT FROM %(f)s
+    GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    SELECT 'in', m.from_location_id, m.kind, false, NULL::bigint, count(*)
+    FROM custody_movement m
+    LEFT JOIN custody_location d ON d.id = m.to_location_id
+    WHERE m.facility_id = %(f)s AND m.departed_at IS NOT NULL
+      AND m.completed_at > %(s)s AND m.completed_at <= %(u)s
+      AND m.kind = ANY(%(outings)s) AND d.facility_id IS DISTINCT FROM %(f)s
+    GROUP BY 1, 2, 3, 4, 5
+"""
 
 
 def _events_between(facility_id: int, since: datetime, until: datetime) -> list[tuple]:
@@ -139,43 +180,9 @@ def _events_between(facility_id: int, since: datetime, until: datetime) -> list[
     returns) on ``assignment_cell_time`` / ``assignment_cell_ended``, and
     departures to and returns from outings outside the walls on
     ``movement_departed_time`` / ``movement_completed_time``."""
-    sql = """
-        SELECT 'in', a.cell_id, COALESCE(m.kind, 'other'),
-               COALESCE(o.facility_id = %(f)s, false), COALESCE(o.parent_id, o.id), count(*)
-        FROM custody_cellassignment a
-        JOIN custody_location c ON c.id = a.cell_id
-        LEFT JOIN custody_movement m ON m.id = a.started_by_id
-        LEFT JOIN custody_location o ON o.id = m.from_location_id
-        WHERE c.facility_id = %(f)s AND a.started_at > %(s)s AND a.started_at <= %(u)s
-        GROUP BY 1, 2, 3, 4, 5
-        UNION ALL
-        SELECT 'out', a.cell_id, COALESCE(m.kind, 'other'),
-               COALESCE(o.facility_id = %(f)s, false), COALESCE(o.parent_id, o.id), count(*)
-        FROM custody_cellassignment a
-        JOIN custody_location c ON c.id = a.cell_id
-        LEFT JOIN custody_movement m ON m.id = a.ended_by_id
-        LEFT JOIN custody_location o ON o.id = m.to_location_id
-        WHERE c.facility_id = %(f)s AND a.ended_at > %(s)s AND a.ended_at <= %(u)s
-        GROUP BY 1, 2, 3, 4, 5
-        UNION ALL
-        SELECT 'out', m.from_location_id, m.kind, false, NULL::bigint, count(*)
-        FROM custody_movement m
-        LEFT JOIN custody_location d ON d.id = m.to_location_id
-        WHERE m.facility_id = %(f)s AND m.departed_at > %(s)s AND m.departed_at <= %(u)s
-          AND m.kind = ANY(%(outings)s) AND d.facility_id IS DISTINCT FROM %(f)s
-        GROUP BY 1, 2, 3, 4, 5
-        UNION ALL
-        SELECT 'in', m.from_location_id, m.kind, false, NULL::bigint, count(*)
-        FROM custody_movement m
-        LEFT JOIN custody_location d ON d.id = m.to_location_id
-        WHERE m.facility_id = %(f)s AND m.departed_at IS NOT NULL
-          AND m.completed_at > %(s)s AND m.completed_at <= %(u)s
-          AND m.kind = ANY(%(outings)s) AND d.facility_id IS DISTINCT FROM %(f)s
-        GROUP BY 1, 2, 3, 4, 5
-    """
     params = {"f": facility_id, "s": since, "u": until, "outings": list(OUTING_KINDS)}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(EVENTS_SQL, params)
         return cursor.fetchall()
 
 

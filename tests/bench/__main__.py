@@ -7,7 +7,7 @@ its name to ``BENCHMARKS`` and ``make bench`` runs it too.
 import importlib
 import sys
 
-BENCHMARKS = ["ingest", "reconcile", "lag", "rollcalls", "audit"]
+BENCHMARKS = ["ingest", "reconcile", "lag", "rollcalls", "audit", "roll"]
 
 
 def main(argv: list[str]) -> int:
