@@ -112,6 +112,8 @@ def test_admin_edits_reach_the_ledger(root_client, facility):
             "max_absence_seconds": json.dumps(facility.max_absence_seconds),
             "count_freeze_seconds": facility.count_freeze_seconds,
             "recount_sample_percent": facility.recount_sample_percent,
+            "reception_deadline_seconds": facility.reception_deadline_seconds,
+            "internal_movement_max_seconds": facility.internal_movement_max_seconds,
         },
     )
     assert response.status_code == 302, response.content[:3000]
