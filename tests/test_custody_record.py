@@ -63,7 +63,8 @@ def test_the_database_refuses_a_person_in_custody_without_a_cell(facility):
     with pytest.raises(IntegrityError), transaction.atomic():
         Inmate.objects.filter(pk=inmate.pk).update(cell=unit)
     with pytest.raises(IntegrityError), transaction.atomic():
-        CellAssignment.objects.create(inmate=inmate, cell=unit, started_at=timezone.now())
+        now = timezone.now()  # a closed stay: only the place's kind is wrong
+        CellAssignment.objects.create(inmate=inmate, cell=unit, started_at=now, ended_at=now)
     reception = factories.LocationFactory(facility=facility, kind=LocationKind.RECEPTION)
     Inmate.objects.filter(pk=inmate.pk).update(cell=reception)  # a reception area will do
 
