@@ -31,15 +31,14 @@ A person declared missing or escaped keeps their place and stays on the roll
 (the facility answers for them; the headcount counts them unaccounted).
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from django.db import connection
-from django.db.models import Count
 from django.utils import timezone
 
-from custody.models import PLACEMENT_KINDS, Facility, Inmate, LocationKind, MovementKind
+from custody.models import PLACEMENT_KINDS, Facility, LocationKind, MovementKind
 
 # Movements that take someone away from their place for a while and back.
 OUTING_KINDS = (MovementKind.COURT, MovementKind.MEDICAL, MovementKind.TEMPORARY_RELEASE)
@@ -318,32 +317,34 @@ def _count_event(figures: RollFigures, direction: str, kind: str, people: int) -
         figures.out_by_kind[kind] = figures.out_by_kind.get(kind, 0) + people
 
 
+CROWDING_SQL = """
+    WITH held AS (
+        SELECT cell_id, count(*) AS n FROM custody_inmate
+        WHERE facility_id = %(f)s AND cell_id IS NOT NULL GROUP BY cell_id
+    ), cells AS (
+        SELECT l.code, COALESCE(l.parent_id, l.id) AS unit_id,
+               COALESCE(l.operational_capacity, l.capacity, 0) AS cap, COALESCE(h.n, 0) AS n
+        FROM custody_location l LEFT JOIN held h ON h.cell_id = l.id
+        WHERE l.facility_id = %(f)s AND l.kind = 'cell'
+    )
+    SELECT 'cells', code, n, cap FROM cells WHERE n > cap
+    UNION ALL
+    SELECT 'units', u.code, sum(c.n), sum(c.cap)
+    FROM cells c JOIN custody_location u ON u.id = c.unit_id
+    GROUP BY u.code HAVING sum(c.n) > sum(c.cap)
+    ORDER BY 1, 2
+"""
+
+
 def crowding_now(facility: Facility) -> dict[str, list[dict]]:
     """The cells, and the units, holding more people than their operational
-    capacity now, from the live record (``Inmate.cell``: the dashboard's
-    warning, read every few seconds); two queries."""
-    places, names = _places(facility)
-    held = Counter(
-        dict(
-            Inmate.objects.filter(facility=facility, cell__isnull=False)
-            .values("cell_id")
-            .annotate(n=Count("id"))
-            .order_by()
-            .values_list("cell_id", "n")
-        )
-    )
-    cells, units = [], defaultdict(lambda: [0, 0])
-    for place in sorted(places.values(), key=lambda p: p.code):
-        if place.kind != LocationKind.CELL:
-            continue
-        n, limit = held.get(place.id, 0), _usable(place)
-        units[place.unit_id][0] += n
-        units[place.unit_id][1] += limit
-        if n > limit:
-            cells.append({"cell": place.code, "occupancy": n, "operational_capacity": limit})
-    crowded_units = [
-        {"unit": names[pk][0], "occupancy": n, "operational_capacity": limit}
-        for pk, (n, limit) in sorted(units.items(), key=lambda item: names[item[0]][0])
-        if n > limit
-    ]
-    return {"cells": cells, "units": crowded_units}
+    capacity now, from the live record (``Inmate.cell``): the dashboard's
+    warning, read every few seconds; one query (``inmate_facility_status``
+    and the locations of the facility)."""
+    found = {"cells": [], "units": []}
+    with connection.cursor() as cursor:
+        cursor.execute(CROWDING_SQL, {"f": facility.pk})
+        for what, code, n, cap in cursor.fetchall():
+            key = "cell" if what == "cells" else "unit"
+            found[what].append({key: code, "occupancy": int(n), "operational_capacity": int(cap)})
+    return found
