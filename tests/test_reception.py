@@ -63,6 +63,19 @@ def test_a_person_admitted_to_reception_is_in_custody_counted_and_listed(w, api_
     assert reception.pk in cells_within(reception)
 
 
+def test_a_count_of_reception_expects_whoever_waits_there(w, api_as, make_user):
+    from custody.services.rollcalls import rollcall_start
+
+    facility, reception, _cell, sup = w
+    person = admit_to_reception(api_as, facility, sup)
+    rollcall, _created = rollcall_start(
+        location=reception, kind="informal", by=make_user("guard", facility)
+    )
+    assert [(e.inmate_id, e.cell_id) for e in rollcall.expected.all()] == [
+        (person.pk, reception.pk)
+    ]
+
+
 def test_waiting_past_the_deadline_raises_uncelled_and_a_cell_closes_it(w, api_as):
     facility, _reception, _cell, sup = w
     with time_machine.travel(T0, tick=False):
@@ -72,6 +85,9 @@ def test_waiting_past_the_deadline_raises_uncelled_and_a_cell_closes_it(w, api_a
     reconcile(facility, T0 + timedelta(hours=4, minutes=1))
     [alert] = uncelled()
     assert alert.inmate_id == person.pk and alert.severity == Severity.HIGH
+    # Watched like anyone in a cell: unseen for the minimum level's two hours.
+    missed = Alert.objects.get(kind=AlertKind.MISSED_CHECKIN, inmate=person)
+    assert missed.location_id == person.cell_id
     assert alert.due_at == T0 + timedelta(hours=4)
     reconcile(facility, T0 + timedelta(hours=4, minutes=30))
     assert len(uncelled()) == 1  # one alert per person, not one per pass
