@@ -34,6 +34,7 @@ class AlertKind(models.TextChoices):
     MISSED_ROUND = "missed_round", _("Missed round check")
     IMPLAUSIBLE_ROUND = "implausible_round", _("Implausible round")
     ROUND_ATTENTION = "round_attention", _("Needs attention on a round")
+    UNCELLED = "uncelled", _("Waiting in reception for a cell")
 
 
 class Severity(models.TextChoices):
@@ -64,6 +65,7 @@ SEVERITY_OF = {
     AlertKind.MISSED_ROUND: Severity.HIGH,
     AlertKind.IMPLAUSIBLE_ROUND: Severity.HIGH,
     AlertKind.ROUND_ATTENTION: Severity.HIGH,
+    AlertKind.UNCELLED: Severity.HIGH,
 }
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 

@@ -22,6 +22,7 @@ from custody.exceptions import Conflict
 from custody.roles import SUPERVISING_ROLES
 from custody.selectors import facilities_visible_to, facility_headcount
 from custody.selectors.changes import changes_waiting
+from custody.selectors.roll import crowding_now
 from custody.views import facility_picker
 
 # More names than this on a count alert fold into "N people" and a link to
@@ -84,6 +85,7 @@ def _live_context(request, facility, **extra) -> dict:
     return {
         "facility": facility,
         "headcount": facility_headcount(facility=facility),
+        "crowding": crowding_now(facility),
         "alerts": alerts,
         "can_act": can_act,
         "names_shown": ALERT_NAMES_SHOWN,

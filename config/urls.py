@@ -89,6 +89,7 @@ urlpatterns = [
     path("counts/", include("custody.pages.urls")),
     path("changes/", include("custody.pages.changes")),
     path("holds/", include("custody.pages.holds")),
+    path("roll/", include("custody.pages.roll")),
     path("audit/", include("alerts.audit.urls")),
     path("", include("alerts.urls")),
     path("", views.home, name="home"),

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from custody import selectors
 from custody.models import (
+    PLACEMENT_KINDS,
     CheckInMethod,
     Device,
     Facility,
@@ -139,11 +140,16 @@ def resolve_location(*, facility: Facility, code: str | None, field: str, kind=N
     if code is None:
         return None
     qs = Location.objects.filter(facility=facility, code=code)
-    if kind:
+    if isinstance(kind, tuple):
+        qs = qs.filter(kind__in=kind)
+    elif kind:
         qs = qs.filter(kind=kind)
     location = qs.select_related("parent").first()
     if location is None:
-        what = _("cell") if kind == LocationKind.CELL else _("location")
+        if kind == PLACEMENT_KINDS:
+            what = _("cell or reception area")
+        else:
+            what = _("cell") if kind == LocationKind.CELL else _("location")
         raise serializers.ValidationError(
             {
                 field: _("No %(what)s with code %(code)s in facility %(facility)s.")
@@ -251,6 +257,7 @@ class FacilitySerializer(serializers.ModelSerializer):
             "round_intervals",
             "round_grace_seconds",
             "round_min_spread_percent",
+            "reception_deadline_seconds",
             "created_at",
         ]
 
@@ -261,14 +268,51 @@ class LocationSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
 
     class Meta:
         model = Location
-        fields = ["id", "facility", "code", "name", "kind", "parent", "capacity", "watch_level"]
+        fields = [
+            "id",
+            "facility",
+            "code",
+            "name",
+            "kind",
+            "parent",
+            "capacity",
+            "operational_capacity",
+            "over_capacity_reason",
+            "watch_level",
+        ]
+        extra_kwargs = {
+            "capacity": {
+                "help_text": _(
+                    "Certified capacity: how many the place was certified to hold "
+                    "(required for cells)."
+                )
+            },
+            "operational_capacity": {
+                "help_text": _(
+                    "How many it may hold now; null: the certified capacity. Placements "
+                    "past it are refused (409). Above the certified capacity only with a "
+                    "second officer's approval."
+                )
+            },
+            "over_capacity_reason": {
+                "help_text": _(
+                    "Why the operational capacity stands above the certified one; required "
+                    "then (at least 5 characters), cleared otherwise."
+                )
+            },
+        }
 
     location_fields = {"parent": None}
 
 
 class InmateSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
     facility = VisibleFacilityField()
-    cell = LocationCodeField(help_text=_("Code of the assigned cell inside the facility."))
+    cell = LocationCodeField(
+        help_text=_(
+            "Code of the assigned cell inside the facility, or of a reception area "
+            "(admitted, not yet celled)."
+        )
+    )
     security_level = serializers.ChoiceField(choices=SecurityLevel.choices)
     last_seen_at = FacilityTimeField(read_only=True, allow_null=True)
     next_due_at = FacilityTimeField(read_only=True, allow_null=True)
@@ -301,7 +345,7 @@ class InmateSerializer(ResolvesLocationCodes, serializers.ModelSerializer):
         ]
         read_only_fields = ["status"]
 
-    location_fields = {"cell": LocationKind.CELL}
+    location_fields = {"cell": PLACEMENT_KINDS}
     location_fields_on_create = ("cell",)
 
 

@@ -42,7 +42,9 @@ class LocationFactory(factory.django.DjangoModelFactory):
 
 class CellFactory(LocationFactory):
     kind = LocationKind.CELL
-    capacity = 4
+    # Roomy by default: most tests fill one cell with everyone they need;
+    # tests of capacity (tests/test_capacity.py) give their cells real sizes.
+    capacity = 500
     parent = factory.SubFactory(
         LocationFactory, facility=factory.SelfAttribute("..facility"), kind=LocationKind.UNIT
     )

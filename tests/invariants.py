@@ -1,13 +1,20 @@
 """Invariant 1 (docs/architecture.md), checked over the whole record (tests only)."""
 
-from custody.models import CellAssignment, Inmate, InmateStatus, Movement, MovementStatus
+from custody.models import (
+    PLACEMENT_KINDS,
+    CellAssignment,
+    Inmate,
+    InmateStatus,
+    Movement,
+    MovementStatus,
+)
 from custody.services.movements import OUT_KINDS
 
 
 def custody_invariant_problems() -> list[str]:
-    """Every person in custody: one cell and one open assignment matching it,
-    and no departed movement but, at most, one internal one (out of the cell,
-    inside the walls).
+    """Every person in custody: one cell (or reception area) and one open
+    assignment matching it, and no departed movement but, at most, one
+    internal one (out of the cell, inside the walls).
     Out, authorised: one departed outing. In transit: one departed transfer,
     no cell. Released: no cell, no open assignment."""
     problems = []
@@ -21,12 +28,14 @@ def custody_invariant_problems() -> list[str]:
         "inmate_id", "kind"
     ):
         departed.setdefault(inmate_id, []).append(kind)
-    for inmate in Inmate.objects.all():
+    for inmate in Inmate.objects.select_related("cell"):
         cells, out = open_cells.get(inmate.pk, []), departed.get(inmate.pk, [])
         name = f"{inmate.booking_number} ({inmate.status})"
         if inmate.status == InmateStatus.IN_CUSTODY:
             if inmate.cell_id is None or cells != [inmate.cell_id]:
                 problems.append(f"{name}: cell {inmate.cell_id}, open assignments {cells}")
+            elif inmate.cell.kind not in PLACEMENT_KINDS:
+                problems.append(f"{name}: placed in a {inmate.cell.kind}")
             # Inside the walls (yard, workshop...): at most one internal movement.
             if out and out != ["internal"]:
                 problems.append(f"{name}: in custody but departed on {out}")

@@ -116,6 +116,7 @@ def test_admin_edits_reach_the_ledger(root_client, facility):
             "round_intervals": json.dumps(facility.round_intervals),
             "round_grace_seconds": facility.round_grace_seconds,
             "round_min_spread_percent": facility.round_min_spread_percent,
+            "reception_deadline_seconds": facility.reception_deadline_seconds,
         },
     )
     assert response.status_code == 302, response.content[:3000]

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from custody import services
-from custody.models import Inmate, InmateStatus, SecurityLevel
+from custody.models import CellAssignment, Inmate, InmateStatus, LocationKind, SecurityLevel
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -54,10 +54,19 @@ def test_raising_the_security_level_brings_the_deadline_closer_never_further(fac
 
 
 def test_the_database_refuses_a_person_in_custody_without_a_cell(facility):
-    """Invariant 1 (cell half; docs/architecture.md), enforced by PostgreSQL, not only the code."""
+    """Invariant 1 (place half; docs/architecture.md), enforced by PostgreSQL,
+    not only the code: a cell or a reception area, nothing else, never none."""
     inmate = factories.InmateFactory(facility=facility)
     with pytest.raises(IntegrityError), transaction.atomic():
         Inmate.objects.filter(pk=inmate.pk).update(cell=None)
+    unit = inmate.cell.parent
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Inmate.objects.filter(pk=inmate.pk).update(cell=unit)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        now = timezone.now()  # a closed stay: only the place's kind is wrong
+        CellAssignment.objects.create(inmate=inmate, cell=unit, started_at=now, ended_at=now)
+    reception = factories.LocationFactory(facility=facility, kind=LocationKind.RECEPTION)
+    Inmate.objects.filter(pk=inmate.pk).update(cell=reception)  # a reception area will do
 
 
 def test_the_database_refuses_a_person_in_custody_without_a_deadline(facility):

@@ -478,7 +478,7 @@ def test_live_panel_costs_the_same_queries_for_3_or_30_alerts(client, facility, 
     many, shown = queries()
     assert shown == 30
     assert many == few, f"{few} queries for 3 alerts, {many} for 30"
-    assert few <= 10
+    assert few <= 11  # 10, and the overcrowding warning (custody.selectors.roll.crowding_now)
 
 
 # --- The red banner (invariant 8) -------------------------------------------------

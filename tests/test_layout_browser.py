@@ -171,6 +171,7 @@ def pages(world, role):
     return {
         **common,
         "schedules": f"/counts/schedules/{code}/",
+        "roll": f"/roll/{code}/",
         "audit": f"/audit/{code}/",
         "people": f"/audit/{code}/people/",
         "inmate": f"/audit/{code}/people/{booking}/",

@@ -548,6 +548,7 @@ def test_the_admin_form_goes_through_the_same_gate(w, client):
             "round_intervals": json.dumps(facility.round_intervals),
             "round_grace_seconds": 120,
             "round_min_spread_percent": 10,
+            "reception_deadline_seconds": 14400,
         },
     )
     assert answer.status_code == 302, answer.content[:2000]

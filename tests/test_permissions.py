@@ -82,7 +82,7 @@ def _requests(w):
             "location edit",
             "patch",
             f"/api/v1/locations/{w['cell'].pk}/",
-            lambda: {"capacity": 6},
+            lambda: {"capacity": 400},  # lower than the factory's: applies at once
             ADMIN_AND_SUPERVISOR,
         ),
         ("inmate list", "get", "/api/v1/inmates/", None, EVERYONE),

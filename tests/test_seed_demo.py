@@ -78,7 +78,12 @@ def test_seed_builds_a_facility_shaped_like_a_real_one():
         assert cell.parent.kind == LocationKind.UNIT
         assert re.fullmatch(rf"{cell.parent.code}-\d\d", cell.code)
         assert 4 <= cell.capacity <= 8
-    for kind in (LocationKind.YARD, LocationKind.WORKSHOP, LocationKind.INFIRMARY):
+    for kind in (
+        LocationKind.YARD,
+        LocationKind.WORKSHOP,
+        LocationKind.INFIRMARY,
+        LocationKind.RECEPTION,
+    ):
         assert facility.locations.filter(kind=kind).count() == 1
 
 

@@ -28,7 +28,14 @@ from django.utils.translation import gettext_lazy as _
 
 from alerts.audit.period import Period
 from alerts.models import Alert, AlertKind
-from custody.models import Facility, Location, LocationKind, RollCall, RollCallStatus
+from custody.models import (
+    PLACEMENT_KINDS,
+    Facility,
+    Location,
+    LocationKind,
+    RollCall,
+    RollCallStatus,
+)
 
 # Counts with a result: their figures are final.
 SETTLED = (RollCallStatus.SUBMITTED, RollCallStatus.VERIFIED)
@@ -41,13 +48,13 @@ def counted_units(facility: Facility) -> QuerySet[Location]:
     """The places a count is taken of: units, places holding cells, cells with
     no unit above them, and anywhere a count was ever taken (a wing emptied
     since keeps its history)."""
-    holds_cells = Exists(Location.objects.filter(parent=OuterRef("pk"), kind=LocationKind.CELL))
+    holds_cells = Exists(Location.objects.filter(parent=OuterRef("pk"), kind__in=PLACEMENT_KINDS))
     was_counted = Exists(RollCall.objects.filter(location=OuterRef("pk")))
     return (
         Location.objects.filter(facility=facility)
         .filter(
             Q(kind=LocationKind.UNIT)
-            | Q(kind=LocationKind.CELL, parent__isnull=True)
+            | Q(kind__in=PLACEMENT_KINDS, parent__isnull=True)
             | holds_cells
             | was_counted
         )

@@ -45,6 +45,7 @@ PALETTE = (
     "#DDCC77",
     "#661100",
     "#999933",
+    "#88CCEE",
 )
 # Past this many points a series is drawn as a line only: a marker with its
 # own tooltip for each of thousands of counts would weigh the page down.

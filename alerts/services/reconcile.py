@@ -28,6 +28,7 @@ from alerts.models import (
 )
 from alerts.rules_identity import IdentityUnverified
 from alerts.rules_rounds import ROUND_RULES
+from alerts.rules_reception import Uncelled
 from alerts.rules_unit_silent import UnitSilent
 from alerts.services.escalation import (
     escalate_demanded,
@@ -53,7 +54,7 @@ FIRST_LOOK_BACK = timedelta(minutes=10)
 COUNT_SETTLE = timedelta(seconds=60)
 FIRST_COUNT_LOOK_BACK = timedelta(hours=1)
 # Rules kept in modules of their own (alerts.rules is long enough).
-EVIDENCE_RULES = (IdentityUnverified(), UnitSilent(), *ROUND_RULES)
+EVIDENCE_RULES = (IdentityUnverified(), UnitSilent(), Uncelled(), *ROUND_RULES)
 
 
 @dataclass

@@ -14,8 +14,8 @@ from custody import selectors, services
 from custody.api.facility_param import one_facility
 from custody.filters import CellAssignmentFilter, MovementFilter
 from custody.models import (
+    PLACEMENT_KINDS,
     CellAssignment,
-    LocationKind,
     Movement,
     MovementExtension,
     MovementKind,
@@ -193,7 +193,7 @@ class MovementRequestSerializer(serializers.ModelSerializer):
             facility=attrs["inmate"].facility,
             code=attrs.get("to_location"),
             field="to_location",
-            kind=None if outing else LocationKind.CELL,
+            kind=None if outing else PLACEMENT_KINDS,
         )
         return attrs
 
@@ -214,7 +214,7 @@ class ArriveSerializer(serializers.Serializer):
         kind = movement.kind
         facility = movement.to_facility if kind == MovementKind.TRANSFER else movement.facility
         attrs["cell"] = resolve_location(
-            facility=facility, code=attrs.get("cell"), field="cell", kind=LocationKind.CELL
+            facility=facility, code=attrs.get("cell"), field="cell", kind=PLACEMENT_KINDS
         )
         return attrs
 

@@ -18,9 +18,11 @@ from custody.api.history import (
     history_query,
     occupancy_window,
 )
+from custody.api.roll import ROLL_PARAMETERS, RollSerializer, roll_at
 from custody.filters import DeviceFilter, InmateFilter, LocationFilter, UserFilter
 from custody.permissions import IsAdmin
 from custody.roles import ADMIN_ROLES, ALL_ROLES, SUPERVISING_ROLES
+from custody.selectors.roll import establishment_roll
 from custody.serializers import (
     DeviceSerializer,
     DeviceWithKeySerializer,
@@ -73,6 +75,15 @@ class FacilityViewSet(SubmitsChanges, RecordViewSet):
         ``selectors.facility_headcount``)."""
         facility = self.get_object()
         return Response(HeadcountSerializer(selectors.facility_headcount(facility=facility)).data)
+
+    @extend_schema(parameters=ROLL_PARAMETERS, responses={200: RollSerializer})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def roll(self, request, code=None):
+        """The establishment roll now or at ``at``, per unit and for the
+        facility (definitions in ``custody.selectors.roll``)."""
+        facility = self.get_object()
+        at = roll_at(request.query_params, now=timezone.now())
+        return Response(RollSerializer(establishment_roll(facility=facility, at=at)).data)
 
     def create_record(self, data):
         return services.facility_create(by=self.request.user, **data)

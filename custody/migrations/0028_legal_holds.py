@@ -10,7 +10,7 @@ from custody.migrations import _hold_guards
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('custody', '0027_internal_movements'),
+        ('custody', '0027_roll_reception_capacity'),
     ]
 
     operations = [

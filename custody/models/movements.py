@@ -248,6 +248,18 @@ class Movement(models.Model):
                 condition=Q(emergency=True, approved_by__isnull=True),
             ),
             models.Index(fields=["inmate", "requested_at"], name="movement_inmate_time"),
+            # The establishment roll (custody.selectors.roll): who was away at
+            # a time, who left and came back during a day.
+            models.Index(
+                fields=["facility", "departed_at"],
+                name="movement_departed_time",
+                condition=Q(departed_at__isnull=False),
+            ),
+            models.Index(
+                fields=["facility", "completed_at"],
+                name="movement_completed_time",
+                condition=Q(departed_at__isnull=False),
+            ),
             # The reconciler's unpaired_movement query: internal movements
             # whose return is due, one facility at a time (O(what is due)).
             models.Index(
@@ -356,7 +368,12 @@ class CellAssignment(models.Model):
                 name="cell_assignment_ends_after_start",
             ),
         ]
-        indexes = [models.Index(fields=["cell", "started_at"], name="assignment_cell_time")]
+        indexes = [
+            models.Index(fields=["cell", "started_at"], name="assignment_cell_time"),
+            # The establishment roll at a time (custody.selectors.roll): who
+            # held a place then is open, or ended after it.
+            models.Index(fields=["cell", "ended_at"], name="assignment_cell_ended"),
+        ]
 
     def __str__(self):
         return f"{self.inmate_id} in {self.cell_id} from {self.started_at:%Y-%m-%d}"

@@ -71,6 +71,9 @@ DEFAULT_INTERNAL_MOVEMENT_SECONDS = 8 * 3600
 MIN_INTERNAL_MOVEMENT_SECONDS, MAX_INTERNAL_MOVEMENT_SECONDS = 300, 12 * 3600
 # The freeze before a formal count: always some, at most four hours.
 MIN_COUNT_FREEZE_SECONDS, MAX_COUNT_FREEZE_SECONDS = 60, 4 * 3600
+# How long a person admitted to reception may wait for a cell (``uncelled``).
+DEFAULT_RECEPTION_DEADLINE_SECONDS = 4 * 3600
+MIN_RECEPTION_DEADLINE_SECONDS, MAX_RECEPTION_DEADLINE_SECONDS = 60, 24 * 3600
 
 
 def validate_max_absence(value) -> None:
@@ -213,6 +216,15 @@ class Facility(models.Model):
         db_default=10,
         validators=[MaxValueValidator(100)],
     )
+    # A person admitted to reception must be in a cell within this long.
+    reception_deadline_seconds = models.PositiveIntegerField(
+        _("reception deadline (seconds)"),
+        default=DEFAULT_RECEPTION_DEADLINE_SECONDS,
+        validators=[
+            MinValueValidator(MIN_RECEPTION_DEADLINE_SECONDS),
+            MaxValueValidator(MAX_RECEPTION_DEADLINE_SECONDS),
+        ],
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # True only for the reserved row that owns the national ledger chain
     # (accounts with no facility: superusers, national staff). Created by
@@ -277,6 +289,14 @@ class LocationKind(models.TextChoices):
     VISIT = "visit", _("Visit room")
     INTERVIEW = "interview", _("Interview room")
     OTHER = "other", _("Other")
+    # Where a person admitted waits for a cell: a real place on the roll,
+    # watched by the ``uncelled`` deadline.
+    RECEPTION = "reception", _("Reception")
+
+
+# Where a person in custody may be placed (invariant 1): a cell, or a
+# reception area until they are celled. ``Inmate.cell`` points at one.
+PLACEMENT_KINDS = (LocationKind.CELL, LocationKind.RECEPTION)
 
 
 class Location(models.Model):
@@ -294,6 +314,8 @@ class Location(models.Model):
         related_name="children",
         verbose_name=_("inside"),
     )
+    # The certified capacity (how many the place was built and certified to
+    # hold); the API keeps its name ``capacity``.
     capacity = models.PositiveIntegerField(_("capacity"), null=True, blank=True)
     # Observation rounds. The level of the place (a person's own level
     # overrides it). The three times are kept by round ingestion
@@ -313,6 +335,14 @@ class Location(models.Model):
     # The last check plus the level's longest wait: missed_round past it
     # (plus the facility's round grace).
     round_deadline_at = models.DateTimeField(_("round deadline"), null=True, blank=True)
+    # How many it may hold now (may be lower: repairs, a closed bed). Null:
+    # the certified capacity. Above it only with a second officer.
+    operational_capacity = models.PositiveIntegerField(
+        _("operational capacity"), null=True, blank=True
+    )
+    # Why the operational capacity stands above the certified one (an
+    # override a second officer approved; custody.services.capacity).
+    over_capacity_reason = models.TextField(_("reason for exceeding capacity"), blank=True)
 
     class Meta:
         ordering = ["facility__code", "code"]
@@ -345,6 +375,26 @@ class Location(models.Model):
     def clean(self):
         if self.kind == LocationKind.CELL and not self.capacity:
             raise ValidationError({"capacity": _("A cell needs a capacity of at least 1.")})
+        if self.operational_capacity is not None and self.capacity is None:
+            raise ValidationError(
+                {"operational_capacity": _("Give the certified capacity (capacity) first.")}
+            )
+        over = self.capacity is not None and (self.usable_capacity or 0) > self.capacity
+        if over and len(self.over_capacity_reason.strip()) < 5:
+            raise ValidationError(
+                {
+                    "over_capacity_reason": _(
+                        "Say why the place must hold more than its certified capacity."
+                    )
+                }
+            )
+
+    @property
+    def usable_capacity(self) -> int | None:
+        """The operational capacity (the certified one when none is set)."""
+        if self.operational_capacity is not None:
+            return self.operational_capacity
+        return self.capacity
 
 
 class InmateStatus(models.TextChoices):
@@ -443,7 +493,9 @@ class Inmate(models.Model):
             ),
         ]
         constraints = [
-            # Invariant 1 (the cell half): a person in custody has a cell.
+            # Invariant 1 (the cell half): a person in custody has a cell or
+            # a reception area (the kind is checked by the trigger of
+            # migration 0026: ``inmate_cell_is_a_placement``).
             models.CheckConstraint(
                 condition=~Q(status="in_custody") | Q(cell__isnull=False),
                 name="in_custody_has_cell",
@@ -471,8 +523,10 @@ class Inmate(models.Model):
         if cell is not None:
             if cell.facility_id != self.facility_id:
                 raise ValidationError({"cell": _("The cell must be in the inmate's facility.")})
-            if cell.kind != LocationKind.CELL:
-                raise ValidationError({"cell": _("%(code)s is not a cell.") % {"code": cell.code}})
+            if cell.kind not in PLACEMENT_KINDS:
+                raise ValidationError(
+                    {"cell": _("%(code)s is neither a cell nor reception.") % {"code": cell.code}}
+                )
         elif self.status == InmateStatus.IN_CUSTODY:
             raise ValidationError({"cell": _("A person in custody must be assigned to a cell.")})
 

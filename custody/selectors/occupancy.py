@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db.models import Count, Max, Min, Q
 
-from custody.models import CellAssignment, CheckIn, Inmate, Location, LocationKind
+from custody.models import PLACEMENT_KINDS, CellAssignment, CheckIn, Inmate, Location
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def location_occupancy(*, location: Location, since: datetime, until: datetime) 
     and last seen, how many check-ins, by which methods. Four queries,
     whatever the period. The caller scopes ``location`` to its facilities."""
     places = places_within(location)
-    cells = [place for place in places if place.kind == LocationKind.CELL]
+    cells = [place for place in places if place.kind in PLACEMENT_KINDS]
     stays = _stays([cell.pk for cell in cells], since, until)
     assigned = {stay.inmate_id for stay in stays}
     sightings = _sightings({place.pk: place.code for place in places}, since, until)

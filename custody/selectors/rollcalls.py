@@ -9,6 +9,7 @@ from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from custody.models import (
+    PLACEMENT_KINDS,
     CountCall,
     CountKind,
     CountSchedule,
@@ -17,7 +18,6 @@ from custody.models import (
     Inmate,
     InmateStatus,
     Location,
-    LocationKind,
     Movement,
     MovementStatus,
     RollCall,
@@ -51,23 +51,24 @@ def count_schedule_list(*, user) -> QuerySet[CountSchedule]:
 
 
 def cells_within(location: Location) -> set[int]:
-    """The cells in the location, two levels down (unit → wing → cell), as
-    placement and check-ins see it; a cell is within itself."""
+    """The cells (and reception areas: people wait there on the roll) in the
+    location, two levels down (unit → wing → cell), as placement and
+    check-ins see it; a cell is within itself."""
     return set(
         Location.objects.filter(
             Q(pk=location.pk) | Q(parent=location) | Q(parent__parent=location),
-            kind=LocationKind.CELL,
+            kind__in=PLACEMENT_KINDS,
         ).values_list("pk", flat=True)
     )
 
 
 def counting_units(facility: Facility) -> list[Location]:
-    """What a count is taken of: locations holding cells, and cells with no
-    unit above them; ordered by code."""
+    """What a count is taken of: locations holding cells (or reception
+    areas), and those with no unit above them; ordered by code."""
     return list(
         Location.objects.filter(facility=facility)
         .filter(
-            Q(children__kind=LocationKind.CELL) | Q(kind=LocationKind.CELL, parent__isnull=True)
+            Q(children__kind__in=PLACEMENT_KINDS) | Q(kind__in=PLACEMENT_KINDS, parent__isnull=True)
         )
         .distinct()
         .order_by("code")

@@ -44,6 +44,7 @@ LONGER_IS_WEAKER = (
     "grace_seconds",
     "identity_window_seconds",
     "internal_movement_max_seconds",
+    "reception_deadline_seconds",
     "round_grace_seconds",
 )
 SHORTER_IS_WEAKER = ("count_freeze_seconds", "recount_sample_percent", "round_min_spread_percent")
@@ -161,16 +162,34 @@ def _inmate_apply(*, target, fields, by):
 
 def location_weakens(*, target: Location, before: dict, after: dict) -> list[str]:
     """A cell (or a place holding cells) moved under another parent leaves
-    its unit's counts, its pager and its readers' reach at once."""
+    its unit's counts, its pager and its readers' reach at once. A higher
+    certified capacity, or an operational capacity raised above the
+    certified one, lets people be crowded in (custody.services.capacity)."""
     weakened = []
     if "watch_level" in after and WATCH_RANK.get(after["watch_level"], 0) < WATCH_RANK.get(
         before["watch_level"], 0
     ):
         weakened.append("watch_level")
-    if "parent" not in after:
-        return weakened
-    holds_people = target.kind == LocationKind.CELL or target.children.exists()
-    return ["parent", *weakened] if holds_people else weakened
+    if "parent" in after and (target.kind == LocationKind.CELL or target.children.exists()):
+        weakened.append("parent")
+    weakened += capacity_weakens(target=target, after=after)
+    return weakened
+
+
+def capacity_weakens(*, target: Location, after: dict) -> list[str]:
+    old_certified = target.capacity
+    certified = after.get("capacity", old_certified)
+    weakened = []
+    if "capacity" in after and longer(old_certified, certified):
+        weakened.append("capacity")
+    if "operational_capacity" in after or "capacity" in after:
+        old_usable = target.usable_capacity
+        proposed = after.get("operational_capacity", target.operational_capacity)
+        usable = proposed if proposed is not None else certified
+        over = number(usable) is not None and number(certified) is not None and usable > certified
+        if "operational_capacity" in after and longer(old_usable, usable) and over:
+            weakened.append("operational_capacity")
+    return weakened
 
 
 def _location_apply(*, target, fields, by):

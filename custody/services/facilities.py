@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from custody.models import Facility, Location, LocationKind, User
+from custody.models import PLACEMENT_KINDS, Facility, Location, User
 from custody.services.inmates import inmates_tighten_deadlines
 from custody.services.ledger import ledger_append, ledger_append_changes
 from custody.services.rounds_schedule import rescheduled, rounds_tighten_deadlines, stricter
@@ -68,6 +68,7 @@ def _facility_state(facility: Facility) -> dict:
         "round_intervals": dict(facility.round_intervals),
         "round_grace_seconds": facility.round_grace_seconds,
         "round_min_spread_percent": facility.round_min_spread_percent,
+        "reception_deadline_seconds": facility.reception_deadline_seconds,
     }
 
 
@@ -85,8 +86,10 @@ def _check_location_parent(*, facility: Facility, parent: Location | None, locat
         return
     if parent.facility_id != facility.pk:
         raise ValidationError({"parent": _("The parent must be in the same facility.")})
-    if parent.kind == LocationKind.CELL:
-        raise ValidationError({"parent": _("A cell cannot contain other locations.")})
+    if parent.kind in PLACEMENT_KINDS:
+        raise ValidationError(
+            {"parent": _("A cell or reception area cannot contain other locations.")}
+        )
     node = parent
     while node is not None and location is not None:
         if node.pk == location.pk:
@@ -112,10 +115,14 @@ def location_update(*, location: Location, by: User | None = None, **fields) -> 
     if "facility" in fields and fields["facility"].pk != location.facility_id:
         raise ValidationError({"facility": _("A location cannot move to another facility.")})
     fields.pop("facility", None)
-    if fields.get("kind", location.kind) != LocationKind.CELL and location.inmates.exists():
-        raise ValidationError({"kind": _("People are assigned here; it must stay a cell.")})
+    new_kind = fields.get("kind", location.kind)
+    if new_kind != location.kind and location.inmates.exists():
+        # Their place would change meaning under them (cell to reception too).
+        raise ValidationError({"kind": _("People are assigned here; its kind cannot change.")})
     for name, value in fields.items():
         setattr(location, name, value)
+    if location.capacity is None or (location.usable_capacity or 0) <= location.capacity:
+        location.over_capacity_reason = ""  # no override stands any more
     _check_location_parent(facility=location.facility, parent=location.parent, location=location)
     location.full_clean()
     if location.watch_level != before["watch_level"] and location.round_deadline_at is not None:
@@ -149,6 +156,8 @@ def _location_state(location: Location) -> dict:
         "parent": location.parent.code if location.parent_id else None,
         "capacity": location.capacity,
         "watch_level": location.watch_level,
+        "operational_capacity": location.operational_capacity,
+        "over_capacity_reason": location.over_capacity_reason,
     }
 
 

@@ -14,12 +14,14 @@ from custody.models import (
     Inmate,
     InmateStatus,
     Location,
+    LocationKind,
     Movement,
     MovementKind,
     MovementStatus,
     SecurityLevel,
 )
 from custody.models.movements import OPEN_MOVEMENT_STATUSES
+from custody.services.capacity import place_reserve, places_reserve
 from custody.services.ledger import (
     PendingEvent,
     actor_label,
@@ -81,7 +83,9 @@ def inmate_admit(
     by=None,
     watch_level: str = "",
 ) -> Inmate:
-    """Admission puts a person in custody in a cell with a first deadline.
+    """Admission puts a person in custody in a cell, or in a reception area
+    until they are celled (``uncelled`` watches how long), with a first
+    deadline; never past the place's operational capacity (409).
 
     The booking officer sees the person at admission, so the first positive
     observation is due one interval (for their security level) later. It is
@@ -109,6 +113,7 @@ def inmate_admit(
             facility=facility, level=watch_level, after=admitted_at
         )
     inmate.full_clean()
+    place_reserve(place=cell)
     inmate.save()
     movement = _admission_movement(inmate, by=by)
     movement.save()
@@ -177,6 +182,7 @@ def inmates_admit_bulk(*, facility: Facility, rows, admitted_at=None, by=None) -
     inmates = _bulk_admit_build(facility=facility, rows=rows, admitted_at=admitted_at)
     existing = _existing_booking_numbers([i.booking_number for i in inmates])
     new = [i for i in inmates if i.booking_number not in existing]
+    places_reserve([inmate.cell for inmate in new])
     # No ignore_conflicts: the movements and assignments need the new ids, and
     # Django sets none when ON CONFLICT DO NOTHING may have skipped rows.
     Inmate.objects.bulk_create(new, batch_size=BULK_ADMIT_BATCH_SIZE)
@@ -291,6 +297,11 @@ def inmate_update(*, inmate: Inmate, by=None, **fields) -> Inmate:
     moved = "cell" in fields and inmate.cell_id != getattr(old_cell, "pk", None)
     if moved:
         _check_can_change_cell(inmate)
+        if inmate.cell.kind != LocationKind.CELL:
+            raise ValidationError(
+                {"cell": _("A move goes to a cell; reception is for admissions.")}
+            )
+        place_reserve(place=inmate.cell, inmate_id=inmate.pk)
     inmate.save()
     events = []
     if moved:

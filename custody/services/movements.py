@@ -44,7 +44,9 @@ from custody.models import (
     MovementStatus,
 )
 from custody.models.movements import OPEN_MOVEMENT_STATUSES
+from custody.models.records import PLACEMENT_KINDS
 from custody.roles import SUPERVISING_ROLES
+from custody.services.capacity import place_reserve
 from custody.services.departure_rules import (
     absence_limit_problem,
     emergency_reason_checked,
@@ -276,6 +278,8 @@ def _check_request_fields(
         problem = _cell_problem(to_location, where)
         if problem is None and kind == K.CELL_MOVE and to_location.pk == inmate.cell_id:
             problem = _("The person is already in this cell.")
+        if problem is None and kind == K.CELL_MOVE and to_location.kind != LocationKind.CELL:
+            problem = _("A move goes to a cell; reception is for admissions.")
         if problem:
             errors["to_location"] = problem
     if errors:
@@ -293,7 +297,7 @@ def _destination(to_facility, to_location) -> tuple[Facility, Location | None]:
         to_facility = found
     if isinstance(to_location, str):
         cell = Location.objects.filter(
-            facility=to_facility, code=to_location, kind=LocationKind.CELL
+            facility=to_facility, code=to_location, kind__in=PLACEMENT_KINDS
         ).first()
         if cell is None:
             raise ValidationError(
@@ -447,6 +451,8 @@ def movement_arrive(*, movement: Movement, by, cell: Location | None = None) -> 
         if movement.kind == K.ADMISSION:
             inmate.admitted_at = now
     if target.pk != inmate.cell_id:
+        # Locked and counted here, after the person's row: the last bed goes once.
+        place_reserve(place=target, inmate_id=inmate.pk)
         assignment_close(inmate=inmate, at=now, movement=movement)
         assignment_open(inmate=inmate, cell=target, at=now, movement=movement)
     if movement.kind != K.CELL_MOVE:
@@ -549,8 +555,8 @@ def _require_inmate_status(inmate: Inmate, status: str) -> None:
 def _cell_problem(location: Location, facility: Facility) -> str | None:
     if location.facility_id != facility.pk:
         return _("The cell must be in facility %(facility)s.") % {"facility": facility.code}
-    if location.kind != LocationKind.CELL:
-        return _("%(code)s is not a cell.") % {"code": location.code}
+    if location.kind not in PLACEMENT_KINDS:
+        return _("%(code)s is neither a cell nor reception.") % {"code": location.code}
     return None
 
 

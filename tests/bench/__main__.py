@@ -16,6 +16,7 @@ BENCHMARKS = [
     "audit",
     "rounds_compliance",
     "archive",
+    "roll",
 ]
 
 

@@ -67,6 +67,8 @@ OTHER_LOCATIONS = [
     ("PATIO", "Patio central", LocationKind.YARD),
     ("TALLER", "Taller de carpintería", LocationKind.WORKSHOP),
     ("ENFERMERIA", "Enfermería", LocationKind.INFIRMARY),
+    # Where the newly admitted wait for a cell (the roll's "reception").
+    ("RECEPCION", "Recepción", LocationKind.RECEPTION),
 ]
 
 # Share of the population per level, and where each level is housed: first
