@@ -27,8 +27,8 @@ from alerts.models import (
     ReconcilerState,
 )
 from alerts.rules_identity import IdentityUnverified
-from alerts.rules_rounds import ROUND_RULES
 from alerts.rules_reception import Uncelled
+from alerts.rules_rounds import ROUND_RULES
 from alerts.rules_unit_silent import UnitSilent
 from alerts.services.escalation import (
     escalate_demanded,
