@@ -77,6 +77,7 @@ class AlertPolicyAdmin(RecordedSettingAdmin):
         "facility",
         "device_offline_after_seconds",
         "travel_between_units_seconds",
+        "round_seconds_per_cell",
         "movement_grace_seconds",
     ]
 

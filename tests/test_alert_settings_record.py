@@ -121,6 +121,7 @@ def test_an_edit_that_changes_nothing_adds_no_event(root_client, facility):
             "facility": facility.pk,
             "device_offline_after_seconds": 600,
             "travel_between_units_seconds": 120,
+            "round_seconds_per_cell": 5,
             "movement_grace_seconds": 300,
         },
     )
@@ -131,6 +132,7 @@ def test_an_edit_that_changes_nothing_adds_no_event(root_client, facility):
             "facility": facility.pk,
             "device_offline_after_seconds": 3600,
             "travel_between_units_seconds": 120,
+            "round_seconds_per_cell": 5,
             "movement_grace_seconds": 300,
         },
     )

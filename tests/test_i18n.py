@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import ngettext
 
 from tests import factories
 
@@ -176,6 +178,21 @@ def test_every_message_is_translated_and_none_is_fuzzy(po_entries):
     untranslated = [e["msgid"] for e in messages if not all(msgstrs(e).values())]
     assert not fuzzy, f"fuzzy entries in {PO.name}: {fuzzy}"
     assert not untranslated, f"untranslated entries in {PO.name}: {untranslated}"
+
+
+def test_every_plural_has_every_form_the_header_declares(po_entries):
+    # Spanish has three forms in gettext's CLDR rules (1, millions, the rest):
+    # a missing msgstr[2] shows "112 people not accounted for." in English.
+    header = next(e for e in po_entries if e["msgid"] == "")
+    nplurals = int(re.search(r"nplurals=(\d+)", header["msgstr"]).group(1))
+    short = [e["msgid"] for e in po_entries if "msgid_plural" in e and len(msgstrs(e)) != nplurals]
+    assert not short, f"plurals without all {nplurals} forms: {short}"
+
+
+def test_a_count_of_many_reads_in_spanish():
+    with translation.override("es"):
+        text = ngettext("%(n)s person not accounted for.", "%(n)s people not accounted for.", 112)
+    assert text == "%(n)s personas faltantes."
 
 
 def test_translations_keep_every_placeholder(po_entries):

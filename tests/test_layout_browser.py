@@ -206,7 +206,7 @@ def test_no_page_scrolls_sideways_and_the_header_holds_one_line(
         browser.delete_all_cookies()
         sign_in(browser, live_server.url, world.users[role])
         problems += check_every_page(browser, live_server.url, world, role)
-    assert problems == []
+    assert problems == [], "\n".join(problems)
 
 
 def test_the_count_screen_confirms_the_number_the_result_then_shows(

@@ -223,3 +223,25 @@ def test_the_page_lists_holds_in_spanish_and_english_and_lifts_with_two_officers
         },
     )
     assert placed.status_code == 302 and LegalHold.objects.count() == 2
+
+
+def test_the_page_reads_and_shows_a_period_in_the_facility_local_time(facility, people, client):
+    # The server runs on one zone; a facility's officers type their own.
+    facility.timezone = "Asia/Tokyo"
+    facility.save(update_fields=["timezone"])
+    client.force_login(people["supervisor"])
+    placed = client.post(
+        "/holds/place/",
+        {
+            "facility": facility.pk,
+            "period_start": "2025-05-01 00:00",
+            "period_end": "2025-05-02 09:30",
+            "reason": "Inquiry into the night shift",
+        },
+    )
+    assert placed.status_code == 302
+    hold = LegalHold.objects.get()
+    assert hold.period_start == datetime(2025, 4, 30, 15, 0, tzinfo=UTC)
+    assert hold.period_end == datetime(2025, 5, 2, 0, 30, tzinfo=UTC)
+    page = client.get("/holds/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "1 May 2025 00:00" in page and "2 May 2025 09:30" in page

@@ -500,6 +500,20 @@ def test_a_longer_reader_silence_waits_and_a_shorter_one_applies(w):
     assert AlertPolicy.objects.get(facility=w.facility).device_offline_after_seconds == 3600
 
 
+def test_a_shorter_time_per_cell_on_rounds_waits_and_a_longer_one_applies(w):
+    # A lower floor lets a desk-made round of rapid scans pass as plausible.
+    faster = change_submit(
+        kind="alert_policy", target=w.facility, by=w.admin, fields={"round_seconds_per_cell": 1}
+    )
+    assert faster.pending
+    assert alert_policy(w.facility).round_seconds_per_cell == 5
+    slower = change_submit(
+        kind="alert_policy", target=w.facility, by=w.admin, fields={"round_seconds_per_cell": 20}
+    )
+    assert not slower.pending
+    assert AlertPolicy.objects.get(facility=w.facility).round_seconds_per_cell == 20
+
+
 @pytest.mark.parametrize(
     "fields",
     [{"is_active": False}, {"min_severity": "critical"}, {"level": 2}],

@@ -291,7 +291,9 @@ def test_a_pass_costs_the_same_queries_for_3_or_30_people_due(db):
     few = _pass_queries(factories.FacilityFactory(), 3, at)
     many = _pass_queries(factories.FacilityFactory(), 30, at)
     assert few == many, (few, many)
-    assert few[1] < few[0] <= 40  # opening writes more than a quiet pass, both bounded
+    # Opening writes more than a quiet pass; both bounded by the rules (one or
+    # two statements each: rounds, internal movements and reception among them).
+    assert few[1] < few[0] <= 45
 
 
 def test_a_facility_sets_its_own_limits(w):

@@ -31,6 +31,7 @@ from custody.services.ledger import ledger_append
 POLICY_FIELDS = (
     "device_offline_after_seconds",
     "travel_between_units_seconds",
+    "round_seconds_per_cell",
     "movement_grace_seconds",
 )
 RUNG_LIMITS = ("acknowledge_within_seconds", "resolve_within_seconds", "repeat_every_seconds")
@@ -55,9 +56,13 @@ def policy_weakens(*, target: Facility, before: dict, after: dict) -> list[str]:
         for name in ("device_offline_after_seconds", "movement_grace_seconds")
         if name in after and longer(before[name], after[name])
     ]
-    name = "travel_between_units_seconds"
-    if name in after and shorter(before[name], after[name]):
-        weakened.append(name)
+    # A shorter walk or a shorter time per cell lets faster (made-up) rounds
+    # and sightings pass as plausible.
+    weakened += [
+        name
+        for name in ("travel_between_units_seconds", "round_seconds_per_cell")
+        if name in after and shorter(before[name], after[name])
+    ]
     return weakened
 
 

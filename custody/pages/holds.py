@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -36,8 +37,16 @@ class PlaceForm(forms.Form):
     inmate = forms.CharField(
         label=gettext_lazy("Booking number (optional)"), required=False, max_length=32
     )
-    period_start = forms.DateTimeField(label=gettext_lazy("From"))
-    period_end = forms.DateTimeField(label=gettext_lazy("Until (optional)"), required=False)
+    # Typed in the facility's local time (the form reads it in the server's
+    # zone first; ``clean`` moves the wall-clock time to the facility's).
+    period_start = forms.DateTimeField(
+        label=gettext_lazy("From"), help_text=gettext_lazy("Facility local time.")
+    )
+    period_end = forms.DateTimeField(
+        label=gettext_lazy("Until (optional)"),
+        required=False,
+        help_text=gettext_lazy("Facility local time."),
+    )
     reason = forms.CharField(
         label=gettext_lazy("Reason"),
         min_length=MIN_REASON_LENGTH,
@@ -50,6 +59,14 @@ class PlaceForm(forms.Form):
         self.user = user
         self.fields["facility"].queryset = facilities_visible_to(user).order_by("code")
 
+    def clean(self):
+        data = super().clean()
+        facility = data.get("facility")
+        if facility is not None:
+            for name in ("period_start", "period_end"):
+                data[name] = in_zone_of(data.get(name), facility)
+        return data
+
     def clean_inmate(self):
         booking = self.cleaned_data["inmate"].strip()
         if not booking:
@@ -58,6 +75,14 @@ class PlaceForm(forms.Form):
         if inmate is None:
             raise ValidationError(_("No such person in your scope."))
         return inmate
+
+
+def in_zone_of(moment, facility):
+    """The same wall-clock time, read in ``facility``'s zone."""
+    if moment is None:
+        return None
+    naive = timezone.make_naive(moment, timezone.get_current_timezone())
+    return timezone.make_aware(naive, facility.tzinfo)
 
 
 class LiftForm(forms.Form):
