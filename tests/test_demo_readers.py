@@ -44,7 +44,9 @@ def test_the_demo_readers_keep_all_but_the_vanishing_twenty_seen(settings):
     # the missed check-ins of the unit's other people link to it, and closed
     # as the readers scanned them again.
     jam_unit, _ = jam_of(facility, schedule)
-    [silence] = facility.alerts.filter(kind=AlertKind.UNIT_SILENT)
+    silences = list(facility.alerts.filter(kind=AlertKind.UNIT_SILENT))
+    assert len(silences) == 1, [(a.location_id, a.opened_at, a.details) for a in silences]
+    [silence] = silences
     assert silence.location_id == jam_unit and silence.status == AlertStatus.RESOLVED
     [offline] = facility.alerts.filter(kind=AlertKind.DEVICE_OFFLINE)
     assert offline.location_id == jam_unit and offline.status == AlertStatus.RESOLVED

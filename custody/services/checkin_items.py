@@ -82,17 +82,22 @@ def parse_item(
     return item
 
 
-def _parse_id(item: Item, value) -> None:
+def parse_item_id(value) -> tuple[str, UUID | None]:
+    """An item's ``id`` as answered back (at most 64 characters; canonical
+    when a UUID) and its UUID, None when it is none."""
     if isinstance(value, str):
-        item.item_id = value[:64]
         try:
-            item.uuid = UUID(value)
-            item.item_id = str(item.uuid)
-            return
+            uuid = UUID(value)
         except ValueError:
-            pass
-    elif value is not None:
-        item.item_id = str(value)[:64]
+            return value[:64], None
+        return str(uuid), uuid
+    return ("" if value is None else str(value)[:64]), None
+
+
+def _parse_id(item: Item, value) -> None:
+    item.item_id, item.uuid = parse_item_id(value)
+    if item.uuid is not None:
+        return
     item.reject(
         Reason.INVALID,
         "id",

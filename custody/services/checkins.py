@@ -451,30 +451,42 @@ def _quarantine(items: list[Item], *, context: _Context, sender: Sender, now) ->
         else:
             fallback = fallback or sender.quarantine_facility_ids()
             facility_ids = fallback
-        raw = _storable(item.raw)
-        key = sender.actor + json.dumps(raw, sort_keys=True)
-        for facility_id in facility_ids:
-            # One copy per facility: each copy has its own fingerprint.
-            copy_key = key if len(facility_ids) == 1 else f"{key}|facility:{facility_id}"
-            rows.append(
-                QuarantinedCheckIn(
-                    received_at=now,
-                    facility_id=facility_id,
-                    device=sender.device,
-                    submitted_by=sender.user,
-                    item_id=item.item_id,
-                    reason=item.reason,
-                    errors=item.errors,
-                    raw=raw,
-                    fingerprint=hashlib.sha256(copy_key.encode()).hexdigest(),
-                )
-            )
+        rows += quarantine_copies(
+            item.raw,
+            sender_key=sender.actor,
+            facility_ids=facility_ids,
+            received_at=now,
+            device=sender.device,
+            submitted_by=sender.user,
+            item_id=item.item_id,
+            reason=item.reason,
+            errors=item.errors,
+        )
     # A retried request quarantines nothing twice (same sender, same item).
     QuarantinedCheckIn.objects.bulk_create(rows, ignore_conflicts=True)
     return rows
 
 
 MAX_RAW_STRING = 500
+
+
+def quarantine_copies(raw, *, sender_key: str, facility_ids, **fields) -> list[QuarantinedCheckIn]:
+    """One quarantine row of a refused item per facility it may concern, each
+    fingerprinted by its sender, its content (and that facility when there are
+    several), so a retried request quarantines nothing twice."""
+    raw = _storable(raw)
+    key = sender_key + json.dumps(raw, sort_keys=True)
+    return [
+        QuarantinedCheckIn(
+            facility_id=facility_id,
+            raw=raw,
+            fingerprint=hashlib.sha256(
+                (key if len(facility_ids) == 1 else f"{key}|facility:{facility_id}").encode()
+            ).hexdigest(),
+            **fields,
+        )
+        for facility_id in facility_ids
+    ]
 
 
 def _storable(value):

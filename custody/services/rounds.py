@@ -15,7 +15,6 @@ rows (sorted), inmate rows (sorted), then the facility's ledger head.
 """
 
 import hashlib
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,8 +37,13 @@ from custody.models import (
     QuarantineSource,
     RoundObservation,
 )
-from custody.services.checkin_items import MAX_CODE_LENGTH, clock_problem, parse_aware_time
-from custody.services.checkins import _storable
+from custody.services.checkin_items import (
+    MAX_CODE_LENGTH,
+    clock_problem,
+    parse_aware_time,
+    parse_item_id,
+)
+from custody.services.checkins import quarantine_copies
 from custody.services.ledger import PendingEvent, actor_label, ledger_append_many
 from custody.services.round_tags import normalise_uid
 from custody.services.rounds_schedule import draw_next_due
@@ -174,16 +178,9 @@ def _parse(index: int, raw, *, now) -> RoundItem:
 
 
 def _parse_id(item: RoundItem, value) -> None:
-    if isinstance(value, str):
-        item.id = value[:64]
-        try:
-            item.uuid = UUID(value)
-            item.id = str(item.uuid)
-            return
-        except ValueError:
-            pass
-    elif value is not None:
-        item.id = str(value)[:64]
+    item.id, item.uuid = parse_item_id(value)
+    if item.uuid is not None:
+        return
     item.reject(
         RoundReason.INVALID,
         "id",
@@ -490,24 +487,18 @@ def _quarantine(items, *, officer, device, now) -> list[QuarantinedCheckIn]:
     sender = actor_label(officer) + (f"|device:{device.pk}" if device is not None else "")
     rows = []
     for item in rejects:
-        raw = _storable(item.raw)
-        key = "rounds|" + sender + json.dumps(raw, sort_keys=True)
-        for facility_id in facility_ids:
-            copy_key = key if len(facility_ids) == 1 else f"{key}|facility:{facility_id}"
-            rows.append(
-                QuarantinedCheckIn(
-                    received_at=now,
-                    facility_id=facility_id,
-                    device=device,
-                    submitted_by=officer,
-                    item_id=item.id,
-                    source=QuarantineSource.ROUNDS,
-                    reason=item.reason,
-                    errors=item.errors,
-                    raw=raw,
-                    fingerprint=hashlib.sha256(copy_key.encode()).hexdigest(),
-                )
-            )
+        rows += quarantine_copies(
+            item.raw,
+            sender_key="rounds|" + sender,
+            facility_ids=facility_ids,
+            received_at=now,
+            device=device,
+            submitted_by=officer,
+            item_id=item.id,
+            source=QuarantineSource.ROUNDS,
+            reason=item.reason,
+            errors=item.errors,
+        )
     QuarantinedCheckIn.objects.bulk_create(rows, ignore_conflicts=True)
     return rows
 

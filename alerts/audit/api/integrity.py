@@ -4,12 +4,13 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from alerts.audit.api.params import FACILITY, PERIOD
 from alerts.audit.period import period_from
 from alerts.audit.signals import integrity_report
 from custody.api.facility_param import one_facility
@@ -89,29 +90,8 @@ class IntegrityReportView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "facility",
-                OpenApiTypes.STR,
-                description=gettext_lazy(
-                    "Facility code; may be left out by someone assigned to one facility."
-                ),
-            ),
-            OpenApiParameter(
-                "since",
-                OpenApiTypes.STR,
-                description=gettext_lazy(
-                    "From this day (2026-11-01) or time, facility time unless an offset is "
-                    "given; 30 days before `until` if left out."
-                ),
-            ),
-            OpenApiParameter(
-                "until",
-                OpenApiTypes.STR,
-                description=gettext_lazy(
-                    "Up to the end of this day, or this time; now if left out. At most a "
-                    "year after `since`."
-                ),
-            ),
+            FACILITY,
+            *PERIOD,
         ],
         responses={200: IntegrityReportSerializer},
     )

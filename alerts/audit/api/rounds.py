@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from alerts.audit.api.params import FACILITY, PERIOD
 from alerts.audit.period import period_from
 from alerts.audit.rounds_report import rounds_report, standard_from
 from custody.api.facility_param import one_facility
@@ -128,28 +129,8 @@ class RoundsReportView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "facility",
-                OpenApiTypes.STR,
-                description=gettext_lazy(
-                    "Facility code; may be left out by someone assigned to one facility."
-                ),
-            ),
-            OpenApiParameter(
-                "since",
-                OpenApiTypes.STR,
-                description=gettext_lazy(
-                    "From this day (2026-11-01) or time, facility time unless an offset is "
-                    "given; 30 days before `until` if left out."
-                ),
-            ),
-            OpenApiParameter(
-                "until",
-                OpenApiTypes.STR,
-                description=gettext_lazy(
-                    "Up to the end of this day, or this time; now if left out."
-                ),
-            ),
+            FACILITY,
+            *PERIOD,
             OpenApiParameter(
                 "standard",
                 OpenApiTypes.STR,

@@ -20,6 +20,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from alerts.audit import officers
+from alerts.audit.api.params import FACILITY, PERIOD
 from alerts.audit.period import period_from
 from custody.api.facility_param import one_facility
 from custody.api.history import EntryTimeField, HistoryEntrySerializer
@@ -115,29 +116,6 @@ class ActivityEntrySerializer(HistoryEntrySerializer):
     summary_times = officers.ACTIVITY_SUMMARY_TIMES
 
 
-FACILITY = OpenApiParameter(
-    "facility",
-    OpenApiTypes.STR,
-    description=gettext_lazy("Facility code; may be left out by someone assigned to one facility."),
-)
-PERIOD = [
-    OpenApiParameter(
-        "since",
-        OpenApiTypes.STR,
-        description=gettext_lazy(
-            "From this day (2026-11-01) or time, facility time unless an offset is given; "
-            "30 days before `until` if left out."
-        ),
-    ),
-    OpenApiParameter(
-        "until",
-        OpenApiTypes.STR,
-        description=gettext_lazy(
-            "Up to the end of this day, or this time; now if left out. At most a year after "
-            "`since`."
-        ),
-    ),
-]
 USERNAME = OpenApiParameter(
     "username",
     OpenApiTypes.STR,
