@@ -8,6 +8,8 @@ Same browser and helpers as tests/test_tablet_browser.py (Chromium from
 Debian, screenshots in var/test-artifacts/).
 """
 
+import time
+
 import pytest
 
 from custody.models import RoundCheck, RoundObservation
@@ -176,4 +178,26 @@ def test_a_round_half_offline_reaches_the_record_once(browser, live_server, worl
     assert "C1" in driver.find_element(By.ID, "round-refused").text
     assert RoundCheck.objects.count() == 3
     tb.screenshot(driver, "tablet-rounds-refused.png")
+
+    # A code typed by hand (from a photo, a list, a printed sheet) is not a
+    # scan: the screen refuses it and sends nothing.
+    node = cell(driver, "C2")
+    node.find_element(By.CSS_SELECTOR, ".cell-open").click()
+    box = node.find_element(By.CSS_SELECTOR, ".tag-input")
+    for char in "QRC2":
+        box.send_keys(char)
+        time.sleep(0.08)  # a person's keystrokes, slower than any reader's burst
+    box.send_keys(Keys.ENTER)
+    note = (By.ID, "round-note")
+    tb.wait_until(
+        driver,
+        lambda: (
+            "flash-error" in driver.find_element(*note).get_attribute("class")
+            and driver.find_element(*note).text
+        ),
+        "typing taken for a scan",
+    )
+    assert not node.find_element(By.CSS_SELECTOR, "[data-role=tag-read]").is_displayed()
+    node.find_element(By.CSS_SELECTOR, ".save-check").click()
+    assert tb.pending(driver) == 0 and RoundCheck.objects.count() == 3
     assert tb.csp_violations(driver) == []

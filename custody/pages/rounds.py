@@ -69,6 +69,7 @@ def _strings() -> dict:
         all_sent=_("All checks sent"),
         offline=_("Offline: checks are kept on this tablet"),
         scan_first=_("Scan the cell's tag first."),
+        typed_tag=_("A typed code is not a scan: scan the cell's tag with the reader."),
         tag_read=_("Tag read"),
         saved=_("Check of %(cell)s kept; it is sent as soon as there is a network."),
         refused=_("The server refused the check of %(cell)s: %(detail)s"),

@@ -20,21 +20,11 @@
   var detailOf = Q.detailOf;
   var setText = Q.setText;
   var renderPending = Q.renderPending;
+  var ScanWatcher = Q.ScanWatcher;
   var S = {};
   var COUNT = "count"; // the kind of mark this screen makes (queue.js)
   var REFRESH_EVERY_MS = 15000;
   var CLOCK_WARNING_MS = 60000;
-  // A keyboard-wedge scanner "types" a wristband's code as a burst: every
-  // character within SCAN_MAX_GAP_MS of the one before (scanners send one
-  // every 1-20 ms; a person's fastest keystrokes are 60 ms or more apart, and
-  // never ten in a row under 35), at least SCAN_MIN_CHARS of them into an
-  // empty box, then Enter within SCAN_ENTER_GAP_MS. Anything else (a key
-  // typed slowly, a correction, a paste, the button instead of Enter) is a
-  // person's typing: ``manual``. See docs/api.md "Tablets".
-  var SCAN_MAX_GAP_MS = 35;
-  var SCAN_MIN_CHARS = 4;
-  var SCAN_ENTER_GAP_MS = 50;
-
   // --- The facility clock -----------------------------------------------------
 
   // Ticks from the server's time (never the tablet's) in the facility's offset.
@@ -53,46 +43,6 @@
     });
     return skews.length ? skews[0] : 0;
   }
-
-  // --- Scan or typing ------------------------------------------------------------
-
-  // Watches one input and says whether what it holds arrived as a scanner's burst.
-  function ScanWatcher(input) {
-    var watcher = this;
-    this.input = input;
-    this.reset();
-    input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") {
-        watcher.enterAt = event.timeStamp;
-      } else if (event.key && event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey) {
-        if (!watcher.times.length && input.value) watcher.tainted = true; // added to what was typed
-        watcher.times.push(event.timeStamp);
-      } else if (event.key !== "Shift" && event.key !== "CapsLock") {
-        watcher.tainted = true; // Backspace, arrows, shortcuts: a person editing
-      }
-    });
-    input.addEventListener("input", function (event) {
-      // Paste, drop, autofill, dictation: not keystrokes at all.
-      if (event.inputType && event.inputType !== "insertText") watcher.tainted = true;
-      if (!input.value) watcher.reset();
-    });
-  }
-
-  ScanWatcher.prototype.reset = function () {
-    this.times = [];
-    this.enterAt = null;
-    this.tainted = false;
-  };
-
-  // Whether ``value`` (the box's content as submitted) came from a scanner.
-  ScanWatcher.prototype.wasScan = function (value) {
-    var times = this.times;
-    if (this.tainted || times.length < SCAN_MIN_CHARS || times.length !== value.length) return false;
-    for (var i = 1; i < times.length; i++) {
-      if (times[i] - times[i - 1] > SCAN_MAX_GAP_MS) return false;
-    }
-    return this.enterAt !== null && this.enterAt - times[times.length - 1] <= SCAN_ENTER_GAP_MS;
-  };
 
   // --- The count screen -------------------------------------------------------
 

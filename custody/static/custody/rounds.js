@@ -45,6 +45,15 @@
     var input = cell.querySelector(".tag-input");
     var uid = input.value.trim();
     if (!uid) return;
+    // Only a reader's burst is a scan: a typed or pasted code proves nobody
+    // stood at the cell (a photo or a list of codes would do), so it is refused.
+    if (!input.scanWatcher.wasScan(input.value)) {
+      input.value = "";
+      input.scanWatcher.reset();
+      note(Q.strings().typed_tag, true);
+      return;
+    }
+    note("", false);
     cell.dataset.tag = uid;
     cell.dataset.scannedAt = Q.isoWithOffset(new Date());
     Q.show(cell.querySelector("[data-role=tag-read]"), Q.strings().tag_read || "✓");
@@ -149,6 +158,9 @@
         if (opener) openOnly(cellOf(opener));
         var saver = event.target.closest(".save-check");
         if (saver) save(queue, cellOf(saver));
+      });
+      document.querySelectorAll(".tag-input").forEach(function (input) {
+        input.scanWatcher = new Q.ScanWatcher(input);
       });
       // A reader types the uid and Enter: the form's submit is the scan.
       document.querySelectorAll(".tag-form").forEach(function (form) {
