@@ -45,7 +45,7 @@ def test_fuzzing_the_public_schema_finds_nothing(live_server, tmp_path):
             # A time budget too, so a busy machine (the parallel suite) shortens
             # the run instead of stretching it: every phase still gets its share.
             "--max-time",
-            "60",
+            "45",
             "--seed",
             "20251",
             "--request-timeout",

@@ -620,7 +620,7 @@ def _random_step(w, data, inmate):
 
 
 @settings(
-    max_examples=60,
+    max_examples=45,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

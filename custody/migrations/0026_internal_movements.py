@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
             name="internal_movement_max_seconds",
             field=models.PositiveIntegerField(
                 default=28800,
+                db_default=28800,
                 validators=[
                     django.core.validators.MinValueValidator(300),
                     django.core.validators.MaxValueValidator(43200),

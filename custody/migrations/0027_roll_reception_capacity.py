@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='facility',
             name='reception_deadline_seconds',
-            field=models.PositiveIntegerField(default=14400, validators=[django.core.validators.MinValueValidator(60), django.core.validators.MaxValueValidator(86400)], verbose_name='reception deadline (seconds)'),
+            field=models.PositiveIntegerField(default=14400, db_default=14400, validators=[django.core.validators.MinValueValidator(60), django.core.validators.MaxValueValidator(86400)], verbose_name='reception deadline (seconds)'),
         ),
         migrations.AddField(
             model_name='location',
@@ -27,6 +27,14 @@ class Migration(migrations.Migration):
             model_name='location',
             name='kind',
             field=models.CharField(choices=[('unit', 'Unit'), ('cell', 'Cell'), ('yard', 'Yard'), ('workshop', 'Workshop'), ('infirmary', 'Infirmary'), ('visit', 'Visit room'), ('interview', 'Interview room'), ('other', 'Other'), ('reception', 'Reception')], max_length=16, verbose_name='kind'),
+        ),
+        migrations.AddIndex(
+            model_name="location",
+            index=models.Index(
+                condition=models.Q(("kind", "reception")),
+                fields=["facility"],
+                name="location_reception",
+            ),
         ),
         migrations.AddIndex(
             model_name='cellassignment',
@@ -43,7 +51,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="location",
             name="over_capacity_reason",
-            field=models.TextField(blank=True, verbose_name="reason for exceeding capacity"),
+            field=models.TextField(
+                blank=True, db_default="", default="", verbose_name="reason for exceeding capacity"
+            ),
         ),
         migrations.RunPython(
             _placement_guards.install, _placement_guards.remove, elidable=False

@@ -174,6 +174,8 @@ class Facility(models.Model):
     internal_movement_max_seconds = models.PositiveIntegerField(
         _("longest internal movement (seconds)"),
         default=DEFAULT_INTERNAL_MOVEMENT_SECONDS,
+        # Also in the database: rows written in SQL (bulk loads, benchmarks) get them.
+        db_default=DEFAULT_INTERNAL_MOVEMENT_SECONDS,
         validators=[
             MinValueValidator(MIN_INTERNAL_MOVEMENT_SECONDS),
             MaxValueValidator(MAX_INTERNAL_MOVEMENT_SECONDS),
@@ -220,6 +222,7 @@ class Facility(models.Model):
     reception_deadline_seconds = models.PositiveIntegerField(
         _("reception deadline (seconds)"),
         default=DEFAULT_RECEPTION_DEADLINE_SECONDS,
+        db_default=DEFAULT_RECEPTION_DEADLINE_SECONDS,
         validators=[
             MinValueValidator(MIN_RECEPTION_DEADLINE_SECONDS),
             MaxValueValidator(MAX_RECEPTION_DEADLINE_SECONDS),
@@ -342,7 +345,9 @@ class Location(models.Model):
     )
     # Why the operational capacity stands above the certified one (an
     # override a second officer approved; custody.services.capacity).
-    over_capacity_reason = models.TextField(_("reason for exceeding capacity"), blank=True)
+    over_capacity_reason = models.TextField(
+        _("reason for exceeding capacity"), blank=True, default="", db_default=""
+    )
 
     class Meta:
         ordering = ["facility__code", "code"]
@@ -366,6 +371,11 @@ class Location(models.Model):
                 fields=["facility", "round_deadline_at"],
                 name="location_round_due",
                 condition=Q(round_deadline_at__isnull=False),
+            ),
+            # The reconciler's uncelled rule asks each pass whether a facility
+            # has a reception area at all (custody.selectors.reception).
+            models.Index(
+                fields=["facility"], name="location_reception", condition=Q(kind="reception")
             ),
         ]
 

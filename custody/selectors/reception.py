@@ -6,14 +6,18 @@ system, one facility at a time.
 
 from datetime import datetime
 
-from custody.models import CellAssignment, Inmate, InmateStatus, LocationKind
+from custody.models import CellAssignment, Inmate, InmateStatus, Location, LocationKind
 
 
 def inmates_uncelled(*, facility, placed_before: datetime) -> list[tuple]:
     """(inmate id, reception place id, placed at) of people in custody
     placed in a reception area of ``facility`` before ``placed_before`` and
     still there. Reception holds few people: the open assignments of the
-    facility's reception areas, on ``assignment_cell_ended``."""
+    facility's reception areas, on ``assignment_cell_ended``; most
+    facilities have none, which one look at their places says."""
+    receptions = Location.objects.filter(facility=facility, kind=LocationKind.RECEPTION)
+    if not receptions.exists():
+        return []
     return list(
         CellAssignment.objects.filter(
             cell__facility=facility,

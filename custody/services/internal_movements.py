@@ -580,7 +580,17 @@ ORDER BY i.id
 def internal_pair_due(*, facility: Facility, now) -> int:
     """The reconciler's catch-up: pairs the due movements whose return was
     observed but not paired at ingestion (a scan that raced the session's
-    start). One query when there is nothing to pair."""
+    start). One small query on ``movement_internal_due`` when nothing is
+    due: the pairing query itself plans over every check-in partition, which
+    costs more than the answer when there is nothing to look for."""
+    due = Movement.objects.filter(
+        facility=facility,
+        kind=MovementKind.INTERNAL,
+        status=MovementStatus.DEPARTED,
+        expected_back_at__lte=now,
+    )
+    if not due.exists():
+        return 0
     with connection.cursor() as cursor:
         cursor.execute(_DUE_PAIRS_SQL, [now + timedelta(minutes=2), facility.pk, now])
         rows = cursor.fetchall()
