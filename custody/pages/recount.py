@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from custody.exceptions import Conflict
 from custody.models import CheckInMethod, CountVerification, RecountStatus
 from custody.pages.offline import kept_offline
-from custody.pages.tablet import _plural_forms, _render_count, _script_strings
+from custody.pages.tablet import plural_forms, render_count, script_strings
 from custody.selectors.rollcalls import rollcall_list
 from custody.services import recounts
 from custody.tablet_credential import renew_tablet, tablet_from_request
@@ -60,10 +60,10 @@ def _not_found_message(n: int) -> str:
 def _recount_strings() -> dict:
     """What recount.js says, with what the queue says on every count page."""
     return {
-        **_script_strings(),
+        **script_strings(),
         "found": _("Found"),
         "not_found": _("Not found"),
-        "left_to_recount": _plural_forms(
+        "left_to_recount": plural_forms(
             lambda n: ngettext("%(n)s person left to recount.", "%(n)s people left to recount.", n)
         ),
         "cannot_finish": _(
@@ -72,7 +72,7 @@ def _recount_strings() -> dict:
         ),
         "finish_failed": _("The verification could not be finished: %(detail)s"),
         "verified": _("Count verified: thank you."),
-        "recount_failed": _plural_forms(_not_found_message),
+        "recount_failed": plural_forms(_not_found_message),
         "not_verified": _("The count was not verified: the supervisors are alerted."),
     }
 
@@ -109,7 +109,7 @@ def recount_begin(request, pk):
         # Shown on the count screen, where the verify button was.
         code = 403 if isinstance(exc, PermissionDenied) else 409
         message = str(exc) if isinstance(exc, PermissionDenied) else exc.message
-        return _render_count(request, rollcall, status=code, flash_error=message)
+        return render_count(request, rollcall, status=code, flash_error=message)
     return redirect("counts-recount", pk=rollcall.pk)
 
 

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 
 from custody.models import LocationKind, ObservationState, WatchLevel
 from custody.pages.offline import kept_offline
-from custody.pages.tablet import _facility_clock, _plural_forms, _script_strings
+from custody.pages.tablet import facility_clock, plural_forms, script_strings
 from custody.pages.tablet_enrol import tablet_status
 from custody.roles import CUSTODIAL_ROLES
 from custody.selectors import location_list
@@ -61,9 +61,9 @@ def _state_labels() -> dict:
 
 
 def _strings() -> dict:
-    strings = _script_strings()
+    strings = script_strings()
     strings.update(
-        pending=_plural_forms(
+        pending=plural_forms(
             lambda n: ngettext("%(n)s check waiting to send", "%(n)s checks waiting to send", n)
         ),
         all_sent=_("All checks sent"),
@@ -105,7 +105,7 @@ def rounds_screen(request, pk):
         {
             "unit": unit,
             "facility": unit.facility,
-            "clock": _facility_clock(unit.facility),
+            "clock": facility_clock(unit.facility),
             "cells": [(cell, urgency_text(cell)) for cell in cells],
             "states": list(_state_labels().items()),
             "close": WatchLevel.CLOSE,

@@ -67,7 +67,7 @@ def _visible_rollcall(request, pk) -> RollCall:
     return get_object_or_404(rollcall_list(user=request.user), pk=pk)
 
 
-def _facility_clock(facility) -> dict:
+def facility_clock(facility) -> dict:
     """What the on-screen clock ticks from: the server's time and the
     facility's UTC offset now (counts.js adds the seconds since)."""
     now = timezone.now()
@@ -89,14 +89,14 @@ def _board_context(request, **extra) -> dict:
             {
                 "board": board,
                 "may_count": _may_count(request.user, board.facility),
-                "clock": _facility_clock(board.facility),
+                "clock": facility_clock(board.facility),
                 # A fresh count id per start form (see StartForm.rollcall_id).
                 "units": [{"line": line, "new_id": uuid.uuid4()} for line in board.units],
             }
             for board in boards
         ],
         "awaiting": _awaiting_verification(request.user),
-        "script_strings": _script_strings(),
+        "script_strings": script_strings(),
         **tablet_status(request),
         **extra,
     }
@@ -226,20 +226,20 @@ def _tiles(rollcall: RollCall) -> list[Tile]:
     ]
 
 
-def _plural_forms(say) -> dict:
+def plural_forms(say) -> dict:
     # Spanish and English alike: one form for 1, another for every other number.
     return {"one": say(1), "other": say(2)}
 
 
-def _script_strings() -> dict:
+def script_strings() -> dict:
     """What counts.js says, translated here (the page carries it as JSON)."""
 
     return {
-        "pending": _plural_forms(
+        "pending": plural_forms(
             lambda n: ngettext("%(n)s mark waiting to send", "%(n)s marks waiting to send", n)
         ),
         "all_sent": _("All marks sent"),
-        "others_waiting": _plural_forms(
+        "others_waiting": plural_forms(
             lambda n: ngettext(
                 "%(n)s mark made under another sign-in is kept on this tablet until that "
                 "officer signs in again.",
@@ -260,7 +260,7 @@ def _script_strings() -> dict:
             "Cannot submit yet: marks are still waiting to send. "
             "Reconnect to the network and try again."
         ),
-        "confirm_left": _plural_forms(
+        "confirm_left": plural_forms(
             lambda n: ngettext(
                 "%(n)s person will be reported unaccounted (not counted present and not "
                 "out on a movement on record). Press Submit again to confirm.",
@@ -272,7 +272,7 @@ def _script_strings() -> dict:
         "already_present": _("already counted present"),
         "out_marked": _("Out, authorised"),
         "dismiss": _("Dismiss"),
-        "refused_marks": _plural_forms(
+        "refused_marks": plural_forms(
             lambda n: ngettext(
                 "%(n)s mark was refused by the server: open its count to see why.",
                 "%(n)s marks were refused by the server: open their counts to see why.",
@@ -308,7 +308,7 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
     return {
         "rollcall": rollcall,
         "facility": rollcall.facility,
-        "clock": _facility_clock(rollcall.facility),
+        "clock": facility_clock(rollcall.facility),
         "tiles_inside": [t for t in tiles if not t.out],
         "tiles_out": [t for t in tiles if t.out],
         "tallies": live_tally(tiles),  # counts.js keeps them current
@@ -327,13 +327,13 @@ def _count_context(request, rollcall: RollCall, **extra) -> dict:
         "left_open_up_to": LEFT_OPEN_UP_TO,
         "scan_entry_id": uuid.uuid4(),
         "recount_id": uuid.uuid4(),
-        "script_strings": _script_strings(),
+        "script_strings": script_strings(),
         **tablet_status(request, rollcall.facility),
         **extra,
     }
 
 
-def _render_count(request, rollcall: RollCall, *, status=200, **extra):
+def render_count(request, rollcall: RollCall, *, status=200, **extra):
     context = _count_context(request, rollcall, **extra)
     response = render(request, "custody/counts/count.html", context, status=status)
     renew_tablet(request, response)
@@ -344,7 +344,7 @@ def _render_count(request, rollcall: RollCall, *, status=200, **extra):
 @require_GET
 @kept_offline
 def count_screen(request, pk):
-    return _render_count(request, _visible_rollcall(request, pk))
+    return render_count(request, _visible_rollcall(request, pk))
 
 
 class MarkForm(forms.Form):
@@ -367,7 +367,7 @@ def count_mark(request, pk):
     rollcall = _visible_rollcall(request, pk)
     form = MarkForm(request.POST)
     if not form.is_valid():
-        return _render_count(
+        return render_count(
             request, rollcall, status=400, flash_error=_("Tap a person or scan a wristband.")
         )
     data = form.cleaned_data
@@ -387,13 +387,13 @@ def count_mark(request, pk):
             device=tablet_from_request(request),
         )
     except PermissionDenied as exc:
-        return _render_count(request, rollcall, status=403, flash_error=str(exc))
+        return render_count(request, rollcall, status=403, flash_error=str(exc))
     if result.status == rollcalls.REJECTED:
         problems = [m for errors in result.errors.values() for m in errors]
         where = where_someone_belongs(user=request.user, booking_number=data["inmate"])
         if where is not None and "inmate" in result.errors:
             problems.append(belongs_text(where, rollcall))
-        return _render_count(request, rollcall, status=400, flash_error=" ".join(problems))
+        return render_count(request, rollcall, status=400, flash_error=" ".join(problems))
     # Back to the tile just marked.
     tile = quote(data["inmate"], safe="")
     return redirect(f"{reverse('counts-count', args=[rollcall.pk])}#tile-{tile}")
@@ -444,9 +444,9 @@ def _take_step(request, pk, action, done_message: str):
     try:
         action(rollcall=rollcall, by=request.user)
     except PermissionDenied as exc:
-        return _render_count(request, rollcall, status=403, flash_error=str(exc))
+        return render_count(request, rollcall, status=403, flash_error=str(exc))
     except Conflict as exc:
-        return _render_count(request, rollcall, status=409, flash_error=exc.message)
+        return render_count(request, rollcall, status=409, flash_error=exc.message)
     messages.success(request, done_message)
     return redirect("counts-count", pk=rollcall.pk)
 
@@ -468,11 +468,11 @@ def count_cancel(request, pk):
             rollcall=rollcall, by=request.user, reason=request.POST.get("reason", "")
         )
     except ValidationError as exc:
-        return _render_count(request, rollcall, status=400, flash_error=_error_text(exc))
+        return render_count(request, rollcall, status=400, flash_error=_error_text(exc))
     except PermissionDenied as exc:
-        return _render_count(request, rollcall, status=403, flash_error=str(exc))
+        return render_count(request, rollcall, status=403, flash_error=str(exc))
     except Conflict as exc:
-        return _render_count(request, rollcall, status=409, flash_error=exc.message)
+        return render_count(request, rollcall, status=409, flash_error=exc.message)
     messages.success(request, _("Count cancelled; its marks stay in the record."))
     return redirect("counts")
 
