@@ -66,13 +66,23 @@ def demo_readers_tick(*, now: datetime | None = None) -> dict[str, int]:
     jam_unit, jam_from = jam_of(facility, schedule)
     jammed = jam_unit if jam_from <= now < jam_from + JAM else None
     horizon = now + timedelta(seconds=2 * settings.RECONCILE_EVERY_SECONDS)
-    due = (
-        Inmate.objects.filter(
-            facility=facility, status=InmateStatus.IN_CUSTODY, next_due_at__lte=horizon
-        )
-        .exclude(pk__in=vanished)
-        .values_list("pk", "booking_number", "cell__code", "cell__parent_id")
+    present = Inmate.objects.filter(facility=facility, status=InmateStatus.IN_CUSTODY).exclude(
+        pk__in=vanished
     )
+    fields = ("pk", "booking_number", "cell__code", "cell__parent_id")
+    due = list(present.filter(next_due_at__lte=horizon).values_list(*fields))
+    # A reader also scans whoever passes it: the next person due in each unit,
+    # every tick. Without it a small unit whose people fell due together would
+    # hear nobody for a while, and two who vanished there would read as the
+    # unit's silence (unit_silent) instead of their own missed check-ins.
+    scanned = {row[0] for row in due}
+    due += [
+        row
+        for row in present.order_by("cell__parent_id", "next_due_at")
+        .distinct("cell__parent_id")
+        .values_list(*fields)
+        if row[0] not in scanned
+    ]
     readers = {
         d.location_id: d
         for d in Device.objects.filter(
