@@ -21,29 +21,11 @@
   var setText = Q.setText;
   var renderPending = Q.renderPending;
   var ScanWatcher = Q.ScanWatcher;
+  var startClocks = Q.startClocks;
   var S = {};
   var COUNT = "count"; // the kind of mark this screen makes (queue.js)
   var REFRESH_EVERY_MS = 15000;
   var CLOCK_WARNING_MS = 60000;
-  // --- The facility clock -----------------------------------------------------
-
-  // Ticks from the server's time (never the tablet's) in the facility's offset.
-  function startClocks() {
-    var skews = [];
-    document.querySelectorAll("time.clock[data-server-ms]").forEach(function (node) {
-      var skew = Number(node.dataset.serverMs) - Date.now();
-      var offset = Number(node.dataset.offsetMinutes) * 60000;
-      skews.push(skew);
-      function tick() {
-        var at = new Date(Date.now() + skew + offset);
-        node.textContent = pad(at.getUTCHours()) + ":" + pad(at.getUTCMinutes()) + ":" + pad(at.getUTCSeconds());
-      }
-      tick();
-      setInterval(tick, 1000);
-    });
-    return skews.length ? skews[0] : 0;
-  }
-
   // --- The count screen -------------------------------------------------------
 
   function CountScreen(root, queue) {

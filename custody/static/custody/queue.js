@@ -472,6 +472,25 @@
     }, fields);
   }
 
+  // --- The facility clock (the count and rounds screens) ------------------------
+
+  // Ticks from the server's time (never the tablet's) in the facility's offset.
+  function startClocks() {
+    var skews = [];
+    document.querySelectorAll("time.clock[data-server-ms]").forEach(function (node) {
+      var skew = Number(node.dataset.serverMs) - Date.now();
+      var offset = Number(node.dataset.offsetMinutes) * 60000;
+      skews.push(skew);
+      function tick() {
+        var at = new Date(Date.now() + skew + offset);
+        node.textContent = pad(at.getUTCHours()) + ":" + pad(at.getUTCMinutes()) + ":" + pad(at.getUTCSeconds());
+      }
+      tick();
+      setInterval(tick, 1000);
+    });
+    return skews.length ? skews[0] : 0;
+  }
+
   // --- Scan or typing (the count and rounds screens) ---------------------------
 
   // A keyboard-wedge scanner "types" a wristband's code as a burst: every
@@ -542,5 +561,6 @@
     renderSync: renderSync,
     openQueue: openQueue,
     ScanWatcher: ScanWatcher,
+    startClocks: startClocks,
   };
 })();

@@ -11,21 +11,6 @@
 
   function cellOf(node) { return node.closest(".round-cell"); }
 
-  // The facility's clock, ticked from the server's time as on the count pages.
-  function startClock() {
-    var node = document.querySelector("time.clock[data-server-ms]");
-    if (!node) return;
-    var skew = Number(node.dataset.serverMs) - Date.now();
-    var offset = Number(node.dataset.offsetMinutes) * 60000;
-    function tick() {
-      var at = new Date(Date.now() + skew + offset);
-      node.textContent = Q.pad(at.getUTCHours()) + ":" + Q.pad(at.getUTCMinutes()) + ":" +
-        Q.pad(at.getUTCSeconds());
-    }
-    tick();
-    setInterval(tick, 1000);
-  }
-
   function toggle(cell, open) {
     var body = cell.querySelector(".cell-body");
     var button = cell.querySelector(".cell-open");
@@ -149,7 +134,7 @@
   function start() {
     var root = document.querySelector("[data-rounds-app]");
     if (!root) return;
-    startClock();
+    Q.startClocks();
     Q.openQueue(root).then(function (queue) {
       document.getElementById("sync").hidden = false;
       queue.onChange(render);
